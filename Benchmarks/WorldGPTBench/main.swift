@@ -1,0 +1,2 @@
+// `make bench` entry point: runs each benchmark and prints ours / peer / ratio. Never gates CI.
+print("worldgpt-bench: no benchmarks registered yet")

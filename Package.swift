@@ -1,0 +1,68 @@
+// swift-tools-version: 6.1
+// The WorldGPT runtime: a cognitive-architecture agent runtime around a world model.
+// Module layout and dependency direction follow ../shared/DESIGN.md; lower modules never import higher ones.
+import PackageDescription
+
+let package = Package(
+    name: "WorldGPT",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "worldgpt", targets: ["worldgpt"]),
+        .library(name: "Agent", targets: ["Agent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
+    ],
+    targets: [
+        // C libraries from Debian, found through pkg-config. Only `Native/` folders import them.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CFFmpeg", pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+
+        // Vocabulary and file formats: the bottom of the stack.
+        .target(name: "Formats", dependencies: [
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "Formats"]),
+        .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
+        .target(name: "Encoders", dependencies: ["Tensor", "Media", "Formats"]),
+        .target(name: "Retrieval", dependencies: ["Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Memory", dependencies: ["Retrieval", "Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "ContextReflector", dependencies: ["Tensor", "Retrieval", "Formats"]),
+        .target(name: "WorldModel", dependencies: ["Tensor", "Formats", "Retrieval", "Yams"]),
+        .target(name: "SimWorld", dependencies: ["Tensor", "Formats", "Media", "Encoders"]),
+        .target(name: "Agent", dependencies: [
+            "Tensor", "Formats", "Media", "Encoders", "Memory", "Retrieval", "ContextReflector", "WorldModel", "SimWorld",
+        ]),
+        .executableTarget(name: "worldgpt", dependencies: [
+            "Agent", "Tensor", "Formats", "Media", "Encoders", "Memory", "Retrieval", "ContextReflector", "WorldModel", "SimWorld",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Benchmarks live apart from tests and never gate CI on wall-clock time.
+        .executableTarget(name: "WorldGPTBench", dependencies: [
+            "Agent", "Tensor", "Formats", "Media", "Encoders", "Memory", "Retrieval", "ContextReflector", "WorldModel", "SimWorld",
+        ], path: "Benchmarks/WorldGPTBench"),
+
+        // Shared test helpers (fixture paths, seeded generators, temporary folders).
+        .target(name: "TestSupport", dependencies: ["Formats"], path: "Sources/TestSupport"),
+
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
+        .testTarget(name: "EncodersTests", dependencies: ["Encoders", "TestSupport"]),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "TestSupport"]),
+        .testTarget(name: "MemoryTests", dependencies: ["Memory", "TestSupport"]),
+        .testTarget(name: "ContextReflectorTests", dependencies: ["ContextReflector", "TestSupport"]),
+        .testTarget(name: "WorldModelTests", dependencies: ["WorldModel", "TestSupport"]),
+        .testTarget(name: "SimWorldTests", dependencies: ["SimWorld", "TestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "TestSupport"]),
+        .testTarget(name: "worldgptTests", dependencies: ["TestSupport"]),
+    ]
+)

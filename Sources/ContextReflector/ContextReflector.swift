@@ -1,0 +1,1 @@
+// ContextReflector module: see ../shared/DESIGN.md for what it owns. Filled in by its issue.

@@ -1,0 +1,1 @@
+// Encoders module: see ../shared/DESIGN.md for what it owns. Filled in by its issue.

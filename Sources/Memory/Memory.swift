@@ -1,0 +1,1 @@
+// Memory module: see ../shared/DESIGN.md for what it owns. Filled in by its issue.

@@ -1,0 +1,1 @@
+// Tests of the Agent module (Tests/<Module>Tests mirrors Sources/<Module>).

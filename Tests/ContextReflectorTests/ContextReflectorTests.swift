@@ -1,0 +1,1 @@
+// Tests of the ContextReflector module (Tests/<Module>Tests mirrors Sources/<Module>).

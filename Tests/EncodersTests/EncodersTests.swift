@@ -1,0 +1,1 @@
+// Tests of the Encoders module (Tests/<Module>Tests mirrors Sources/<Module>).

@@ -1,0 +1,1 @@
+// Tests of the Media module (Tests/<Module>Tests mirrors Sources/<Module>).

@@ -1,0 +1,1 @@
+// Tests of the Memory module (Tests/<Module>Tests mirrors Sources/<Module>).

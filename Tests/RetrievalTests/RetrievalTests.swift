@@ -1,0 +1,1 @@
+// Tests of the Retrieval module (Tests/<Module>Tests mirrors Sources/<Module>).

@@ -1,0 +1,1 @@
+// Tests of the SimWorld module (Tests/<Module>Tests mirrors Sources/<Module>).

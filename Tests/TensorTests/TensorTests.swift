@@ -1,0 +1,1 @@
+// Tests of the Tensor module (Tests/<Module>Tests mirrors Sources/<Module>).

@@ -1,0 +1,1 @@
+// Tests of the WorldModel module (Tests/<Module>Tests mirrors Sources/<Module>).

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# `make bench`: our benchmarks side by side with their peers (peers install into their own venv, never in CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench-out
+.build/release/WorldGPTBench "$@" | tee bench-out/bench.txt
