@@ -1,1 +1,0 @@
-// Tests of the Tensor module (Tests/<Module>Tests mirrors Sources/<Module>).
