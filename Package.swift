@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Encoders", dependencies: ["Tensor", "Media", "Formats"]),
         .target(name: "Retrieval", dependencies: ["Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Memory", dependencies: ["Retrieval", "Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "ContextReflector", dependencies: ["Tensor", "Retrieval", "Formats"]),
+        .target(name: "ContextReflector", dependencies: ["Tensor", "Retrieval", "Formats", "WorldModel"]),
         .target(name: "WorldModel", dependencies: ["Tensor", "Formats", "Retrieval", "Yams"]),
         .target(name: "SimWorld", dependencies: ["Tensor", "Formats", "Media", "Encoders"]),
         .target(name: "Agent", dependencies: [
