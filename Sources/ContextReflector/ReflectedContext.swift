@@ -15,7 +15,7 @@ public struct ReflectedContext: Equatable, Sendable, Codable {
 
     /// A reflected context; `tokens`, when given, must hold `tokenCount × tokenWidth` values.
     public init(filter: FilterResult, tokens: [Float]? = nil, tokenCount: Int = 0, tokenWidth: Int = 0) {
-        precondition(tokens == nil || tokens!.count == tokenCount * tokenWidth, "reflector tokens: \(tokens?.count ?? 0) values for \(tokenCount)×\(tokenWidth)")
+        precondition((tokens?.count ?? tokenCount * tokenWidth) == tokenCount * tokenWidth, "reflector tokens: \(tokens?.count ?? 0) values for \(tokenCount)×\(tokenWidth)")
         self.filter = filter
         self.tokens = tokens
         self.tokenCount = tokens == nil ? 0 : tokenCount
