@@ -10,5 +10,6 @@ let commandList: [any ParsableCommand.Type] = [
     // SimWorld
     // WorldModel
     // ContextReflector
+    ReflectorCommand.self,
     // Agent
 ]
