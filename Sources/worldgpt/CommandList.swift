@@ -7,6 +7,7 @@ let commandList: [any ParsableCommand.Type] = [
     // Encoders / Tensor
     // Media
     // Memory / Retrieval
+    MemoryCommand.self,
     // SimWorld
     // WorldModel
     // ContextReflector
