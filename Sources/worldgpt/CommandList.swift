@@ -5,6 +5,7 @@ import ArgumentParser
 let commandList: [any ParsableCommand.Type] = [
     // Formats
     // Encoders / Tensor
+    EmbedCommand.self,
     // Media
     // Memory / Retrieval
     // SimWorld
