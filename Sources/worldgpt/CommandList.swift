@@ -8,6 +8,7 @@ let commandList: [any ParsableCommand.Type] = [
     EmbedCommand.self,
     // Media
     // Memory / Retrieval
+    MemoryCommand.self,
     // SimWorld
     // WorldModel
     // ContextReflector
