@@ -13,6 +13,8 @@ let commandList: [any ParsableCommand.Type] = [
     MemoryCommand.self,
     // SimWorld
     // WorldModel
+    TrainCommand.self,
+    EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
     // Agent
