@@ -7,6 +7,8 @@ let commandList: [any ParsableCommand.Type] = [
     // Encoders / Tensor
     EmbedCommand.self,
     // Media
+    MediaCommand.self,
+    EncodeCommand.self,
     // Memory / Retrieval
     MemoryCommand.self,
     // SimWorld
