@@ -4,6 +4,8 @@ import ArgumentParser
 /// Every top-level subcommand, in the order `--help` shows them.
 let commandList: [any ParsableCommand.Type] = [
     // Formats
+    InspectCommand.self,
+    DatasetCommand.self,
     // Encoders / Tensor
     EmbedCommand.self,
     // Media
