@@ -9,6 +9,8 @@ let commandList: [any ParsableCommand.Type] = [
     // Encoders / Tensor
     EmbedCommand.self,
     // Media
+    MediaCommand.self,
+    EncodeCommand.self,
     // Memory / Retrieval
     MemoryCommand.self,
     // SimWorld
