@@ -5,8 +5,10 @@ import ArgumentParser
 let commandList: [any ParsableCommand.Type] = [
     // Formats
     // Encoders / Tensor
+    EmbedCommand.self,
     // Media
     // Memory / Retrieval
+    MemoryCommand.self,
     // SimWorld
     // WorldModel
     // ContextReflector

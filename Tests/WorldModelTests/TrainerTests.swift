@@ -109,3 +109,4 @@ final class TrainerTests: XCTestCase {
         }
     }
 }
+

@@ -2,10 +2,10 @@
 // Shapes: D dimension, N stored rows, Q queries. Scores are Float32 inner products.
 
 /// Dot products of one query with stored rows, 4 rows per pass so the query stays in registers.
-enum DotKernel {
+public enum DotKernel {
     /// `a · b` over `n` components.
     @inline(__always)  // the innermost operation of every search; the call would cost as much as a short dot.
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
         var i = 0
         let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
@@ -30,7 +30,7 @@ enum DotKernel {
     }
 
     /// `out[r] = query · rows[r]` for `rowCount` contiguous rows of length `dim`.
-    static func scores(query: UnsafePointer<Float>, rows: UnsafePointer<Float>, rowCount: Int, dim: Int, out: UnsafeMutablePointer<Float>) {
+    public static func scores(query: UnsafePointer<Float>, rows: UnsafePointer<Float>, rowCount: Int, dim: Int, out: UnsafeMutablePointer<Float>) {
         guard dim % 16 == 0 else {
             for r in 0..<rowCount { out[r] = dot(query, rows + r * dim, dim) }
             return
@@ -61,12 +61,16 @@ enum DotKernel {
 }
 
 /// Keeps the `k` best (score, id) pairs seen so far: a min-heap on score whose root is the admission threshold.
-struct TopK {
-    let k: Int
-    private(set) var scores: [Float]
-    private(set) var ids: [Int64]
+public struct TopK: Sendable {
+    /// How many candidates are kept.
+    public let k: Int
+    /// Held scores (heap order).
+    public private(set) var scores: [Float]
+    /// Held ids (heap order).
+    public private(set) var ids: [Int64]
 
-    init(k: Int) {
+    /// An empty selector for the `k` best.
+    public init(k: Int) {
         self.k = k
         scores = []
         ids = []
@@ -76,11 +80,11 @@ struct TopK {
 
     /// A candidate must beat this to enter (−∞ until k are held).
     @inline(__always)  // read once per scanned score in the selection loops.
-    var threshold: Float { scores.count < k ? -Float.infinity : scores[0] }
+    public var threshold: Float { scores.count < k ? -Float.infinity : scores[0] }
 
     /// Offers one candidate; ties with the current worst keep the smaller id (deterministic results).
     @inline(__always)  // called for every score above the threshold.
-    mutating func push(_ score: Float, _ id: Int64) {
+    public mutating func push(_ score: Float, _ id: Int64) {
         if scores.count < k {
             scores.append(score)
             ids.append(id)
@@ -117,12 +121,12 @@ struct TopK {
     }
 
     /// Merges another selector's candidates into this one.
-    mutating func merge(_ other: TopK) {
+    public mutating func merge(_ other: TopK) {
         for i in 0..<other.scores.count { push(other.scores[i], other.ids[i]) }
     }
 
     /// The held candidates, best first (ties by ascending id).
-    func sorted() -> [SearchResult] {
+    public func sorted() -> [SearchResult] {
         var order = Array(0..<scores.count)
         order.sort { Self.less(scores[$1], ids[$1], scores[$0], ids[$0]) }
         return order.map { SearchResult(id: ids[$0], score: scores[$0]) }

@@ -18,9 +18,9 @@ public final class AdamW {
     /// Which parameters decay; by default those of rank ≥ 2 (matrices), not biases or norm scales.
     public var decays: (Parameter) -> Bool
     /// The number of `step` calls so far (bias correction uses it).
-    public private(set) var stepCount = 0
-    private var m: [Float] = []
-    private var v: [Float] = []
+    public internal(set) var stepCount = 0  // internal(set): restored by AdamW+State.swift
+    var m: [Float] = []  // internal: read and restored by AdamW+State.swift (checkpoints)
+    var v: [Float] = []
 
     /// An optimiser with PyTorch's defaults (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01).
     public init(

@@ -113,7 +113,7 @@ public final class Trainer {
     /// The data.
     public let data: TrainingData
     /// Steps done so far.
-    public private(set) var step = 0
+    public internal(set) var step = 0
 
     private let schedule: WarmupCosineSchedule
     /// Per stage: the modes it samples and their cumulative weights.
