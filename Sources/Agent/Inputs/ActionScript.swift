@@ -22,7 +22,8 @@ public struct ActionScript: Equatable, Sendable {
 
     /// Parses file contents; `file` names the source in errors.
     public static func parse(_ text: String, file: String) throws -> ActionScript {
-        var lines = text.components(separatedBy: "\n").map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+        // `\r\n` is one Character in Swift, so split on any newline character.
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
         if lines.last == "" { lines.removeLast() }
         var actions: [String] = []
         for (index, line) in lines.enumerated() {
