@@ -4,9 +4,13 @@ import ArgumentParser
 /// Every top-level subcommand, in the order `--help` shows them.
 let commandList: [any ParsableCommand.Type] = [
     // Formats
+    InspectCommand.self,
+    DatasetCommand.self,
     // Encoders / Tensor
     EmbedCommand.self,
     // Media
+    MediaCommand.self,
+    EncodeCommand.self,
     // Memory / Retrieval
     MemoryCommand.self,
     // SimWorld
