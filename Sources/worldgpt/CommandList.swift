@@ -15,6 +15,8 @@ let commandList: [any ParsableCommand.Type] = [
     MemoryCommand.self,
     // SimWorld
     // WorldModel
+    TrainCommand.self,
+    EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
     // Agent
