@@ -45,12 +45,13 @@ enum StridedCopy {
                 for b in 0..<elementSize { dst[written + b] = storage[src + b] }
                 written += elementSize
                 // Odometer increment over the last dimension first.
+                // Wrapping arithmetic: a unit dimension may carry any stride; the position is restored exactly.
                 var d = rank - 1
                 while d >= 0 {
                     index[d] += 1
-                    position += strides[d]
+                    position = position &+ strides[d]
                     if index[d] < shape[d] { break }
-                    position -= strides[d] * shape[d]
+                    position = position &- strides[d] &* shape[d]
                     index[d] = 0
                     d -= 1
                 }
