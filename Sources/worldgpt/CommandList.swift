@@ -10,10 +10,14 @@ let commandList: [any ParsableCommand.Type] = [
     // Encoders / Tensor
     EmbedCommand.self,
     // Media
+    MediaCommand.self,
+    EncodeCommand.self,
     // Memory / Retrieval
     MemoryCommand.self,
     // SimWorld
     // WorldModel
+    TrainCommand.self,
+    EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
     // Agent
