@@ -5,6 +5,7 @@ import ArgumentParser
 let commandList: [any ParsableCommand.Type] = [
     // Formats
     InspectCommand.self,
+    ConvertCommand.self,
     DatasetCommand.self,
     // Encoders / Tensor
     EmbedCommand.self,
