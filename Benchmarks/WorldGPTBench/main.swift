@@ -1,3 +1,7 @@
 // `make bench` entry point: runs each benchmark and prints ours / peer / ratio. Never gates CI.
-print("worldgpt-bench: no benchmarks registered yet")
-do { try runReflectorBench() } catch { print("reflector bench failed: \(error)") }
+// `WorldGPTBench [name ...]` runs only the named benchmarks.
+let benchArguments = Array(CommandLine.arguments.dropFirst())
+worldModelBench(arguments: benchArguments)
+if benchArguments.isEmpty || benchArguments.contains("reflector") {
+    do { try runReflectorBench() } catch { print("reflector bench failed: \(error)") }
+}

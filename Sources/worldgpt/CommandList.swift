@@ -5,14 +5,19 @@ import ArgumentParser
 let commandList: [any ParsableCommand.Type] = [
     // Formats
     InspectCommand.self,
+    ConvertCommand.self,
     DatasetCommand.self,
     // Encoders / Tensor
     EmbedCommand.self,
     // Media
+    MediaCommand.self,
+    EncodeCommand.self,
     // Memory / Retrieval
     MemoryCommand.self,
     // SimWorld
     // WorldModel
+    TrainCommand.self,
+    EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
     // Agent
