@@ -21,4 +21,8 @@ let commandList: [any ParsableCommand.Type] = [
     // ContextReflector
     ReflectorCommand.self,
     // Agent
+    RolloutCommand.self,
+    PredictCommand.self,
+    ForkCommand.self,
+    SamplesCommand.self,
 ]
