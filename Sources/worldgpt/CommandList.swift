@@ -8,6 +8,7 @@ let commandList: [any ParsableCommand.Type] = [
     // Media
     // Memory / Retrieval
     // SimWorld
+    SimWorldCommand.self,
     // WorldModel
     // ContextReflector
     // Agent
