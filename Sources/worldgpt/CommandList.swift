@@ -11,5 +11,6 @@ let commandList: [any ParsableCommand.Type] = [
     SimWorldCommand.self,
     // WorldModel
     // ContextReflector
+    ReflectorCommand.self,
     // Agent
 ]

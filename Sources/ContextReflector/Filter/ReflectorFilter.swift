@@ -1,0 +1,298 @@
+// The filter stage of the ContextReflector: which retrieved transitions the world model gets to see, and why.
+// Rules, in order: validity, leakage guard, similarity threshold, near-duplicate collapse, MMR diversity, budget.
+import Foundation
+import Formats
+
+/// Settings of the filter stage. Every field has a default, so a JSON/YAML config may give any subset.
+public struct ReflectorFilterConfig: Equatable, Sendable, Codable {
+    /// Candidates whose retrieval score is below this are dropped.
+    public var threshold: Double
+    /// A candidate whose transition cosine to a better-scored kept candidate is at least this is a duplicate.
+    public var duplicateCosine: Double
+    /// MMR trade-off in [0, 1]: 1 ranks by score alone, lower values favour items unlike those already kept.
+    public var mmrLambda: Double
+    /// The most items kept.
+    public var budget: Int
+    /// Drop the query's own sample and later steps of its own episode (on by default; off only for ablations).
+    public var leakageGuard: Bool
+    /// With the leakage guard on, also drop a candidate whose `avg(state0)` and action both have cosine
+    /// at least this with the query's — its own transition under another id. Above 1 disables the check.
+    public var identicalCosine: Double
+
+    /// A configuration; the defaults suit 768-d LanguageBind-like embeddings and the paper's 1–4 triplets.
+    public init(
+        threshold: Double = 0.3, duplicateCosine: Double = 0.98, mmrLambda: Double = 0.7, budget: Int = 4,
+        leakageGuard: Bool = true, identicalCosine: Double = 0.99999
+    ) {
+        self.threshold = threshold
+        self.duplicateCosine = duplicateCosine
+        self.mmrLambda = mmrLambda
+        self.budget = budget
+        self.leakageGuard = leakageGuard
+        self.identicalCosine = identicalCosine
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case threshold, duplicateCosine = "duplicate_cosine", mmrLambda = "mmr_lambda", budget
+        case leakageGuard = "leakage_guard", identicalCosine = "identical_cosine"
+    }
+
+    /// Decodes any subset of the fields; missing ones take their defaults.
+    public init(from decoder: any Decoder) throws {
+        let d = ReflectorFilterConfig()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? d.threshold
+        duplicateCosine = try c.decodeIfPresent(Double.self, forKey: .duplicateCosine) ?? d.duplicateCosine
+        mmrLambda = try c.decodeIfPresent(Double.self, forKey: .mmrLambda) ?? d.mmrLambda
+        budget = try c.decodeIfPresent(Int.self, forKey: .budget) ?? d.budget
+        leakageGuard = try c.decodeIfPresent(Bool.self, forKey: .leakageGuard) ?? d.leakageGuard
+        identicalCosine = try c.decodeIfPresent(Double.self, forKey: .identicalCosine) ?? d.identicalCosine
+    }
+
+    /// Throws `ReflectorError.invalidConfig` when a value is out of range.
+    public func validate() throws {
+        guard threshold.isFinite else { throw ReflectorError.invalidConfig("threshold must be finite (got \(threshold))") }
+        guard duplicateCosine.isFinite, duplicateCosine > -1 else {
+            throw ReflectorError.invalidConfig("duplicate_cosine must be a finite cosine above -1 (got \(duplicateCosine))")
+        }
+        guard mmrLambda >= 0, mmrLambda <= 1 else { throw ReflectorError.invalidConfig("mmr_lambda must be in [0, 1] (got \(mmrLambda))") }
+        guard budget >= 0 else { throw ReflectorError.invalidConfig("budget must be ≥ 0 (got \(budget))") }
+        guard !identicalCosine.isNaN else { throw ReflectorError.invalidConfig("identical_cosine is NaN") }
+    }
+}
+
+/// The filter's decision on one candidate, with a human-readable reason.
+public struct FilterDecision: Equatable, Sendable, Codable {
+    /// Which rule decided.
+    public enum Verdict: String, Equatable, Sendable, Codable {
+        /// Kept, at `rank`.
+        case kept
+        /// Dropped: non-finite score or embedding.
+        case invalid
+        /// Dropped: the query's own sample, a later step of its episode, or a copy of the query.
+        case leakage
+        /// Dropped: score below the threshold.
+        case threshold
+        /// Dropped: near-duplicate of a better-scored item (`relatedID`, `cosine`).
+        case duplicate
+        /// Dropped: within the budget by score, but MMR preferred more diverse items.
+        case diversity
+        /// Dropped: beyond the budget.
+        case budget
+    }
+
+    /// The candidate's id.
+    public var candidateID: String
+    /// The candidate's retrieval score.
+    public var score: Double
+    /// The rule that decided.
+    public var verdict: Verdict
+    /// 1-based rank among kept items (kept only).
+    public var rank: Int?
+    /// The item this one duplicates or is too close to (duplicate, diversity).
+    public var relatedID: String?
+    /// The transition cosine to `relatedID`.
+    public var cosine: Double?
+    /// The reason, e.g. `kept: rank 2, score 0.81` or `dropped: duplicate of kb:1834 (cos 0.992)`.
+    public var reason: String
+
+    /// True when the candidate was kept.
+    public var isKept: Bool { verdict == .kept }
+
+    /// A decision.
+    public init(candidateID: String, score: Double, verdict: Verdict, rank: Int? = nil, relatedID: String? = nil, cosine: Double? = nil, reason: String) {
+        self.candidateID = candidateID
+        self.score = score
+        self.verdict = verdict
+        self.rank = rank
+        self.relatedID = relatedID
+        self.cosine = cosine
+        self.reason = reason
+    }
+}
+
+/// What the filter returns: the kept candidates in rank order, and a decision for every candidate in input order.
+public struct FilterResult: Equatable, Sendable, Codable {
+    /// Kept candidates, best rank first.
+    public var kept: [ReflectorCandidate]
+    /// One decision per input candidate, in input order.
+    public var decisions: [FilterDecision]
+    /// The configuration that produced this result.
+    public var config: ReflectorFilterConfig
+
+    /// A result.
+    public init(kept: [ReflectorCandidate], decisions: [FilterDecision], config: ReflectorFilterConfig) {
+        self.kept = kept
+        self.decisions = decisions
+        self.config = config
+    }
+
+    /// The decisions as text, one line per candidate: `kb:12  kept: rank 1, score 0.91`.
+    public func explanation() -> String {
+        let width = decisions.map(\.candidateID.count).max() ?? 0
+        return decisions.map { $0.candidateID.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.reason }
+            .joined(separator: "\n")
+    }
+}
+
+/// The transparent filter stage: applies the rules of `ReflectorFilterConfig` and says why for each candidate.
+public struct ReflectorFilter: Sendable {
+    /// The rules' settings.
+    public var config: ReflectorFilterConfig
+
+    /// A filter with `config`.
+    /// - Throws: `ReflectorError.invalidConfig` for out-of-range settings.
+    public init(config: ReflectorFilterConfig = ReflectorFilterConfig()) throws {
+        try config.validate()
+        self.config = config
+    }
+
+    /// Decides on every candidate for `query`.
+    ///
+    /// Rules in order: non-finite score/embedding → invalid; leakage guard (own sample id, later steps of
+    /// the own episode, a copy of the query) → leakage; score below threshold → threshold; then, in score
+    /// order, cosine to a better-scored survivor at or above the limit → duplicate; then MMR picks up to
+    /// `budget` items from the survivors; unpicked survivors are `diversity` drops if score alone would
+    /// have kept them, `budget` drops otherwise. Ties keep input order. Deterministic.
+    public func apply(query: ReflectorQuery, candidates: [ReflectorCandidate]) -> FilterResult {
+        var decisions = [FilterDecision?](repeating: nil, count: candidates.count)
+        var survivors: [Int] = []
+        let queryState = query.state.averaged()
+        for (i, c) in candidates.enumerated() {
+            if let d = ruleDecision(query: query, queryState: queryState, candidate: c) {
+                decisions[i] = d
+            } else {
+                survivors.append(i)
+            }
+        }
+        // Score order, stable on input order.
+        survivors.sort { candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1 }
+        let keys = candidates.map { TransitionKey($0.transition) }
+
+        // Near-duplicate collapse: keep the best-scored of each group.
+        var distinct: [Int] = []
+        for i in survivors {
+            var best: (index: Int, cos: Double)?
+            for j in distinct {
+                let cos = keys[i].cosine(keys[j])
+                if cos >= config.duplicateCosine, cos > (best?.cos ?? -.infinity) { best = (j, cos) }
+            }
+            if let best {
+                decisions[i] = FilterDecision(
+                    candidateID: candidates[i].id, score: candidates[i].score, verdict: .duplicate,
+                    relatedID: candidates[best.index].id, cosine: best.cos,
+                    reason: "dropped: duplicate of \(candidates[best.index].id) (cos \(fmt(best.cos, 3)))")
+            } else {
+                distinct.append(i)
+            }
+        }
+
+        // MMR selection up to the budget.
+        var selected: [Int] = []
+        var remaining = distinct
+        var maxSimilarity = [Double](repeating: 0, count: candidates.count)
+        var closest = [Int?](repeating: nil, count: candidates.count)
+        while selected.count < config.budget, !remaining.isEmpty {
+            var bestPosition = 0
+            var bestValue = -Double.infinity
+            for (p, i) in remaining.enumerated() {
+                let penalty = selected.isEmpty ? 0 : maxSimilarity[i]
+                let value = config.mmrLambda * candidates[i].score - (1 - config.mmrLambda) * penalty
+                if value > bestValue { bestValue = value; bestPosition = p }
+            }
+            let pick = remaining.remove(at: bestPosition)
+            selected.append(pick)
+            for i in remaining {
+                let cos = keys[i].cosine(keys[pick])
+                if closest[i] == nil || cos > maxSimilarity[i] { maxSimilarity[i] = cos; closest[i] = pick }
+            }
+        }
+        for (r, i) in selected.enumerated() {
+            decisions[i] = FilterDecision(
+                candidateID: candidates[i].id, score: candidates[i].score, verdict: .kept, rank: r + 1,
+                reason: "kept: rank \(r + 1), score \(fmt(candidates[i].score, 2))")
+        }
+        let byScore = Set(distinct.prefix(config.budget))
+        for i in remaining {
+            if byScore.contains(i), let j = closest[i] {
+                decisions[i] = FilterDecision(
+                    candidateID: candidates[i].id, score: candidates[i].score, verdict: .diversity,
+                    relatedID: candidates[j].id, cosine: maxSimilarity[i],
+                    reason: "dropped: diversity (MMR λ \(fmt(config.mmrLambda, 2)): too close to \(candidates[j].id), cos \(fmt(maxSimilarity[i], 3)))")
+            } else {
+                decisions[i] = FilterDecision(
+                    candidateID: candidates[i].id, score: candidates[i].score, verdict: .budget,
+                    reason: "dropped: over budget \(config.budget) (score \(fmt(candidates[i].score, 2)))")
+            }
+        }
+        return FilterResult(kept: selected.map { candidates[$0] }, decisions: decisions.map { $0! }, config: config)
+    }
+
+    /// The validity and leakage decision for one candidate, or nil when it passes both and the threshold.
+    private func ruleDecision(query: ReflectorQuery, queryState: Embedding?, candidate c: ReflectorCandidate) -> FilterDecision? {
+        func drop(_ verdict: FilterDecision.Verdict, _ reason: String) -> FilterDecision {
+            FilterDecision(candidateID: c.id, score: c.score, verdict: verdict, reason: "dropped: " + reason)
+        }
+        guard c.score.isFinite else { return drop(.invalid, "invalid (non-finite score)") }
+        guard ReflectorSimilarity.isFinite(c.transition) else { return drop(.invalid, "invalid (non-finite embedding)") }
+        if config.leakageGuard {
+            let p = c.transition.provenance
+            if let q = query.provenance {
+                if p.dataset == q.dataset, p.sampleID == q.sampleID { return drop(.leakage, "leakage (query's own sample)") }
+                if let episode = q.episode, p.dataset == q.dataset, p.episode == episode, let qs = q.step, let cs = p.step, cs >= qs {
+                    return drop(
+                        .leakage,
+                        cs == qs
+                            ? "leakage (same step \(cs) of the query's own episode \(episode))"
+                            : "leakage (later step \(cs) of the query's own episode \(episode), query at step \(qs))")
+                }
+            }
+            if config.identicalCosine <= 1, let a = queryState, let b = c.transition.state0.averaged(), a.dim == b.dim,
+                let qa = query.action.embedding, let ca = c.transition.action.embedding, qa.dim == ca.dim,
+                a.cosine(b) >= config.identicalCosine, qa.cosine(ca) >= config.identicalCosine
+            {
+                return drop(.leakage, "leakage (same state and action as the query)")
+            }
+        }
+        if c.score < config.threshold {
+            return drop(.threshold, "below threshold \(fmt(config.threshold, 2)) (score \(fmt(c.score, 2)))")
+        }
+        return nil
+    }
+}
+
+/// Unit-length parts of a transition (avg state0, action, avg state1), precomputed for pairwise cosines.
+private struct TransitionKey {
+    var parts: [[Float]?]
+
+    init(_ t: Transition) {
+        func unit(_ e: Embedding?) -> [Float]? {
+            guard let e, e.norm > 0 else { return nil }
+            return e.normalized().values
+        }
+        parts = [unit(t.state0.averaged()), unit(t.action.embedding), unit(t.state1.averaged())]
+    }
+
+    /// Mean cosine over the parts both keys have (the same as `ReflectorSimilarity.cosine` up to rounding).
+    func cosine(_ other: TransitionKey) -> Double {
+        var sum = 0.0
+        var count = 0
+        for (a, b) in zip(parts, other.parts) {
+            guard let a, let b, a.count == b.count else { continue }
+            var dot = 0.0
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    for k in 0..<pa.count { dot += Double(pa[k]) * Double(pb[k]) }
+                }
+            }
+            sum += dot
+            count += 1
+        }
+        return count == 0 ? 0 : sum / Double(count)
+    }
+}
+
+/// `value` with `digits` decimals, e.g. `fmt(0.8125, 2) == "0.81"`.
+func fmt(_ value: Double, _ digits: Int) -> String {
+    String(format: "%.\(digits)f", value)
+}

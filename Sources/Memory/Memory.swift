@@ -1,1 +1,0 @@
-// Memory module: see ../shared/DESIGN.md for what it owns. Filled in by its issue.

@@ -1,0 +1,169 @@
+// Offloading: validated, batched inserts of steps with their annotations and recalls, one transaction per batch.
+import Formats
+import Foundation
+import GRDB
+
+/// A step turned into SQL values before the transaction starts (validation and encoding happen outside it).
+struct EncodedStep: Sendable {
+    var episode: String
+    var index: Int
+    var createdAt: Double
+    var actionText: String
+    var actionEmbedding: Data?
+    var states: [Data?]  // roles × modalities, in column order
+    var provenance: String?
+    var annotations: [StepAnnotation]
+    var recalls: [RecalledStep]
+}
+
+/// Float32 values as a little-endian BLOB (this code runs on little-endian machines only).
+func blob(_ values: [Float]) -> Data {
+    values.withUnsafeBytes { Data($0) }
+}
+
+/// A little-endian Float32 BLOB as values; nil when the length is not a multiple of 4.
+func floats(_ data: Data) -> [Float]? {
+    guard data.count % 4 == 0 else { return nil }
+    return [Float](unsafeUninitializedCapacity: data.count / 4) { buffer, count in
+        _ = data.copyBytes(to: buffer)
+        count = data.count / 4
+    }
+}
+
+extension EpisodeStore {
+    static let stateColumns: [String] = roles.flatMap { role in Modality.allCases.map { "\(role)_\($0.rawValue)" } }
+
+    static let insertStepSQL = """
+        INSERT INTO steps(episode_id, step_index, created_at, action_text, action_embedding, \
+        \(stateColumns.joined(separator: ", ")), provenance) \
+        VALUES (?, ?, ?, ?, ?, \(Array(repeating: "?", count: stateColumns.count).joined(separator: ", ")), ?)
+        """
+
+    /// Checks one embedding against the store's dimension and for NaN/infinity.
+    func check(_ embedding: Embedding, field: @autoclosure () -> String) throws {
+        guard embedding.dim == dim else {
+            throw StoreError.dimensionMismatch(path: path, expected: dim, got: embedding.dim, field: field())
+        }
+        let finite = embedding.values.withUnsafeBufferPointer { b in !b.contains { !$0.isFinite } }
+        guard finite else { throw StoreError.nonFinite(path: path, field: field()) }
+    }
+
+    func encode(_ step: StepRecord) throws -> EncodedStep {
+        let name = "step \(step.episode):\(step.index)"
+        guard !step.episode.isEmpty else { throw StoreError.invalidArgument("\(name): empty episode name") }
+        var states = [Data?]()
+        states.reserveCapacity(Self.stateColumns.count)
+        for (role, state) in zip(Self.roles, [step.input, step.predicted, step.observed]) {
+            for modality in Modality.allCases {
+                if let e = state[modality] {
+                    try check(e, field: "\(name) \(role) \(modality)")
+                    states.append(blob(e.values))
+                } else {
+                    states.append(nil)
+                }
+            }
+        }
+        var actionBlob: Data?
+        if let e = step.action.embedding {
+            try check(e, field: "\(name) action embedding")
+            actionBlob = blob(e.values)
+        }
+        var provenance: String?
+        if let p = step.provenance {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            provenance = String(decoding: try encoder.encode(p), as: UTF8.self)
+        }
+        return EncodedStep(
+            episode: step.episode, index: step.index, createdAt: step.timestamp.timeIntervalSince1970,
+            actionText: step.action.text, actionEmbedding: actionBlob, states: states, provenance: provenance,
+            annotations: step.annotations, recalls: [])
+    }
+
+    /// Offloads `steps` in one transaction; returns their row ids. Either all are committed or none.
+    ///
+    /// Commits are durable (WAL, `synchronous = FULL`): once this returns, the steps survive a crash.
+    /// - Throws: `StoreError` on a wrong dimension, NaN, duplicate (episode, index), read-only store.
+    @discardableResult
+    public func append(_ steps: [StepRecord]) throws -> [Int64] {
+        try append(steps, recalls: Array(repeating: [], count: steps.count))
+    }
+
+    /// As `append(_:)`, also recording for each step what was recalled for it (`recalls[i]` for `steps[i]`).
+    @discardableResult
+    public func append(_ steps: [StepRecord], recalls: [[RecalledStep]]) throws -> [Int64] {
+        precondition(recalls.count == steps.count, "one recall list per step")
+        guard !steps.isEmpty else { return [] }
+        var encoded = try steps.map(encode)
+        for i in encoded.indices { encoded[i].recalls = recalls[i] }
+        let batch = encoded
+        let path = path
+        let ids: [Int64] = try write { db in
+            var episodeIDs = [String: Int64]()
+            for name in Set(batch.map(\.episode)) {
+                if let id = try Int64.fetchOne(db, sql: "SELECT id FROM episodes WHERE name = ?", arguments: [name]) {
+                    episodeIDs[name] = id
+                } else {
+                    try db.execute(sql: "INSERT INTO episodes(name, created_at) VALUES (?, ?)", arguments: [name, Date().timeIntervalSince1970])
+                    episodeIDs[name] = db.lastInsertedRowID
+                }
+            }
+            let insert = try db.cachedStatement(sql: Self.insertStepSQL)
+            var ids = [Int64]()
+            ids.reserveCapacity(batch.count)
+            var values = [(any DatabaseValueConvertible)?]()
+            values.reserveCapacity(6 + Self.stateColumns.count)
+            for step in batch {
+                values.removeAll(keepingCapacity: true)
+                values.append(episodeIDs[step.episode])
+                values.append(step.index)
+                values.append(step.createdAt)
+                values.append(step.actionText)
+                values.append(step.actionEmbedding)
+                for s in step.states { values.append(s) }
+                values.append(step.provenance)
+                insert.setUncheckedArguments(StatementArguments(values))
+                do { try insert.execute() } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                    throw StoreError.invalidArgument("\(path): step \(step.episode):\(step.index) is already stored")
+                }
+                let stepID = db.lastInsertedRowID
+                ids.append(stepID)
+                if !step.annotations.isEmpty {
+                    let ann = try db.cachedStatement(sql: "INSERT INTO step_annotations(step_id, kind, rank, item, score, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    for a in step.annotations {
+                        try ann.execute(arguments: [stepID, a.kind, a.rank, a.item, a.score, a.reason, a.details])
+                    }
+                }
+                if !step.recalls.isEmpty { try Self.insertRecalls(db, stepID: stepID, step.recalls) }
+            }
+            return ids
+        }
+        if let cache = keyCache { try cache.append(steps: steps, ids: ids, store: self) }
+        return ids
+    }
+
+    static func insertRecalls(_ db: Database, stepID: Int64, _ recalls: [RecalledStep]) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO recalls(step_id, rank, recalled_step_id, score, state_similarity, action_similarity, recency, \
+            steps_ago, weight_state, weight_action, weight_recency, half_life) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for (rank, r) in recalls.enumerated() {
+            try statement.execute(arguments: [
+                stepID, rank, r.stepID, Double(r.score), Double(r.stateSimilarity), Double(r.actionSimilarity),
+                Double(r.recency), r.stepsAgo, Double(r.weights.state), Double(r.weights.action),
+                Double(r.weights.recency), Double(r.weights.halfLife),
+            ])
+        }
+    }
+
+    /// Records what was recalled for an already stored step.
+    public func recordRecalls(forStepID stepID: Int64, _ recalls: [RecalledStep]) throws {
+        let path = path
+        try write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM steps WHERE id = ?", arguments: [stepID]) == true else {
+                throw StoreError.notFound(path: path, what: "step id \(stepID)")
+            }
+            try Self.insertRecalls(db, stepID: stepID, recalls)
+        }
+    }
+}

@@ -1,0 +1,201 @@
+// Raw forward/backward kernels on pointers, llm.c style: each layer's math written out plainly.
+// Shape legend: N rows (B·T flattened), C width (input), O width (output), B batch, T/S tokens, H heads, Dh head width.
+// Backward kernels ACCUMULATE (+=) into their gradient buffers, as llm.c does; callers zero them first.
+import Foundation
+
+/// The pointer-level kernels behind every layer; the layers and the sentence encoder both call them.
+///
+/// Buffers are row-major Float32. Backward kernels add into their gradient outputs.
+public enum Kernels {}
+
+// MARK: - Linear
+
+extension Kernels {
+    /// `out[N,O] = input[N,C] · weight[O,C]ᵀ + bias[O]` (PyTorch's weight layout, out × in).
+    public static func linearForward(
+        out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        rows: Int, inDim: Int, outDim: Int
+    ) {
+        var beta: Float = 0
+        if let bias {
+            for r in 0..<rows { (out + r * outDim).update(from: bias, count: outDim) }
+            beta = 1
+        }
+        BLAS.sgemm(transposeB: true, m: rows, n: outDim, k: inDim, a: input, b: weight, beta: beta, c: out)
+    }
+
+    /// Gradients of `linearForward`: `dInput += dOut·W`, `dWeight += dOutᵀ·input`, `dBias += Σ rows of dOut`.
+    public static func linearBackward(
+        dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
+        dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        rows: Int, inDim: Int, outDim: Int
+    ) {
+        if let dInput {
+            BLAS.sgemm(m: rows, n: inDim, k: outDim, a: dOut, b: weight, beta: 1, c: dInput)
+        }
+        if let dWeight {
+            BLAS.sgemm(transposeA: true, m: outDim, n: inDim, k: rows, a: dOut, b: input, beta: 1, c: dWeight)
+        }
+        if let dBias {
+            for r in 0..<rows {
+                let row = dOut + r * outDim
+                for o in 0..<outDim { dBias[o] += row[o] }
+            }
+        }
+    }
+}
+
+// MARK: - LayerNorm
+
+extension Kernels {
+    /// `out = (x − mean) / sqrt(var + eps) · weight + bias` per row of width C; saves mean and 1/std when asked.
+    public static func layerNormForward(
+        out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>?, rstd: UnsafeMutablePointer<Float>?,
+        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        rows: Int, dim: Int, eps: Float
+    ) {
+        for r in 0..<rows {
+            let x = input + r * dim
+            var m: Float = 0
+            for i in 0..<dim { m += x[i] }
+            m /= Float(dim)
+            var v: Float = 0
+            for i in 0..<dim { let d = x[i] - m; v += d * d }
+            v /= Float(dim)
+            let s = 1 / (v + eps).squareRoot()
+            let o = out + r * dim
+            for i in 0..<dim { o[i] = (x[i] - m) * s * weight[i] + bias[i] }
+            mean?[r] = m
+            rstd?[r] = s
+        }
+    }
+
+    /// Gradients of `layerNormForward` (needs the saved mean and 1/std).
+    public static func layerNormBackward(
+        dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
+        dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, dim: Int
+    ) {
+        for r in 0..<rows {
+            let x = input + r * dim, dy = dOut + r * dim, dx = dInput + r * dim
+            let m = mean[r], s = rstd[r]
+            // Two reductions: mean of dNorm and mean of dNorm·norm.
+            var dNormMean: Float = 0, dNormNormMean: Float = 0
+            for i in 0..<dim {
+                let norm = (x[i] - m) * s
+                let dNorm = weight[i] * dy[i]
+                dNormMean += dNorm
+                dNormNormMean += dNorm * norm
+            }
+            dNormMean /= Float(dim)
+            dNormNormMean /= Float(dim)
+            for i in 0..<dim {
+                let norm = (x[i] - m) * s
+                let dNorm = weight[i] * dy[i]
+                dBias?[i] += dy[i]
+                dWeight?[i] += norm * dy[i]
+                dx[i] += (dNorm - dNormMean - norm * dNormNormMean) * s
+            }
+        }
+    }
+}
+
+// MARK: - GELU
+
+/// Which formula GELU uses: the exact erf form (BERT, PyTorch default) or the tanh approximation (GPT-2).
+public enum GELUForm: String, Sendable, Codable {
+    /// `x · Φ(x) = 0.5·x·(1 + erf(x/√2))`.
+    case erf
+    /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+    case tanh
+}
+
+extension Kernels {
+    private static let invSqrt2: Float = 0.70710678118654752
+    private static let invSqrt2Pi: Float = 0.39894228040143268
+    private static let sqrt2OverPi: Float = 0.79788456080286536
+
+    /// `out[i] = gelu(input[i])` over `count` elements (out may alias input).
+    public static func geluForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int, form: GELUForm) {
+        switch form {
+        case .erf:
+            for i in 0..<count { let x = input[i]; out[i] = 0.5 * x * (1 + Foundation.erf(x * invSqrt2)) }
+        case .tanh:
+            for i in 0..<count {
+                let x = input[i]
+                out[i] = 0.5 * x * (1 + Foundation.tanh(sqrt2OverPi * (x + 0.044715 * x * x * x)))
+            }
+        }
+    }
+
+    /// `dInput[i] += gelu'(input[i]) · dOut[i]`.
+    public static func geluBackward(
+        dInput: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, dOut: UnsafePointer<Float>, count: Int, form: GELUForm
+    ) {
+        switch form {
+        case .erf:
+            for i in 0..<count {
+                let x = input[i]
+                let cdf = 0.5 * (1 + Foundation.erf(x * invSqrt2))
+                let pdf = invSqrt2Pi * Foundation.exp(-0.5 * x * x)
+                dInput[i] += (cdf + x * pdf) * dOut[i]
+            }
+        case .tanh:
+            for i in 0..<count {
+                let x = input[i]
+                let inner = sqrt2OverPi * (x + 0.044715 * x * x * x)
+                let t = Foundation.tanh(inner)
+                let sech2 = 1 - t * t
+                let grad = 0.5 * (1 + t) + 0.5 * x * sech2 * sqrt2OverPi * (1 + 3 * 0.044715 * x * x)
+                dInput[i] += grad * dOut[i]
+            }
+        }
+    }
+}
+
+// MARK: - Softmax
+
+extension Kernels {
+    /// Row-wise softmax over the last dimension (width `dim`); out may alias input.
+    public static func softmaxForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: Int, dim: Int) {
+        for r in 0..<rows {
+            let x = input + r * dim, y = out + r * dim
+            var mx = -Float.infinity
+            for i in 0..<dim where x[i] > mx { mx = x[i] }
+            var sum: Float = 0
+            for i in 0..<dim { let e = Foundation.exp(x[i] - mx); y[i] = e; sum += e }
+            let inv = 1 / sum
+            for i in 0..<dim { y[i] *= inv }
+        }
+    }
+
+    /// `dInput += J_softmaxᵀ · dOut` per row, from the saved probabilities: `p ⊙ (dOut − Σ p·dOut)`.
+    public static func softmaxBackward(
+        dInput: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>, dOut: UnsafePointer<Float>, rows: Int, dim: Int
+    ) {
+        for r in 0..<rows {
+            let p = probs + r * dim, dy = dOut + r * dim, dx = dInput + r * dim
+            var dot: Float = 0
+            for i in 0..<dim { dot += p[i] * dy[i] }
+            for i in 0..<dim { dx[i] += p[i] * (dy[i] - dot) }
+        }
+    }
+}
+
+// MARK: - Embedding
+
+extension Kernels {
+    /// `out[n, :] = table[ids[n], :]` for N ids over a [V, C] table.
+    public static func embeddingForward(out: UnsafeMutablePointer<Float>, ids: UnsafePointer<Int32>, table: UnsafePointer<Float>, count: Int, dim: Int) {
+        for n in 0..<count { (out + n * dim).update(from: table + Int(ids[n]) * dim, count: dim) }
+    }
+
+    /// `dTable[ids[n], :] += dOut[n, :]` (a scatter-add; repeated ids accumulate).
+    public static func embeddingBackward(dTable: UnsafeMutablePointer<Float>, ids: UnsafePointer<Int32>, dOut: UnsafePointer<Float>, count: Int, dim: Int) {
+        for n in 0..<count {
+            let row = dTable + Int(ids[n]) * dim, dy = dOut + n * dim
+            for c in 0..<dim { row[c] += dy[c] }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+// The architecture of a `NativeWorldModel`, stored as JSON beside its safetensors weights.
+import Foundation
+import Formats
+
+/// Sizes of the native world model. Saved as `config.json` in every checkpoint folder.
+public struct NativeModelConfig: Codable, Equatable, Sendable {
+    /// D: the state embedding dimension (768 for LanguageBind).
+    public var embeddingDimension: Int
+    /// A: the action (text) embedding dimension (384 for MiniLM).
+    public var actionDimension: Int
+    /// C: the transformer width.
+    public var width: Int
+    /// Number of transformer blocks.
+    public var depth: Int
+    /// Attention heads per block (must divide `width`).
+    public var heads: Int
+    /// Hidden width of each block's MLP as a multiple of `width`.
+    public var mlpRatio: Int
+    /// The largest `stepsAgo` with its own embedding; older memory steps share the last one.
+    public var maxMemorySteps: Int
+    /// Width of the reflector tokens the model accepts (the learned reflector's output width).
+    public var reflectorWidth: Int
+    /// Seed of the parameter initialisation.
+    public var seed: UInt64
+
+    /// A configuration; the defaults train in minutes on two cores.
+    public init(
+        embeddingDimension: Int = 768, actionDimension: Int = 384, width: Int = 256, depth: Int = 3, heads: Int = 4,
+        mlpRatio: Int = 4, maxMemorySteps: Int = 8, reflectorWidth: Int = 256, seed: UInt64 = 0
+    ) {
+        self.embeddingDimension = embeddingDimension
+        self.actionDimension = actionDimension
+        self.width = width
+        self.depth = depth
+        self.heads = heads
+        self.mlpRatio = mlpRatio
+        self.maxMemorySteps = maxMemorySteps
+        self.reflectorWidth = reflectorWidth
+        self.seed = seed
+    }
+
+    /// Throws `WorldModelError.invalidConfig` naming the first bad field.
+    public func validate() throws {
+        func positive(_ value: Int, _ field: String) throws {
+            guard value > 0 else { throw WorldModelError.invalidConfig(field: field, reason: "must be positive, got \(value)") }
+        }
+        try positive(embeddingDimension, "model.embedding_dim")
+        try positive(actionDimension, "model.action_dim")
+        try positive(width, "model.width")
+        try positive(depth, "model.depth")
+        try positive(heads, "model.heads")
+        try positive(mlpRatio, "model.mlp_ratio")
+        try positive(maxMemorySteps, "model.max_memory_steps")
+        try positive(reflectorWidth, "model.reflector_width")
+        guard width % heads == 0 else {
+            throw WorldModelError.invalidConfig(field: "model.heads", reason: "width \(width) is not divisible by \(heads) heads")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case embeddingDimension = "embedding_dim", actionDimension = "action_dim", width, depth, heads
+        case mlpRatio = "mlp_ratio", maxMemorySteps = "max_memory_steps", reflectorWidth = "reflector_width", seed
+    }
+}

@@ -1,1 +1,0 @@
-// Tests of the ContextReflector module (Tests/<Module>Tests mirrors Sources/<Module>).

@@ -1,1 +1,0 @@
-// Tests of the Media module (Tests/<Module>Tests mirrors Sources/<Module>).

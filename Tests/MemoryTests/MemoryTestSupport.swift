@@ -1,0 +1,30 @@
+// Helpers for the Memory tests: random steps with fixed seeds, and a per-test store factory (memory and disk).
+import Formats
+import Foundation
+import Memory
+import TestSupport
+
+/// A random unit embedding.
+func randomEmbedding(_ dim: Int, _ rng: inout SeededGenerator) -> Embedding {
+    Embedding((0..<dim).map { _ in rng.nextGaussian() }).normalized()
+}
+
+/// A step with image+audio input, a predicted image, an action embedding and one annotation.
+func makeStep(episode: String, index: Int, dim: Int, rng: inout SeededGenerator, time: Double = 1_700_000_000) -> StepRecord {
+    StepRecord(
+        episode: episode, index: index,
+        action: Action(text: "action \(index) of \(episode)", embedding: randomEmbedding(dim, &rng)),
+        input: State([.image: randomEmbedding(dim, &rng), .audio: randomEmbedding(dim, &rng)]),
+        predicted: State([.image: randomEmbedding(dim, &rng)]),
+        provenance: Provenance(dataset: "test", scenario: "kitchen", sampleID: "\(episode)-\(index)"),
+        timestamp: Date(timeIntervalSince1970: time + Double(index)),
+        annotations: [StepAnnotation(kind: "reflector.dropped", rank: 0, item: "kb:17", score: 0.12, reason: "below threshold 0.30")])
+}
+
+/// Runs `body` with an in-memory store and with an on-disk store (GRDB's pattern for storage tests).
+func withStores(dim: Int, _ body: (EpisodeStore, String) throws -> Void) throws {
+    try body(try EpisodeStore(inMemoryWithDim: dim), "memory")
+    let dir = try TemporaryDirectory()
+    defer { dir.remove() }
+    try body(try EpisodeStore(url: dir.url.appendingPathComponent("store.sqlite"), dim: dim), "disk")
+}

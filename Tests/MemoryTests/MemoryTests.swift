@@ -1,1 +1,0 @@
-// Tests of the Memory module (Tests/<Module>Tests mirrors Sources/<Module>).

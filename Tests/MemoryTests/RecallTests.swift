@@ -1,0 +1,105 @@
+// Recall against a naive oracle (Double precision, every step scored) for several weightings and filters,
+// through the in-memory key tail, the persisted key files of a reopened store, and after a prune.
+import Formats
+import Foundation
+import Memory
+import TestSupport
+import XCTest
+
+final class RecallTests: XCTestCase {
+    let dim = 32
+
+    struct Oracle {
+        var ids: [Int64], episodes: [String], states: [[Double]], actions: [[Double]]
+    }
+
+    func unit(_ v: [Float]) -> [Double] {
+        let n = v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        return n > 0 ? v.map { Double($0) / n } : v.map { _ in 0 }
+    }
+
+    func oracle(_ store: EpisodeStore) throws -> Oracle {
+        var o = Oracle(ids: [], episodes: [], states: [], actions: [])
+        for e in try store.episodes() {
+            for s in try store.steps(StepReference(episode: e.name, index: nil)) {
+                o.ids.append(s.id); o.episodes.append(e.name)
+                o.states.append(unit(s.record.input.averaged()!.values))
+                o.actions.append(unit(s.record.action.embedding!.values))
+            }
+        }
+        let order = o.ids.indices.sorted { o.ids[$0] < o.ids[$1] }
+        return Oracle(ids: order.map { o.ids[$0] }, episodes: order.map { o.episodes[$0] }, states: order.map { o.states[$0] }, actions: order.map { o.actions[$0] })
+    }
+
+    func naive(_ o: Oracle, _ q: RecallQuery, k: Int, _ w: RecallWeights) -> [(Int64, Double)] {
+        let qs = unit(q.state.averaged()!.values), qa = q.action.map { unit($0.values) }
+        var all = [(Int64, Double)]()
+        for r in o.ids.indices {
+            if let e = q.episode, o.episodes[r] != e { continue }
+            if q.excludedStepIDs.contains(o.ids[r]) { continue }
+            if let b = q.beforeStepID, o.ids[r] >= b { continue }
+            let ss = zip(qs, o.states[r]).reduce(0) { $0 + $1.0 * $1.1 }
+            let sa = qa.map { zip($0, o.actions[r]).reduce(0) { $0 + $1.0 * $1.1 } } ?? 0
+            let rec = pow(0.5, Double(o.ids.count - 1 - r) / Double(w.halfLife))
+            all.append((o.ids[r], Double(w.state) * ss + Double(w.action) * sa + Double(w.recency) * rec))
+        }
+        all.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+        return Array(all.prefix(k))
+    }
+
+    func check(_ store: EpisodeStore, _ o: Oracle, rng: inout SeededGenerator, file: StaticString = #filePath, line: UInt = #line) throws {
+        let weights = [RecallWeights(), RecallWeights(state: 0.5, action: 1), RecallWeights(state: 1, action: 0.3, recency: 0.4, halfLife: 20), RecallWeights(state: 0, action: 0, recency: 1, halfLife: 5)]
+        for w in weights {
+            for filter in 0..<3 {
+                var q = RecallQuery(state: State([.image: randomEmbedding(dim, &rng), .video: randomEmbedding(dim, &rng)]), action: randomEmbedding(dim, &rng))
+                if filter == 1 { q.episode = "b"; q.excludedStepIDs = Set(o.ids.suffix(3)) }
+                if filter == 2 { q.beforeStepID = o.ids[o.ids.count / 2] }
+                let found = try store.recall(q, k: 7, weights: w)
+                let expected = naive(o, q, k: 7, w)
+                XCTAssertEqual(found.count, expected.count, file: file, line: line)
+                for (f, e) in zip(found, expected) {
+                    XCTAssertEqual(Double(f.score), e.1, accuracy: 1e-4, "weights \(w) filter \(filter)", file: file, line: line)
+                    XCTAssertEqual(Double(f.score), Double(w.state * f.stateSimilarity + w.action * f.actionSimilarity + w.recency * f.recency), accuracy: 1e-4, "score parts add up", file: file, line: line)
+                    if filter == 1 { XCTAssertEqual(f.episode, "b", file: file, line: line) }
+                }
+                let gaps = zip(expected, expected.dropFirst()).map { abs($0.1 - $1.1) }
+                if gaps.allSatisfy({ $0 > 1e-4 }) { XCTAssertEqual(found.map(\.stepID), expected.map(\.0), "weights \(w) filter \(filter)", file: file, line: line) }
+            }
+        }
+    }
+
+    func testRecallMatchesNaiveAcrossWeightsFiltersReopenAndPrune() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let url = dir.url.appendingPathComponent("r.sqlite")
+        var rng = SeededGenerator(seed: 9)
+        do {
+            let store = try EpisodeStore(url: url, dim: dim)
+            try store.append((0..<60).map { makeStep(episode: $0 % 3 == 0 ? "a" : "b", index: $0, dim: dim, rng: &rng) })
+            try check(store, try oracle(store), rng: &rng)  // keys caught up from SQLite, written to the key files
+            try store.append((60..<90).map { makeStep(episode: "b", index: $0, dim: dim, rng: &rng) })
+            try check(store, try oracle(store), rng: &rng)  // keys of new steps appended directly
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: url.path + "-recall.state"))
+        let reopened = try EpisodeStore(url: url, readOnly: true)
+        try check(reopened, try oracle(reopened), rng: &rng)  // mapped key files
+        let writer = try EpisodeStore(url: url)
+        try writer.prune(keepLast: 10)
+        try check(writer, try oracle(writer), rng: &rng)  // generation changed: keys rebuilt
+        try check(try EpisodeStore(url: url, readOnly: true), try oracle(writer), rng: &rng)
+    }
+
+    func testRecallRejectsBadQueries() throws {
+        let store = try EpisodeStore(inMemoryWithDim: dim)
+        var rng = SeededGenerator(seed: 10)
+        try store.append([makeStep(episode: "a", index: 0, dim: dim, rng: &rng)])
+        XCTAssertThrowsError(try store.recall(RecallQuery(state: State([.image: randomEmbedding(dim + 2, &rng)])), k: 1)) { error in
+            guard case StoreError.dimensionMismatch = error else { return XCTFail("\(error)") }
+        }
+        var nan = randomEmbedding(dim, &rng)
+        nan.values[0] = .nan
+        XCTAssertThrowsError(try store.recall(RecallQuery(state: State([.image: nan])), k: 1))
+        XCTAssertThrowsError(try store.recall(RecallQuery(state: State([.image: randomEmbedding(dim, &rng)])), k: 0))
+        XCTAssertEqual(try store.recall(RecallQuery(state: State([.image: randomEmbedding(dim, &rng)]), episode: "none"), k: 3), [])
+    }
+}

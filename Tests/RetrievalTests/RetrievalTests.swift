@@ -1,1 +1,0 @@
-// Tests of the Retrieval module (Tests/<Module>Tests mirrors Sources/<Module>).

@@ -1,0 +1,36 @@
+// Tensor value semantics, shapes, and batched matmul against a naive loop.
+import Tensor
+import TestSupport
+import XCTest
+
+final class TensorCoreTests: XCTestCase {
+    func testBatchedMatmulMatchesNaive() {
+        var rng = SeededGenerator(seed: 51)
+        let a = Tensor(randomNormal: [3, 2, 4], using: &rng)
+        let b = Tensor(randomNormal: [3, 5, 4], using: &rng)  // used transposed
+        let c = Tensor.batchedMatmul(a, b, transposeB: true)
+        XCTAssertEqual(c.shape, [3, 2, 5])
+        for g in 0..<3 { for i in 0..<2 { for j in 0..<5 {
+            var e: Float = 0
+            for p in 0..<4 { e += a[g, i, p] * b[g, j, p] }
+            XCTAssertEqual(c[g, i, j], e, accuracy: 1e-5)
+        } } }
+    }
+
+    func testMatmulTransposeAMatchesNaive() {
+        let a = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])  // used as 3×2
+        let b = Tensor(shape: [2, 1], data: [1, -1])
+        XCTAssertEqual(Tensor.matmul(a, b, transposeA: true).data, [-3, -3, -3])
+    }
+
+    func testArithmeticAndReshape() {
+        let a = Tensor(shape: [2, 2], data: [1, 2, 3, 4])
+        XCTAssertEqual((a + a).data, [2, 4, 6, 8])
+        XCTAssertEqual((a - a).data, [0, 0, 0, 0])
+        XCTAssertEqual((a * 0.5).data, [0.5, 1, 1.5, 2])
+        XCTAssertEqual(a.reshaped([4]).shape, [4])
+        XCTAssertEqual(a.rowCount, 2)
+        XCTAssertEqual(a.sum(), 10)
+        XCTAssertEqual(Tensor.concatenateRows([a, a.reshaped([1, 4]).reshaped([2, 2])]).shape, [4, 2])
+    }
+}

@@ -1,1 +1,0 @@
-// Tests of the WorldModel module (Tests/<Module>Tests mirrors Sources/<Module>).

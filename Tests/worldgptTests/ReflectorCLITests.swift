@@ -1,0 +1,39 @@
+// End-to-end tests of `worldgpt reflector …`.
+import Foundation
+import TestSupport
+import XCTest
+
+final class ReflectorCLITests: XCTestCase {
+    func testExplainPrintsAReasonPerCandidate() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let url = dir.url.appendingPathComponent("c.json")
+        let json = """
+            {"query": {"state": {"image": [1, 0, 0, 0]}, "action": {"text": "push", "embedding": [0, 1, 0, 0]},
+                       "provenance": {"dataset": "train", "sample_id": "7"}},
+             "candidates": [
+               {"id": "kb:1", "score": 0.81, "state0": {"image": [0, 0, 1, 0]}, "action": {"text": "x", "embedding": [0, 0, 0, 1]}, "state1": {"image": [1, 1, 0, 0]}},
+               {"id": "kb:2", "score": 0.80, "state0": {"image": [0, 0, 1, 0]}, "action": {"text": "x", "embedding": [0, 0, 0, 1]}, "state1": {"image": [1, 1, 0, 0]}},
+               {"id": "kb:3", "score": 0.12, "state0": {"image": [0, 1, 0, 0]}, "action": {"text": "y", "embedding": [1, 0, 0, 0]}, "state1": {"image": [0, 0, 0, 1]}},
+               {"id": "train:7", "score": 1.0, "state0": {"image": [1, 0, 0, 0]}, "action": {"text": "push", "embedding": [0, 1, 0, 0]},
+                "state1": {"image": [0, 0, 1, 1]}, "provenance": {"dataset": "train", "sample_id": "7"}}]}
+            """
+        try Data(json.utf8).write(to: url)
+        let result = try runWorldGPT(["reflector", "explain", "--candidates", url.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains("kb:1     kept: rank 1, score 0.81"), result.stdout)
+        XCTAssertTrue(lines.contains("kb:2     dropped: duplicate of kb:1 (cos 1.000)"), result.stdout)
+        XCTAssertTrue(lines.contains("kb:3     dropped: below threshold 0.30 (score 0.12)"), result.stdout)
+        XCTAssertTrue(lines.contains("train:7  dropped: leakage (query's own sample)"), result.stdout)
+
+        let json2 = try runWorldGPT(["reflector", "explain", "--candidates", url.path, "--json", "--threshold", "0.1"])
+        XCTAssertEqual(json2.status, 0, json2.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(json2.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["kept"] as? [String], ["kb:1", "kb:3"])
+
+        let missing = try runWorldGPT(["reflector", "explain", "--candidates", dir.url.appendingPathComponent("nope.json").path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("nope.json: cannot read"), missing.stderr)
+    }
+}
