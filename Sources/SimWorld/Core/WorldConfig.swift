@@ -20,19 +20,19 @@ public struct WorldConfig: Equatable, Sendable, Codable {
 
     // MARK: Dynamics (see docs/simworld.md)
     /// Spring constant pulling every object towards the origin (`κ`).
-    public var spring = 0.25
+    public var spring = 0.4
     /// Velocity an action adds, before the scenario's gain.
     public var impulse = 0.35
     /// Range of the per-scenario action gain.
     public var gainMin = 0.6
     public var gainMax = 1.4
     /// Largest per-scenario rotation of the pushed direction, in radians.
-    public var rotationMax = 0.7
-    /// Probability that a scenario permutes which object an action moves.
+    public var rotationMax = 0.6
+    /// Share of scenarios that permute which object an action moves.
     public var swapProbability = 0.3
     /// Range of the per-scenario velocity retention (1 − friction).
-    public var retentionMin = 0.45
-    public var retentionMax = 0.85
+    public var retentionMin = 0.3
+    public var retentionMax = 0.7
     /// Standard deviation of initial positions.
     public var initialSpread = 0.5
 
@@ -44,11 +44,11 @@ public struct WorldConfig: Equatable, Sendable, Codable {
     /// Size of the per-episode static attribute vector (colours, pitches, background).
     public var staticSize = 16
     /// How strongly positions move the embedding.
-    public var positionScale = 14.0
+    public var positionScale = 13.0
     /// Scale of the pre-activation of the map's tanh layer (small = nearly linear).
     public var preactivationScale = 0.3
     /// Observation noise (norm of the noise added to the unit clean embedding, before the modality factor).
-    public var noise = 0.25
+    public var noise = 0.2
     /// Per-modality noise factors, in `Modality.allCases` order (image, video, audio, text).
     public var noiseFactors = [1.0, 1.0, 1.2, 1.3]
     /// The modalities observed and written.

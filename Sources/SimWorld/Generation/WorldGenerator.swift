@@ -22,7 +22,7 @@ public struct WorldGenerator: Sendable {
     /// - Throws: `SimWorldError.invalidConfig` when the configuration is out of range.
     public func generate(progress: Progress? = nil) throws -> GeneratedWorld {
         try config.validate()
-        let scenarios = (0..<config.scenarios).map { Scenario.make(index: $0, config: config) }
+        let scenarios = Scenario.makeAll(config: config)
         progress?("simulate", 0)
         let episodes = simulateEpisodes(scenarios)
         let transitions = WorldGenerator.transitions(of: episodes, steps: config.steps)

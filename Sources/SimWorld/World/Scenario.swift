@@ -42,22 +42,40 @@ public struct Scenario: Equatable, Sendable, Codable {
         self.permutation = permutation
     }
 
-    /// The scenario `index` of a world, drawn from its own random stream.
-    public static func make(index: Int, config: WorldConfig) -> Scenario {
-        var rng = SimRandom(seed: config.seed, purpose: Purpose.scenario, index)
-        let retention = rng.uniform(config.retentionMin, config.retentionMax)
-        let gain = rng.uniform(config.gainMin, config.gainMax)
-        let rotation = rng.uniform(-config.rotationMax, config.rotationMax)
-        let count = WorldObject.all.count
-        var permutation = Array(0..<count)
-        if rng.unit() < config.swapProbability {
-            // A random permutation other than the identity.
-            repeat {
-                for i in stride(from: count - 1, to: 0, by: -1) { permutation.swapAt(i, rng.index(i + 1)) }
-            } while permutation == Array(0..<count)
+    /// The scenarios of a world. Parameters are stratified (a Latin hypercube over retention, gain and
+    /// rotation, and exactly `round(count × swapProbability)` scenarios with permuted objects), so that
+    /// every seed gives a similar spread of dynamics and the oracle gaps vary little between seeds.
+    public static func makeAll(config: WorldConfig) -> [Scenario] {
+        let count = config.scenarios
+        var rng = SimRandom(seed: config.seed, purpose: Purpose.scenario, count)
+        func strata() -> [Double] {
+            var order = Array(0..<count)
+            for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.index(i + 1)) }
+            return order.map { (Double($0) + rng.unit()) / Double(count) }
         }
-        let name = "s" + String(repeating: "0", count: max(0, 2 - String(index).count)) + String(index)
-        return Scenario(index: index, name: name, retention: retention, gain: gain, rotation: rotation, permutation: permutation)
+        let retentions = strata(), gains = strata(), rotations = strata()
+        var swapped = [Bool](repeating: false, count: count)
+        let swapCount = Int((Double(count) * config.swapProbability).rounded())
+        var order = Array(0..<count)
+        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.index(i + 1)) }
+        for i in 0..<swapCount { swapped[order[i]] = true }
+        let objectCount = WorldObject.all.count
+        return (0..<count).map { index in
+            var permutation = Array(0..<objectCount)
+            if swapped[index] {
+                // A random permutation other than the identity.
+                repeat {
+                    for i in stride(from: objectCount - 1, to: 0, by: -1) { permutation.swapAt(i, rng.index(i + 1)) }
+                } while permutation == Array(0..<objectCount)
+            }
+            let name = "s" + String(repeating: "0", count: max(0, 2 - String(index).count)) + String(index)
+            return Scenario(
+                index: index, name: name,
+                retention: config.retentionMin + (config.retentionMax - config.retentionMin) * retentions[index],
+                gain: config.gainMin + (config.gainMax - config.gainMin) * gains[index],
+                rotation: config.rotationMax * (2 * rotations[index] - 1),
+                permutation: permutation)
+        }
     }
 
     /// The next latent state after `action`:
