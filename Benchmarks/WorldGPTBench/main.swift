@@ -1,2 +1,4 @@
 // `make bench` entry point: runs each benchmark and prints ours / peer / ratio. Never gates CI.
-print("worldgpt-bench: no benchmarks registered yet")
+// `WorldGPTBench [name ...]` runs only the named benchmarks.
+let benchArguments = Array(CommandLine.arguments.dropFirst())
+worldModelBench(arguments: benchArguments)

@@ -4,12 +4,20 @@ import ArgumentParser
 /// Every top-level subcommand, in the order `--help` shows them.
 let commandList: [any ParsableCommand.Type] = [
     // Formats
+    InspectCommand.self,
+    DatasetCommand.self,
     // Encoders / Tensor
+    EmbedCommand.self,
     // Media
+    MediaCommand.self,
+    EncodeCommand.self,
     // Memory / Retrieval
+    MemoryCommand.self,
     // SimWorld
     SimWorldCommand.self,
     // WorldModel
+    TrainCommand.self,
+    EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
     // Agent

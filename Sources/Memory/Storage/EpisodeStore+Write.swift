@@ -100,7 +100,9 @@ extension EpisodeStore {
         let path = path
         let ids: [Int64] = try write { db in
             var episodeIDs = [String: Int64]()
-            for name in Set(batch.map(\.episode)) {
+            var order = [String]()  // first appearance, so episode ids follow offload order
+            for step in batch where !order.contains(step.episode) { order.append(step.episode) }
+            for name in order {
                 if let id = try Int64.fetchOne(db, sql: "SELECT id FROM episodes WHERE name = ?", arguments: [name]) {
                     episodeIDs[name] = id
                 } else {

@@ -1,1 +1,0 @@
-// Encoders module: see ../shared/DESIGN.md for what it owns. Filled in by its issue.

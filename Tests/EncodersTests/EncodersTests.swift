@@ -1,1 +1,0 @@
-// Tests of the Encoders module (Tests/<Module>Tests mirrors Sources/<Module>).
