@@ -55,7 +55,7 @@ extension SimWorldCommand {
             if let seed { worldConfig.seed = seed }
             if media { worldConfig.media = true }
             try worldConfig.validate()
-            let reporter = ProgressLine(enabled: !quiet)
+            let reporter = SimWorldProgressLine(enabled: !quiet)
             let started = Date()
             let summary = try WorldGenerator(worldConfig).generate(to: URL(fileURLWithPath: out)) { phase, fraction in
                 reporter.update(phase, fraction)
@@ -67,7 +67,7 @@ extension SimWorldCommand {
 }
 
 /// A one-line progress display on stderr (only when stderr is a terminal).
-final class ProgressLine: @unchecked Sendable {
+final class SimWorldProgressLine: @unchecked Sendable {
     private let enabled: Bool
     private let lock = NSLock()
     private var last = ""

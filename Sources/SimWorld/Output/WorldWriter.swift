@@ -83,11 +83,9 @@ public struct WorldWriter: Sendable {
     /// The dataset YAML of a split, relative to the root: `<split>.yaml`.
     public static func datasetConfigPath(_ split: Split) -> String { "\(split.rawValue).yaml" }
 
-    /// `<root>/<modality>/Train_pt/<stem>.pt`.
+    /// `<root>/<modality>/Train_pt/<stem>.pt`, as `WorldNetLayout` resolves it.
     func embeddingURL(_ modality: Modality, name: String) -> URL {
-        let stem = (name as NSString).deletingPathExtension
-        return root.appendingPathComponent(modality.rawValue).appendingPathComponent("Train_pt")
-            .appendingPathComponent(stem + ".pt")
+        WorldNetLayout.embeddingURL(root: root, modality: modality, name: name)
     }
 
     /// Creates the root and every `<modality>/Train_pt` (and `Train`) folder and `state/`.
@@ -176,64 +174,52 @@ public struct WorldWriter: Sendable {
         return templates
     }
 
-    /// Writes `state/action_<split>.json` for every split (WorldNet annotation layout plus
-    /// `scenario`, `episode`, `step`).
+    /// Writes `state/action_<split>.json` for every split with `WorldNetAnnotations.write` (WorldNet entries:
+    /// all four modalities per state, `""` when absent, plus `scenario`, `episode`, `step`).
     func writeAnnotations() throws {
         for split in Split.allCases {
-            var lines: [String] = []
-            for t in world.transitions where t.split == split {
-                lines.append(annotationEntry(t))
+            let samples = world.transitions.filter { $0.split == split }.enumerated().map { index, t in
+                WorldNetSample(index: index, state0: names(row: t.observation0), state1: names(row: t.observation1),
+                               actionText: t.sentence, scenario: world.scenarios[t.scenario].name,
+                               episode: world.episodes[t.episode].id, step: t.step)
             }
-            let text = lines.isEmpty ? "[]\n" : "[\n" + lines.joined(separator: ",\n") + "\n]\n"
-            try write(text, to: root.appendingPathComponent(WorldWriter.annotationPath(split)))
+            let url = root.appendingPathComponent(WorldWriter.annotationPath(split))
+            do { try WorldNetAnnotations.write(samples, to: url) } catch {
+                throw SimWorldError.writeFailed(path: url.path, reason: "\(error)")
+            }
         }
     }
 
-    /// One annotation entry as a single JSON line, keys in a fixed order.
-    func annotationEntry(_ t: SimTransition) -> String {
-        func state(_ row: Int) -> String {
-            let order: [Modality] = [.video, .audio, .image, .text]
-            let parts = order.map { m -> String in
-                let name = world.config.modalities.contains(m) ? world.mediaName(m, row: row) : ""
-                return "\(jsonString(m.rawValue)): \(jsonString(name))"
-            }
-            return "{" + parts.joined(separator: ", ") + "}"
-        }
-        let episode = world.episodes[t.episode]
-        return "{\"state0\": \(state(t.observation0)), \"state1\": \(state(t.observation1)), "
-            + "\"action\": {\"text\": \(jsonString(t.sentence))}, "
-            + "\"scenario\": \(jsonString(world.scenarios[t.scenario].name)), "
-            + "\"episode\": \(jsonString(episode.id)), \"step\": \(t.step)}"
+    /// The media names of the observation at `row`, per present modality.
+    func names(row: Int) -> [Modality: String] {
+        var names: [Modality: String] = [:]
+        for m in world.config.modalities { names[m] = world.mediaName(m, row: row) }
+        return names
     }
 
-    /// Writes `<split>.yaml` for every split: `dataset_list` (this root, the split's annotations, the
-    /// modalities) and `modality_modes` (every unimodal, cross-modal pair and all-to-all mode).
+    /// Writes `<split>.yaml` for every split with `DatasetConfig.write`: `dataset_list` (this root, the
+    /// split's annotations, the modalities) and `modality_modes` (every unimodal, cross-modal pair and
+    /// all-to-all mode).
     func writeDatasetConfigs() throws {
-        let modalities = world.config.modalities
-        let list = "[" + modalities.map(\.rawValue).joined(separator: ", ") + "]"
+        let modes = WorldWriter.modalityModes(world.config.modalities)
         for split in Split.allCases {
-            var text = "# SimWorld dataset config for the `\(split.rawValue)` split (generated; see world.json).\n"
-            text += "dataset_list:\n"
-            text += "  - root: .\n"
-            text += "    annotaion_path: \(WorldWriter.annotationPath(split))\n"
-            text += "    modality: \(list)\n"
-            text += "    weight: 1.0\n"
-            text += "modality_modes:\n"
-            for mode in WorldWriter.modalityModes(modalities) {
-                text += "  - inputs: [" + mode.inputs.map(\.rawValue).joined(separator: ", ") + "]\n"
-                text += "    targets: [" + mode.targets.map(\.rawValue).joined(separator: ", ") + "]\n"
-                text += "    weight: \(mode.weight)\n"
+            let config = DatasetConfig(
+                datasetList: [DatasetEntry(root: ".", annotationPath: WorldWriter.annotationPath(split),
+                                           modalities: world.config.modalities, weight: 1)],
+                modalityModes: modes, baseDirectory: root)
+            let url = root.appendingPathComponent(WorldWriter.datasetConfigPath(split))
+            do { try config.write(to: url) } catch {
+                throw SimWorldError.writeFailed(path: url.path, reason: "\(error)")
             }
-            try write(text, to: root.appendingPathComponent(WorldWriter.datasetConfigPath(split)))
         }
     }
 
-    /// The task modes of a world: single-unimodal, single-cross, then all-to-all (as WorldGPT's progressive stages).
-    public static func modalityModes(_ modalities: [Modality]) -> [(inputs: [Modality], targets: [Modality], weight: String)] {
-        var modes: [(inputs: [Modality], targets: [Modality], weight: String)] = []
-        for m in modalities { modes.append(([m], [m], "1.0")) }
-        for a in modalities { for b in modalities where a != b { modes.append(([a], [b], "0.25")) } }
-        if modalities.count > 1 { modes.append((modalities, modalities, "1.0")) }
+    /// The task modes of a world: single-unimodal, single-cross, then all-to-all (WorldGPT's progressive stages).
+    public static func modalityModes(_ modalities: [Modality]) -> [ModalityMode] {
+        var modes: [ModalityMode] = []
+        for m in modalities { modes.append(ModalityMode(inputs: [m], targets: [m], weight: 1)) }
+        for a in modalities { for b in modalities where a != b { modes.append(ModalityMode(inputs: [a], targets: [b], weight: 0.25)) } }
+        if modalities.count > 1 { modes.append(ModalityMode(inputs: modalities, targets: modalities, weight: 1)) }
         return modes
     }
 
@@ -275,27 +261,6 @@ public struct WorldWriter: Sendable {
             throw SimWorldError.writeFailed(path: url.path, reason: error.localizedDescription)
         }
     }
-}
-
-/// A JSON string literal for `s` (quotes, backslashes and control characters escaped).
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                out += String(format: "\\u%04x", scalar.value)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
 }
 
 /// The first error raised by any worker.
