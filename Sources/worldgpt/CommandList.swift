@@ -5,6 +5,7 @@ import ArgumentParser
 let commandList: [any ParsableCommand.Type] = [
     // Formats
     InspectCommand.self,
+    ConvertCommand.self,
     DatasetCommand.self,
     // Encoders / Tensor
     EmbedCommand.self,
@@ -21,4 +22,8 @@ let commandList: [any ParsableCommand.Type] = [
     // ContextReflector
     ReflectorCommand.self,
     // Agent
+    RolloutCommand.self,
+    PredictCommand.self,
+    ForkCommand.self,
+    SamplesCommand.self,
 ]
