@@ -6,6 +6,7 @@ import Encoders
 import Formats
 import Foundation
 import Memory
+import Retrieval
 import Tensor
 import WorldModel
 
@@ -48,7 +49,7 @@ struct RuntimeSetupOptions: ParsableArguments {
         if let threads { BLAS.threadCount = threads }
         let (worldModel, encoder) = try AgentSetup.worldModel(model, kb: kb, encoderOptions: encoderOptions)
         let cache = encoderOptions.cache(for: encoder)
-        var knowledge: (any KnowledgeSource)?
+        var knowledge: (any ContextSource)?
         if !noRetrieval, let kb { knowledge = try AgentSetup.knowledge(kb, cache: cache) }
         var store: EpisodeStore?
         var memory: WorkingMemory?
@@ -57,7 +58,7 @@ struct RuntimeSetupOptions: ParsableArguments {
             store = s
             memory = WorkingMemory(store: s, window: max(history, 1), batchSize: 256)
         }
-        let tokenizer = try reflector.map { try AgentSetup.tokenizer(URL(fileURLWithPath: $0)) }
+        let tokenizer = try reflector.map { try AgentSetup.tokenizer(URL(fileURLWithPath: $0), model: worldModel) }
         let runtime = try Runtime(model: worldModel, textEncoder: CachedEmbedder(cache: cache), memory: memory,
                                   knowledge: knowledge, tokenizer: tokenizer, options: runtimeOptions())
         return (runtime, store, encoder)
@@ -108,13 +109,27 @@ enum AgentSetup {
     }
 
     /// The knowledge source named by `--kb`.
-    static func knowledge(_ path: String, cache: ActionEmbeddingCache) throws -> any KnowledgeSource {
-        InMemoryKnowledge(try knowledgeTransitions(path, cache: cache))
+    /// A `.sqlite` file is a knowledge base from `worldgpt kb build`; anything else a dataset loaded into memory.
+    static func knowledge(_ path: String, cache: ActionEmbeddingCache) throws -> any ContextSource {
+        if path.hasSuffix(".sqlite") {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw AgentError.missingFile(kind: "knowledge base", path: path, hint: "build it with `worldgpt kb build --data CONFIG.yaml --out \(path)`")
+            }
+            return KnowledgeBaseSource(try KnowledgeBase(url: URL(fileURLWithPath: path)))
+        }
+        return try TransitionContextSource(transitions: knowledgeTransitions(path, cache: cache))
     }
 
     /// The learned reflector stage from a checkpoint folder.
-    static func tokenizer(_ url: URL) throws -> any ContextTokenizer {
-        throw AgentError.missingFile(kind: "learned reflector support", path: url.path, hint: "not built into this version yet")
+    static func tokenizer(_ url: URL, model: any WorldModel) throws -> any ContextTokenizer {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw AgentError.missingFile(kind: "reflector checkpoint", path: url.path, hint: "train one with `worldgpt train-reflector`")
+        }
+        guard let native = model as? NativeWorldModel else {
+            throw ValidationError("--reflector needs a trained model checkpoint (--model FOLDER): its tokens feed the native world model")
+        }
+        return LearnedStage(reflector: try LearnedReflector.load(contentsOf: url), stateWidth: native.config.embeddingDimension,
+                            actionWidth: native.config.actionDimension)
     }
 
     /// Plans from a dataset's sequences: the first `episodes` episodes, or the one starting at `start` (a sample id).

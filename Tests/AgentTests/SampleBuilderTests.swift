@@ -21,7 +21,7 @@ final class SampleBuilderTests: XCTestCase {
     func testBuiltSamplesReadBackWithSameScenarioContextAndNoLeakage() throws {
         let data = transitions(count: 24, seed: 5)
         // The knowledge base contains the samples themselves: the leakage guard must drop each one's own entry.
-        let builder = try SampleBuilder(knowledge: InMemoryKnowledge(data), filter: ReflectorFilterConfig(threshold: -1), retrievalK: 8, history: 2...3)
+        let builder = try SampleBuilder(knowledge: try TransitionContextSource(transitions: data), filter: ReflectorFilterConfig(threshold: -1), retrievalK: 8, history: 2...3)
         let samples = try builder.build(data)
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -63,8 +63,8 @@ final class SampleBuilderTests: XCTestCase {
 
     func testBuildIsDeterministic() throws {
         let data = transitions(count: 12, seed: 9)
-        let a = try SampleBuilder(knowledge: InMemoryKnowledge(data), seed: 3).build(data)
-        let b = try SampleBuilder(knowledge: InMemoryKnowledge(data), seed: 3).build(data)
+        let a = try SampleBuilder(knowledge: try TransitionContextSource(transitions: data), seed: 3).build(data)
+        let b = try SampleBuilder(knowledge: try TransitionContextSource(transitions: data), seed: 3).build(data)
         XCTAssertEqual(a.map { $0.context.map(\.id) }, b.map { $0.context.map(\.id) })
         XCTAssertEqual(a.map { $0.history.map(\.provenance.sampleID) }, b.map { $0.history.map(\.provenance.sampleID) })
     }

@@ -27,7 +27,7 @@ public struct BuiltSample: Sendable {
 ///   `state1 [D]` — states averaged over their modalities, as the original reflector's inputs are.
 public struct SampleBuilder {
     /// Where context comes from (scoped to the sample's scenario).
-    public var knowledge: any KnowledgeSource
+    public var knowledge: any ContextSource
     /// The filter stage; its leakage guard is forced on.
     public var filter: ReflectorFilter
     /// Candidates retrieved before filtering.
@@ -39,7 +39,7 @@ public struct SampleBuilder {
 
     /// A builder.
     /// - Throws: `AgentError.invalidOption` when the history range is outside 0…16.
-    public init(knowledge: any KnowledgeSource, filter: ReflectorFilterConfig = ReflectorFilterConfig(), retrievalK: Int = 16,
+    public init(knowledge: any ContextSource, filter: ReflectorFilterConfig = ReflectorFilterConfig(), retrievalK: Int = 16,
                 history: ClosedRange<Int> = 2...5, seed: UInt64 = 0) throws {
         guard history.lowerBound >= 0, history.upperBound <= 16 else {
             throw AgentError.invalidOption(name: "history", reason: "must lie within 0…16 (got \(history.lowerBound)…\(history.upperBound))")
@@ -62,7 +62,7 @@ public struct SampleBuilder {
         var out: [BuiltSample] = []
         for (index, t) in transitions.enumerated() {
             let query = ReflectorQuery(state: t.state0, action: t.action, provenance: t.provenance)
-            let candidates = try knowledge.candidates(for: query, k: retrievalK, scenario: t.provenance.scenario)
+            let candidates = try knowledge.candidates(for: query, k: retrievalK)
             let kept = filter.apply(query: query, candidates: candidates).kept
             var past: [Transition] = []
             if let e = t.provenance.episode, let s = t.provenance.step, let steps = byEpisode[e] {
