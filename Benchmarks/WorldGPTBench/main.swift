@@ -2,4 +2,7 @@
 // `WorldGPTBench [name ...]` runs only the named benchmarks.
 let benchArguments = Array(CommandLine.arguments.dropFirst())
 worldModelBench(arguments: benchArguments)
+if benchArguments.isEmpty || benchArguments.contains("reflector") {
+    do { try runReflectorBench() } catch { print("reflector bench failed: \(error)") }
+}
 mediaBench(arguments: benchArguments)
