@@ -2,3 +2,5 @@
 // `WorldGPTBench [name ...]` runs only the named benchmarks.
 let benchArguments = Array(CommandLine.arguments.dropFirst())
 worldModelBench(arguments: benchArguments)
+retrievalBench(arguments: benchArguments)
+memoryBench(arguments: benchArguments)
