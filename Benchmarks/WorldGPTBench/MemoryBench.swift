@@ -36,7 +36,7 @@ private func runMemoryBench(steps total: Int) throws {
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
     let url = out.appendingPathComponent("memory-bench.sqlite")
     for suffix in ["", "-wal", "-shm", "-recall.meta", "-recall.state", "-recall.action"] { try? FileManager.default.removeItem(atPath: url.path + suffix) }
-    print("\nmemory bench: load average at start \(String(contentsOfFile: "/proc/loadavg", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))")
+    print("\nmemory bench: load average at start \(((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines))")
     var rows = [BenchRow]()
     do {
         let store = try EpisodeStore(url: url, dim: 768)

@@ -127,7 +127,7 @@ private func runRetrievalBench(quick: Bool, skipPeers: Bool) throws {
     let peersJSON = out.appendingPathComponent("peers-retrieval.json")
     let python = out.appendingPathComponent("venv-retrieval/bin/python")
     try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
-    print("retrieval bench: load average at start \(String(contentsOfFile: "/proc/loadavg", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))")
+    print("retrieval bench: load average at start \(((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines))")
     if !skipPeers || !FileManager.default.fileExists(atPath: peersJSON.path) {
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
             print("retrieval bench: no peer venv; run Benchmarks/peers/setup-retrieval-venv.sh first")
