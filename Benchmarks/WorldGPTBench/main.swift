@@ -4,3 +4,6 @@ let benchArguments = Array(CommandLine.arguments.dropFirst())
 worldModelBench(arguments: benchArguments)
 retrievalBench(arguments: benchArguments)
 memoryBench(arguments: benchArguments)
+if benchArguments.isEmpty || benchArguments.contains("reflector") {
+    do { try runReflectorBench() } catch { print("reflector bench failed: \(error)") }
+}

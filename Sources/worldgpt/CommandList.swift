@@ -5,6 +5,7 @@ import ArgumentParser
 let commandList: [any ParsableCommand.Type] = [
     // Formats
     InspectCommand.self,
+    ConvertCommand.self,
     DatasetCommand.self,
     // Encoders / Tensor
     EmbedCommand.self,
@@ -15,7 +16,13 @@ let commandList: [any ParsableCommand.Type] = [
     MemoryCommand.self,
     // SimWorld
     // WorldModel
+    TrainCommand.self,
+    EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
     // Agent
+    RolloutCommand.self,
+    PredictCommand.self,
+    ForkCommand.self,
+    SamplesCommand.self,
 ]

@@ -1,4 +1,4 @@
-// `worldgpt inspect` and `worldgpt dataset check`: look inside tensor files and WorldNet dataset configs.
+// `worldgpt inspect`, `worldgpt convert` and `worldgpt dataset check`: tensor files and WorldNet dataset configs.
 import ArgumentParser
 import Formats
 import Foundation
@@ -24,6 +24,39 @@ struct InspectCommand: ParsableCommand {
         let url = URL(fileURLWithPath: file)
         let value = try FileInspector.load(url)
         print(output.json ? FileInspector.json(value) : FileInspector.tree(value, name: url.lastPathComponent))
+    }
+}
+
+/// `worldgpt convert IN OUT`: the tensors of one file written in another format.
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Copy the tensors of a .pt/.npy/.npz/.safetensors file into another of these formats.",
+        discussion: """
+            From .pt to .pt the whole structure is kept (a legacy or foreign file is rewritten in the zip layout \
+            torch.load(weights_only=True) reads). Otherwise nested .pt containers become dotted names (a.b.0) and \
+            non-tensor values are dropped. The output kind \
+            follows OUTPUT's extension: .pt (a state-dict-like dict that torch.load(weights_only=True) reads), \
+            .safetensors, .npz, or .npy (exactly one tensor). Values are copied bit for bit.
+            """)
+
+    @Argument(help: "The file to read.")
+    var input: String
+    @Argument(help: "The file to write (.pt, .safetensors, .npz or .npy).")
+    var output: String
+
+    func run() throws {
+        let inURL = URL(fileURLWithPath: input), outURL = URL(fileURLWithPath: output)
+        if try FileInspector.kind(of: inURL) == .torch, ["pt", "pth"].contains(outURL.pathExtension.lowercased()) {
+            // .pt to .pt keeps the whole structure (containers, scalars, Parameters).
+            let value = try TorchFile.load(inURL)
+            try TorchFile.save(value, to: outURL)
+            print("wrote \(value.flattenedTensors().count) tensor(s) with their structure to \(output)")
+            return
+        }
+        let tensors = try TensorFiles.read(inURL)
+        try TensorFiles.write(tensors, to: outURL)
+        print("wrote \(tensors.count) tensor(s) to \(output)")
     }
 }
 

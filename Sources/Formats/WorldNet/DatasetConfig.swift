@@ -95,6 +95,7 @@ public struct DatasetConfig: Equatable, Sendable {
     /// Parses YAML text.
     public static func parse(_ text: String, source: String, section: String? = nil, baseDirectory: URL) throws -> DatasetConfig {
         func bad(_ reason: String) -> FormatError { .invalidConfig(path: source, reason: reason) }
+        try checkNesting(text, bad)
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch { throw bad("YAML syntax: \(String(describing: error).prefix(300))") }
         guard let root = node?.mapping else { throw bad("top level is not a mapping") }
@@ -135,6 +136,29 @@ public struct DatasetConfig: Equatable, Sendable {
             }
         }
         return DatasetConfig(datasetList: entries, modalityModes: modes, baseDirectory: baseDirectory, source: source)
+    }
+
+    /// Refuses pathological nesting before the YAML parser (which recurses) sees it: flow collections deeper
+    /// than 64 levels or lines indented by more than 512 columns.
+    private static func checkNesting(_ text: String, _ bad: (String) -> FormatError) throws {
+        var depth = 0, indent = 0, atLineStart = true
+        var quote: UInt8?
+        for b in text.utf8 {
+            if b == 0x0A { atLineStart = true; indent = 0; quote = nil; continue }
+            if atLineStart {
+                if b == 0x20 { indent += 1; if indent > 512 { throw bad("indentation deeper than 512 columns") }; continue }
+                atLineStart = false
+            }
+            if let q = quote { if b == q { quote = nil }; continue }
+            switch b {
+            case UInt8(ascii: "\""), UInt8(ascii: "'"): quote = b
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > 64 { throw bad("collections nested deeper than 64 levels") }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth = max(0, depth - 1)
+            default: break
+            }
+        }
     }
 
     private static func modalityList(_ node: Node?, _ field: String, _ bad: (String) -> FormatError) throws -> [Modality] {
