@@ -7,3 +7,4 @@ memoryBench(arguments: benchArguments)
 if benchArguments.isEmpty || benchArguments.contains("reflector") {
     do { try runReflectorBench() } catch { print("reflector bench failed: \(error)") }
 }
+mediaBench(arguments: benchArguments)
