@@ -1,6 +1,11 @@
 // `make bench` entry point: runs each benchmark and prints ours / peer / ratio. Never gates CI.
-// Arguments select benchmarks by name (e.g. `WorldGPTBench tensor`); none runs them all.
-let selectedBenchmarks = Set(CommandLine.arguments.dropFirst())
-func benchmarkSelected(_ name: String) -> Bool { selectedBenchmarks.isEmpty || selectedBenchmarks.contains(name) }
-
-if benchmarkSelected("tensor") { runTensorBench() }
+// `WorldGPTBench [name ...]` runs only the named benchmarks.
+let benchArguments = Array(CommandLine.arguments.dropFirst())
+worldModelBench(arguments: benchArguments)
+retrievalBench(arguments: benchArguments)
+memoryBench(arguments: benchArguments)
+if benchArguments.isEmpty || benchArguments.contains("reflector") {
+    do { try runReflectorBench() } catch { print("reflector bench failed: \(error)") }
+}
+mediaBench(arguments: benchArguments)
+if benchArguments.isEmpty || benchArguments.contains("tensor") { runTensorBench() }

@@ -2,8 +2,8 @@
 // Shape legend: N sentences in, N vectors of width D (= dim) out.
 import Foundation
 
-/// Something that turns sentences into fixed-width vectors, in batches (safe to share across threads).
-public protocol Embedder: Sendable {
+/// Something that turns sentences into fixed-width vectors, in batches.
+public protocol Embedder {
     /// D, the width of every returned vector.
     var dim: Int { get }
     /// One D-wide vector per input text, in order (an empty text gets a vector too).

@@ -4,13 +4,27 @@ import ArgumentParser
 /// Every top-level subcommand, in the order `--help` shows them.
 let commandList: [any ParsableCommand.Type] = [
     // Formats
+    InspectCommand.self,
+    ConvertCommand.self,
+    DatasetCommand.self,
     // Encoders / Tensor
     EmbedCommand.self,
     // Media
+    MediaCommand.self,
+    EncodeCommand.self,
     // Memory / Retrieval
+    MemoryCommand.self,
     // SimWorld
+    SimWorldCommand.self,
     // WorldModel
+    TrainCommand.self,
+    EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
+    TrainReflectorCommand.self,
     // Agent
+    RolloutCommand.self,
+    PredictCommand.self,
+    ForkCommand.self,
+    SamplesCommand.self,
 ]

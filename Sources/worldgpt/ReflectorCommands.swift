@@ -1,6 +1,7 @@
 // `worldgpt reflector …`: run the learned reflector on arrays, and explain the filter's decisions for a query.
 import ArgumentParser
 import ContextReflector
+import Formats
 import Foundation
 
 /// `worldgpt reflector`: the ContextReflector's two stages from the command line.
@@ -8,7 +9,7 @@ struct ReflectorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reflector",
         abstract: "Run the learned reflector (Q-Former) or explain the filter stage's decisions.",
-        subcommands: [Explain.self])
+        subcommands: [Run.self, Explain.self])
 }
 
 /// Filter settings shared by commands that run the filter stage.
@@ -77,4 +78,55 @@ private struct ExplainOutput: Encodable {
     var config: ReflectorFilterConfig
     var kept: [String]
     var decisions: [FilterDecision]
+}
+
+extension ReflectorCommand {
+    /// `worldgpt reflector run`: the learned stage on arrays from a file.
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the learned reflector (WorldGPT's Q-Former) on arrays from a file and save its tokens.",
+            discussion: """
+                Loads a reflector checkpoint in the original PyTorch layout ({name: tensor or Parameter}, fp32/fp16/bf16; \
+                layers, widths and output width are read from the tensor shapes) and arrays named as in \
+                reflector.json: state0 [B, Ds], action [B, Da], context [B, L, Cw] (3 tokens per retrieved triplet), \
+                optional context_mask [B, L]. Writes the tokens [B, Q, O] as .npy.
+                """)
+
+        @Option(name: .long, help: "The reflector checkpoint (.pt).")
+        var checkpoint: String
+        @Option(name: .long, help: "The input arrays (.npz, .pt or .safetensors) holding state0, action and the context array.")
+        var inputs: String
+        @Option(name: .long, help: "Where to write the output tokens (.npy, float32, shape [B, Q, O]).")
+        var out: String
+        @Option(name: .long, help: "The name of the context array in --inputs (default: context).")
+        var contextName = "context"
+        @Option(name: .long, help: "Attention heads (default: hidden width / 64, as in every BERT size).")
+        var heads: Int?
+        @Option(name: .long, help: "Compare the output with this array of --inputs (e.g. output) and print the max absolute difference.")
+        var expect: String?
+        @Option(name: .long, help: "With --expect: fail (exit 1) when the max absolute difference exceeds this.")
+        var tolerance: Double = 1e-3
+
+        func run() throws {
+            let start = Date()
+            // Inputs first: a missing array is reported before the (larger) checkpoint is read.
+            let arrays = try ReflectorArrays.load(URL(fileURLWithPath: inputs))
+            let input = try arrays.reflectorInput(contextName: contextName)
+            let reflector = try LearnedReflector.load(contentsOf: URL(fileURLWithPath: checkpoint), heads: heads)
+            let c = reflector.config
+            let crossLayers = c.crossAttention.enumerated().filter(\.element).map { String($0.offset) }.joined(separator: ",")
+            print("checkpoint: \(c.layerCount) Q-Former layer(s) (cross-attention in \(crossLayers.isEmpty ? "none" : crossLayers)), hidden \(c.hiddenWidth), \(c.heads) heads, \(c.queryTokenCount) query tokens, output width \(c.outputWidth), \(reflector.store.count) parameters")
+            let tokens = try reflector.forward(input)
+            try NPY.write(TensorData(floats: tokens.data, shape: tokens.shape), to: URL(fileURLWithPath: out))
+            print("wrote \(out): tokens \(tokens.shape) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
+            if let expect {
+                guard let want = arrays.tensor(expect), want.count == tokens.count else {
+                    throw ValidationError("--expect \(expect): no array of \(tokens.count) values named '\(expect)' in \(inputs)")
+                }
+                let diff = zip(tokens.data, want.data).map { Double(abs($0 - $1)) }.max() ?? 0
+                print("max |output - \(expect)| = \(String(format: "%.3g", diff)) (tolerance \(tolerance))")
+                if !(diff <= tolerance) { throw ExitCode(1) }
+            }
+        }
+    }
 }

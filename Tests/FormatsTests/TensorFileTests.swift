@@ -195,3 +195,40 @@ final class TensorFileTests: XCTestCase {
         XCTAssertEqual(back[2].tensor.floatValues(), [1, 2, 1, 2, 1, 2])
     }
 }
+
+/// The DEFLATE decoder against zlib's encoder (through ZIPFoundation): stored, fixed and dynamic blocks.
+final class InflateTests: XCTestCase {
+    static func deflate(_ bytes: [UInt8]) throws -> [UInt8] {
+        var out = [UInt8]()
+        let data = Data(bytes)
+        _ = try Data.compress(size: Int64(data.count), bufferSize: 1 << 14, provider: { position, size in
+            data.subdata(in: Int(position)..<min(data.count, Int(position) + size))
+        }, consumer: { out += $0 })
+        return out
+    }
+
+    static func corpus(seed: UInt64) -> [[UInt8]] {
+        var rng = SeededGenerator(seed: seed)
+        let random = (0..<70_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }  // incompressible → stored blocks
+        let text = Array(String(repeating: "the plane takes off over the snowy slope; ", count: 2000).utf8)  // long matches
+        let mixed = (0..<100_000).map { i in UInt8(truncatingIfNeeded: (i % 251) ^ Int(rng.next() % 4)) }  // dynamic trees
+        return [[], [42], Array("a".utf8), random, text, mixed]
+    }
+
+    func testInflateMatchesZlib() throws {
+        for (i, original) in Self.corpus(seed: 9).enumerated() {
+            let compressed = try Self.deflate(original)
+            var inflater = Inflater(compressed, limit: original.count)
+            try inflater.run()
+            XCTAssertEqual(inflater.output, original, "case \(i)")
+            if !original.isEmpty {
+                var short = Inflater(compressed, limit: original.count - 1)
+                XCTAssertThrowsError(try short.run(), "case \(i): limit not enforced")
+            }
+            if compressed.count > 2 {
+                var truncated = Inflater(Array(compressed.prefix(compressed.count / 2)), limit: original.count)
+                XCTAssertThrowsError(try truncated.run(), "case \(i): truncation not detected")
+            }
+        }
+    }
+}

@@ -110,3 +110,55 @@ final class TrainerTests: XCTestCase {
     }
 }
 
+final class CheckpointTests: XCTestCase {
+    func testResumedTrainingEndsWithTheSameWeightsAsAnUninterruptedRun() throws {
+        let config = SyntheticWorld.config(steps: 12)
+        var withCheckpoints = config
+        withCheckpoints.checkpointEvery = 5
+        let data = try TrainingData(transitions: SyntheticWorld.transitions(episodes: 20, seed: 1), modes: SyntheticWorld.modes, model: config.model)
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        // Uninterrupted.
+        let straight = try Trainer(config: withCheckpoints, data: data)
+        let summary = try straight.run(output: folder.url.appendingPathComponent("a"))
+        XCTAssertEqual(summary.steps, 12)
+        // Interrupted after step 8 (the last checkpoint is at step 5), then resumed by a fresh trainer.
+        let out = folder.url.appendingPathComponent("b")
+        _ = try Trainer(config: withCheckpoints, data: data).run(output: out, stopAfter: 8)
+        let latest = try XCTUnwrap(Trainer.latestCheckpoint(in: out))
+        XCTAssertEqual(latest.lastPathComponent, "checkpoint-0000005")
+        let resumed = try Trainer(config: withCheckpoints, data: data)
+        try resumed.resume(from: latest)
+        XCTAssertEqual(resumed.step, 5)
+        _ = try resumed.run(output: out)
+        XCTAssertEqual(resumed.model.store.values, straight.model.store.values)
+        // The metrics file has one row per step, 0...11, despite the replay of steps 5...7.
+        let rows = try String(contentsOf: out.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        XCTAssertEqual(rows.map { Int($0.prefix { $0 != "," })! }, Array(0..<12))
+        // The final checkpoint loads into an identical model.
+        let loaded = try NativeWorldModel.load(from: out.appendingPathComponent("final"))
+        XCTAssertEqual(loaded.config, config.model)
+        XCTAssertEqual(loaded.store.values, straight.model.store.values)
+        // A different config refuses to resume.
+        var other = withCheckpoints
+        other.learningRate *= 2
+        XCTAssertThrowsError(try Trainer(config: other, data: data).resume(from: latest)) { XCTAssertTrue("\($0)".contains("different training config")) }
+    }
+
+    func testLoadRejectsMismatchedTensors() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let model = try NativeWorldModel(config: NativeWorldModelTests.tiny)
+        try model.save(to: folder.url)
+        var bigger = NativeWorldModelTests.tiny
+        bigger.width = 12
+        let data = try JSONEncoder().encode(bigger)
+        try data.write(to: folder.url.appendingPathComponent("config.json"))
+        XCTAssertThrowsError(try NativeWorldModel.load(from: folder.url)) { error in
+            XCTAssertTrue("\(error)".contains("has shape"), "\(error)")
+        }
+        XCTAssertThrowsError(try NativeWorldModel.load(from: folder.url.appendingPathComponent("missing"))) { error in
+            XCTAssertTrue("\(error)".contains("config.json"), "\(error)")
+        }
+    }
+}

@@ -1,4 +1,5 @@
 // End-to-end tests of `worldgpt reflector …`.
+import Formats
 import Foundation
 import TestSupport
 import XCTest
@@ -35,5 +36,35 @@ final class ReflectorCLITests: XCTestCase {
         let missing = try runWorldGPT(["reflector", "explain", "--candidates", dir.url.appendingPathComponent("nope.json").path])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("nope.json: cannot read"), missing.stderr)
+    }
+}
+
+final class ReflectorRunCLITests: XCTestCase {
+    func testRunReproducesTheRecordedPyTorchOutput() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let out = dir.url.appendingPathComponent("out.npy")
+        let result = try runWorldGPT([
+            "reflector", "run", "--checkpoint", Fixtures.url("reflector/reflector.pt").path,
+            "--inputs", Fixtures.url("reflector/reflector_io.npz").path, "--out", out.path, "--expect", "output", "--tolerance", "2e-5",
+        ])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertTrue(result.stdout.contains("1 Q-Former layer(s)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("output width 256"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("tokens [2, 4, 256]"), result.stdout)
+        let written = try NPY.read(out)
+        XCTAssertEqual(written.shape, [2, 4, 256])
+        let expected = try XCTUnwrap(try NPZ.read(Fixtures.url("reflector/reflector_io.npz")).first { $0.name == "output" }).tensor
+        let diff = zip(written.floatValues(), expected.floatValues()).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThanOrEqual(diff, 2e-5)
+    }
+
+    func testRunNamesAMissingArray() throws {
+        let result = try runWorldGPT([
+            "reflector", "run", "--checkpoint", Fixtures.url("reflector/reflector.pt").path,
+            "--inputs", Fixtures.url("reflector/reflector_io.npz").path, "--out", "/dev/null", "--context-name", "context_k9",
+        ])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("no array 'context_k9'"), result.stderr)
     }
 }

@@ -15,9 +15,9 @@ final class QFormerLayer {
     let outputNorm: LayerNorm
 
     /// Registers the layer's parameters under `Qformer.bert.encoder.layer.<index>`, in checkpoint order.
-    init(_ store: ParameterStore, index: Int, config c: LearnedReflectorConfig) {
+    init(_ store: ParameterStore, index: Int, config c: LearnedReflectorConfig, random: Bool) {
         let p = LearnedReflectorConfig.layerPrefix(index)
-        let bertWeights = ParameterInit.normal(std: 0.02)
+        let bertWeights = random ? ParameterInit.normal(std: 0.02) : .zeros
         selfAttention = MultiHeadAttention(
             store, names: .bert("\(p).attention"), width: c.hiddenWidth, heads: c.heads, weightInit: bertWeights, biasInit: .zeros)
         selfNorm = LayerNorm(store, "\(p).attention.output.LayerNorm", dim: c.hiddenWidth, eps: c.layerNormEps)
@@ -125,17 +125,23 @@ public final class LearnedReflector {
     /// A freshly initialised reflector (the original init: BERT N(0, 0.02) weights and zero biases in the
     /// Q-Former, PyTorch's default for `fc1..3`, query tokens N(0, 0.02)), drawn from `seed`.
     /// - Throws: `ReflectorError.invalidConfig` for impossible sizes.
-    public init(config: LearnedReflectorConfig, seed: UInt64 = 0) throws {
+    public convenience init(config: LearnedReflectorConfig, seed: UInt64 = 0) throws {
+        try self.init(config: config, seed: seed, random: true)
+    }
+
+    /// A reflector with random (`random`) or all-zero parameters (LayerNorms 1/0), the latter before loading weights.
+    init(config: LearnedReflectorConfig, seed: UInt64, random: Bool) throws {
         try config.validate()
         self.config = config
         let store = ParameterStore(seed: seed)
         self.store = store
-        queryTokens = store.add("query_tokens", shape: [1, config.queryTokenCount, config.hiddenWidth], initializer: .normal(std: 0.02))
-        fc1 = Linear(store, "fc1", inFeatures: config.inputWidth, outFeatures: config.hiddenWidth)
-        fc2 = Linear(store, "fc2", inFeatures: config.contextWidth, outFeatures: config.encoderWidth)
+        queryTokens = store.add("query_tokens", shape: [1, config.queryTokenCount, config.hiddenWidth], initializer: random ? .normal(std: 0.02) : .zeros)
+        let plain: ParameterInit? = random ? nil : .zeros  // nil: PyTorch's default Linear init
+        fc1 = Linear(store, "fc1", inFeatures: config.inputWidth, outFeatures: config.hiddenWidth, weightInit: plain, biasInit: plain)
+        fc2 = Linear(store, "fc2", inFeatures: config.contextWidth, outFeatures: config.encoderWidth, weightInit: plain, biasInit: plain)
         embeddingNorm = LayerNorm(store, "Qformer.bert.embeddings.LayerNorm", dim: config.hiddenWidth, eps: config.layerNormEps)
-        layers = (0..<config.layerCount).map { QFormerLayer(store, index: $0, config: config) }
-        fc3 = Linear(store, "fc3", inFeatures: config.hiddenWidth, outFeatures: config.outputWidth)
+        layers = (0..<config.layerCount).map { QFormerLayer(store, index: $0, config: config, random: random) }
+        fc3 = Linear(store, "fc3", inFeatures: config.hiddenWidth, outFeatures: config.outputWidth, weightInit: plain, biasInit: plain)
     }
 
     /// Checks the input shapes and values against the configuration.

@@ -142,6 +142,10 @@ struct ZipReader {
             }
             result = payload
         case 8:
+            // Deflate cannot expand more than ~1032:1; a larger claim is a corrupt (or hostile) header.
+            guard entry.uncompressedSize <= entry.compressedSize * 1032 + 1024 else {
+                throw fail("\(entry.name) claims \(entry.uncompressedSize) bytes from \(entry.compressedSize) compressed")
+            }
             result = try inflate(payload, expected: entry.uncompressedSize, name: entry.name)
         default:
             throw FormatError.unsupported(path: path, reason: "ZIP compression method \(entry.method) in \(entry.name)")
@@ -152,30 +156,12 @@ struct ZipReader {
 
     /// Inflates a deflate stream, refusing to produce more than `expected` bytes.
     private func inflate(_ payload: Data, expected: Int, name: String) throws -> Data {
-        var out = Data()
-        out.reserveCapacity(min(expected, 1 << 26))
-        let limit = expected
-        let path = self.path
-        do {
-            _ = try Data.decompress(size: Int64(payload.count), bufferSize: 1 << 16, skipCRC32: true,
-                                    provider: { position, chunk in
-                                        let start = payload.startIndex + Int(position)
-                                        let end = min(payload.endIndex, start + chunk)
-                                        return payload[start..<end]
-                                    },
-                                    consumer: { piece in
-                                        guard out.count + piece.count <= limit else {
-                                            throw FormatError.corrupt(path: path, reason: "\(name) inflates past its declared size")
-                                        }
-                                        out.append(piece)
-                                    })
-        } catch let error as FormatError {
-            throw error
-        } catch {
-            throw fail("cannot inflate \(name): \(error)")
+        var inflater = Inflater([UInt8](payload), limit: expected)
+        do { try inflater.run() } catch let failure as Inflater.Failure {
+            throw fail("cannot inflate \(name): \(failure)")
         }
-        guard out.count == expected else { throw fail("\(name) inflates to \(out.count) bytes, expected \(expected)") }
-        return out
+        guard inflater.output.count == expected else { throw fail("\(name) inflates to \(inflater.output.count) bytes, expected \(expected)") }
+        return Data(inflater.output)
     }
 }
 

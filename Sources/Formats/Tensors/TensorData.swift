@@ -115,6 +115,15 @@ public struct TensorData: Equatable, Sendable {
     /// Every element converted to Float32, in row-major order.
     public func floatValues() -> [Float] {
         let n = count
+        if dtype == .float32 {
+            // Same bytes on little-endian hosts (x86-64, arm64): one copy.
+            return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+                bytes.withUnsafeBytes { raw in
+                    if let dst = out.baseAddress, let src = raw.baseAddress { UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n * 4) }
+                }
+                initialized = n
+            }
+        }
         return bytes.withUnsafeBytes { raw in
             [Float](unsafeUninitializedCapacity: n) { out, initialized in
                 for i in 0..<n { out[i] = Float(TensorData.element(raw, i, dtype)) }

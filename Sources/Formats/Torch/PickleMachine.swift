@@ -343,9 +343,9 @@ struct PickleMachine {
                 guard let i = Int(s) else { throw fail("bad GET index") }
                 try get(i)
             case 0x69, 0x6F, 0x82, 0x83, 0x84, 0x92, 0x97, 0x98:
-                throw FormatError.unsupported(path: path, reason: String(format: "pickle opcode 0x%02x (object construction / extensions / buffers)", op))
+                throw FormatError.unsupported(path: path, reason: "pickle opcode 0x\(String(op, radix: 16)) (object construction / extensions / buffers)")
             default:
-                throw fail(String(format: "unknown opcode 0x%02x at offset %d", op, r.offset - 1))
+                throw fail("unknown opcode 0x\(String(op, radix: 16)) at offset \(r.offset - 1)")
             }
         }
     }

@@ -213,3 +213,13 @@ final class Resampler {
         return AudioClip(samples: out, sampleRate: rate, channelCount: clip.channelCount)
     }
 }
+
+extension AudioClip {
+    /// This clip resampled to `rate` with libswresample (channels kept); `self` when already at `rate`.
+    /// - Throws: `MediaError.invalidArgument` for a rate outside 1...768000 (errors name `label`).
+    public func resampled(to rate: Int, label: String = "<audio in memory>") throws -> AudioClip {
+        guard (1...768_000).contains(rate) else { throw MediaError.invalidArgument(path: label, reason: "sample rate \(rate) is not in 1...768000") }
+        if rate == sampleRate { return self }
+        return try Resampler.resample(self, to: rate, path: label)
+    }
+}

@@ -167,8 +167,10 @@ final class StreamDecoder {
     /// Decodes frames in presentation order, calling `body` with `frame` filled; `body` returns false
     /// to stop. Corrupt packets are skipped (counted in `skippedErrors`). Returns the number of frames
     /// delivered.
+    /// `beforeSend` sees each packet of the stream just before the decoder does (e.g. to set `skip_frame`).
     @discardableResult
-    func decode(_ body: (UnsafeMutablePointer<AVFrame>) throws -> Bool) throws -> Int {
+    func decode(beforeSend: ((UnsafeMutablePointer<AVPacket>) -> Void)? = nil,
+                _ body: (UnsafeMutablePointer<AVFrame>) throws -> Bool) throws -> Int {
         var delivered = 0
         while true {
             if !draining {
@@ -179,6 +181,7 @@ final class StreamDecoder {
                     _ = avcodec_send_packet(codec, nil)
                 } else {
                     let isOurs = packet.pointee.stream_index == streamIndex
+                    if isOurs { beforeSend?(packet) }
                     let sendCode = isOurs ? avcodec_send_packet(codec, packet) : 0
                     av_packet_unref(packet)
                     if !isOurs { continue }
@@ -253,21 +256,12 @@ final class RGBConverter {
         }
         context = ctx
         _ = cffmpeg_sws_set_ranges(ctx, fullRange, 1)
-        let rowBytes = scaled.width * 3
-        if scaled.width == target.width && scaled.height == target.height {
-            let pixels = try [UInt8](unsafeUninitializedCapacity: rowBytes * scaled.height) { buffer, count in
-                let lines = cffmpeg_sws_scale_frame_to_packed(ctx, frame, buffer.baseAddress, Int32(rowBytes))
-                guard lines == Int32(scaled.height) else {
-                    count = 0
-                    throw MediaError.decodeFailed(path: path, code: lines, message: "swscale produced \(lines) of \(scaled.height) rows")
-                }
-                count = rowBytes * scaled.height
-            }
-            return RGBImage(width: target.width, height: target.height, pixels: pixels, time: time)
-        }
-        // Centre crop: scale to the covering size, then copy the middle rectangle.
-        if scratch.count < rowBytes * scaled.height { scratch = [UInt8](repeating: 0, count: rowBytes * scaled.height) }
-        let lines = scratch.withUnsafeMutableBufferPointer { cffmpeg_sws_scale_frame_to_packed(ctx, frame, $0.baseAddress, Int32(rowBytes)) }
+        // swscale writes whole SIMD blocks: give it a 64-byte aligned stride and tail padding, then copy
+        // the wanted rectangle (the centre, for a crop) out into a dense image.
+        let stride = (scaled.width * 3 + 63) & ~63
+        let needed = stride * scaled.height + 64
+        if scratch.count < needed { scratch = [UInt8](repeating: 0, count: needed) }
+        let lines = scratch.withUnsafeMutableBufferPointer { cffmpeg_sws_scale_frame_to_packed(ctx, frame, $0.baseAddress, Int32(stride)) }
         guard lines == Int32(scaled.height) else {
             throw MediaError.decodeFailed(path: path, code: lines, message: "swscale produced \(lines) of \(scaled.height) rows")
         }
@@ -276,7 +270,7 @@ final class RGBConverter {
         let pixels = [UInt8](unsafeUninitializedCapacity: outRow * target.height) { buffer, count in
             scratch.withUnsafeBufferPointer { src in
                 for y in 0..<target.height {
-                    let from = src.baseAddress! + (y0 + y) * rowBytes + x0 * 3
+                    let from = src.baseAddress! + (y0 + y) * stride + x0 * 3
                     (buffer.baseAddress! + y * outRow).update(from: from, count: outRow)
                 }
             }
@@ -285,3 +279,24 @@ final class RGBConverter {
         return RGBImage(width: target.width, height: target.height, pixels: pixels, time: time)
     }
 }
+
+/// Packed RGB rows copied into a buffer with a 64-byte aligned stride and tail padding, because
+/// swscale reads its source in whole SIMD blocks.
+struct PaddedRGB {
+    private(set) var storage: [UInt8] = []
+    private(set) var stride = 0
+
+    /// Copies `rgb` (`width * height * 3` bytes) into the padded buffer.
+    mutating func load(_ rgb: [UInt8], width: Int, height: Int) {
+        stride = (width * 3 + 63) & ~63
+        let needed = stride * height + 64
+        if storage.count < needed { storage = [UInt8](repeating: 0, count: needed) }
+        let row = width * 3, stride = stride
+        storage.withUnsafeMutableBufferPointer { dst in
+            rgb.withUnsafeBufferPointer { src in
+                for y in 0..<height { (dst.baseAddress! + y * stride).update(from: src.baseAddress! + y * row, count: row) }
+            }
+        }
+    }
+}
+

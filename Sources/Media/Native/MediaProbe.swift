@@ -40,6 +40,10 @@ public enum MediaProbe {
                 streams[i].frameCount = counts[streams[i].index] ?? 0
             }
         }
+        // A file whose headers parse but hold no usable audio or video (text, a JPEG name on junk...) is not media.
+        let usable = streams.contains { ($0.kind == "video" && ($0.width ?? 0) > 0 && ($0.height ?? 0) > 0)
+            || ($0.kind == "audio" && ($0.sampleRate ?? 0) > 0 && ($0.channelCount ?? 0) > 0) }
+        guard usable else { throw MediaError.noStream(path: url.path, kind: "decodable audio or video") }
         let format = context.pointee.iformat.map { String(cString: $0.pointee.name) } ?? "unknown"
         let duration = context.pointee.duration != FFmpeg.noPTS && context.pointee.duration > 0
             ? Double(context.pointee.duration) / Double(AV_TIME_BASE) : nil

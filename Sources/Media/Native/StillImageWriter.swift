@@ -73,7 +73,10 @@ public enum ImageWriter {
                                 SWS_BICUBIC, nil, nil, nil)
         guard let scaler else { throw MediaError.writeFailed(path: path, code: cffmpeg_averror_enomem(), message: "cannot create the converter") }
         _ = cffmpeg_sws_set_ranges(scaler, 1, 1)
-        code = rgb.withUnsafeBufferPointer { cffmpeg_sws_scale_packed_to_frame(scaler, $0.baseAddress, Int32(width * 3), Int32(height), frame) }
+        var source = PaddedRGB()
+        source.load(rgb, width: width, height: height)
+        let stride = source.stride
+        code = source.storage.withUnsafeBufferPointer { cffmpeg_sws_scale_packed_to_frame(scaler, $0.baseAddress, Int32(stride), Int32(height), frame) }
         guard code == Int32(height) else { throw MediaError.writeFailed(path: path, code: code, message: "RGB conversion failed") }
         code = avcodec_send_frame(context, frame)
         if code >= 0 { code = avcodec_send_frame(context, nil) }

@@ -44,6 +44,7 @@ public final class VideoWriter {
     private let millisecondClock: Bool
     private var lastPTS: Int64 = -1
     private var finished = false
+    private var source = PaddedRGB()
 
     /// Creates `url` (overwriting it) for `width × height` frames at `fps`.
     /// - Parameters:
@@ -171,7 +172,9 @@ public final class VideoWriter {
         guard let frame else { return }
         var code = av_frame_make_writable(frame)
         guard code >= 0 else { throw MediaError.writeFailed(path: path, code: code, message: FFmpeg.message(code)) }
-        code = rgb.withUnsafeBufferPointer { cffmpeg_sws_scale_packed_to_frame(scaler, $0.baseAddress, Int32(width * 3), Int32(height), frame) }
+        source.load(rgb, width: width, height: height)
+        let stride = source.stride
+        code = source.storage.withUnsafeBufferPointer { cffmpeg_sws_scale_packed_to_frame(scaler, $0.baseAddress, Int32(stride), Int32(height), frame) }
         guard code == Int32(height) else { throw MediaError.writeFailed(path: path, code: code, message: "RGB→YUV conversion failed") }
         frame.pointee.pts = pts
         lastPTS = pts

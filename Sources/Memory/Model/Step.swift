@@ -32,7 +32,7 @@ public struct StepAnnotation: Equatable, Sendable, Codable {
 }
 
 /// One rollout step as offloaded (DESIGN.md "Step").
-public struct StepRecord: Equatable, Sendable {
+public struct StepRecord: Equatable, Sendable, Codable {
     /// The episode's name (created on first use).
     public var episode: String
     /// The step's position in its episode (unique within the episode).
@@ -70,7 +70,7 @@ public struct StepRecord: Equatable, Sendable {
 }
 
 /// A step read back from the store, with its row id and what was recalled for it.
-public struct StoredStep: Equatable, Sendable {
+public struct StoredStep: Equatable, Sendable, Codable {
     /// The `steps.id` row id (global, increasing in offload order).
     public var id: Int64
     /// The step as offloaded.

@@ -150,3 +150,26 @@ public struct Evaluator: Sendable {
         return EvaluationReport(modes: modes, modalities: modalities, scores: scores, counts: counts)
     }
 }
+
+extension EvaluationSample {
+    /// One sample per transition; with `maxSteps` > 0, each gets up to that many earlier contiguous steps of its
+    /// episode (same annotation file) as memory, most recent first, with their true states.
+    public static func withHistory(_ transitions: [Transition], maxSteps: Int) -> [EvaluationSample] {
+        guard maxSteps > 0 else { return transitions.map { EvaluationSample(transition: $0) } }
+        var byKey: [String: Int] = [:]
+        for (i, t) in transitions.enumerated() {
+            if let e = t.provenance.episode, let s = t.provenance.step { byKey["\(t.provenance.dataset)\u{1}\(e)\u{1}\(s)"] = i }
+        }
+        return transitions.map { t in
+            var memory: [MemoryItem] = []
+            if let e = t.provenance.episode, let s = t.provenance.step {
+                for back in 1...maxSteps {
+                    guard let j = byKey["\(t.provenance.dataset)\u{1}\(e)\u{1}\(s - back)"] else { break }
+                    let past = transitions[j]
+                    memory.append(MemoryItem(state0: past.state0, action: past.action, state1: past.state1, stepsAgo: back))
+                }
+            }
+            return EvaluationSample(transition: t, memory: memory)
+        }
+    }
+}

@@ -22,11 +22,14 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     public var reflectorWidth: Int
     /// Seed of the parameter initialisation.
     public var seed: UInt64
+    /// The text encoder that embedded the training actions (e.g. `all-MiniLM-L6-v2`, `hashed-384`);
+    /// predictions must embed actions with the same one.
+    public var actionEncoder: String?
 
     /// A configuration; the defaults train in minutes on two cores.
     public init(
         embeddingDimension: Int = 768, actionDimension: Int = 384, width: Int = 256, depth: Int = 3, heads: Int = 4,
-        mlpRatio: Int = 4, maxMemorySteps: Int = 8, reflectorWidth: Int = 256, seed: UInt64 = 0
+        mlpRatio: Int = 4, maxMemorySteps: Int = 8, reflectorWidth: Int = 256, seed: UInt64 = 0, actionEncoder: String? = nil
     ) {
         self.embeddingDimension = embeddingDimension
         self.actionDimension = actionDimension
@@ -37,6 +40,7 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         self.maxMemorySteps = maxMemorySteps
         self.reflectorWidth = reflectorWidth
         self.seed = seed
+        self.actionEncoder = actionEncoder
     }
 
     /// Throws `WorldModelError.invalidConfig` naming the first bad field.
@@ -60,5 +64,6 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case embeddingDimension = "embedding_dim", actionDimension = "action_dim", width, depth, heads
         case mlpRatio = "mlp_ratio", maxMemorySteps = "max_memory_steps", reflectorWidth = "reflector_width", seed
+        case actionEncoder = "action_encoder"
     }
 }

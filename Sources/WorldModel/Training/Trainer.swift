@@ -74,7 +74,8 @@ public struct TrainingData: Sendable {
         // Sequences: transitions sharing an episode, ordered by step.
         var episodes: [String: [(step: Int, index: Int)]] = [:]
         for (i, t) in transitions.enumerated() {
-            if let e = t.provenance.episode, let s = t.provenance.step { episodes[e, default: []].append((s, i)) }
+            // Episodes are named per annotation file: the key includes the dataset.
+            if let e = t.provenance.episode, let s = t.provenance.step { episodes[t.provenance.dataset + "\u{1}" + e, default: []].append((s, i)) }
         }
         var history = [[Int]](repeating: [], count: transitions.count)
         for (_, steps) in episodes {

@@ -1,1 +1,0 @@
-// Agent module: see ../shared/DESIGN.md for what it owns. Filled in by its issue.

@@ -1,0 +1,161 @@
+// The ablation: the same rollouts run by identity, the bare model, and the model with each cognitive
+// function switched on; cosine ×100 to the truth per variant, rollout step and modality.
+import ContextReflector
+import Encoders
+import Formats
+import Foundation
+import Memory
+import WorldModel
+
+/// One configuration of the ablation.
+public struct AblationVariant {
+    /// The variant's label (`identity`, `base`, `+retrieval`, `+reflector`, `+memory`, `+all`).
+    public var name: String
+    /// The world model it uses.
+    public var model: any WorldModel
+    /// Which cognitive functions are on.
+    public var options: RuntimeOptions
+    /// Whether the learned reflector stage runs when retrieval is on.
+    public var learnedStage: Bool
+
+    /// A variant.
+    public init(name: String, model: any WorldModel, options: RuntimeOptions, learnedStage: Bool = true) {
+        self.name = name
+        self.model = model
+        self.options = options
+        self.learnedStage = learnedStage
+    }
+
+    /// The paper-style ladder: identity, base, +retrieval, +reflector, +memory, +all, over `model`.
+    public static func standard(model: any WorldModel, base: RuntimeOptions = RuntimeOptions()) -> [AblationVariant] {
+        func with(memory: Bool, retrieval: Bool, reflector: Bool) -> RuntimeOptions {
+            var o = base
+            o.memory = memory
+            o.retrieval = retrieval
+            o.reflector = reflector
+            return o
+        }
+        return [
+            AblationVariant(name: "identity", model: IdentityModel(), options: with(memory: false, retrieval: false, reflector: false)),
+            AblationVariant(name: "base", model: model, options: with(memory: false, retrieval: false, reflector: false)),
+            AblationVariant(name: "+retrieval", model: model, options: with(memory: false, retrieval: true, reflector: false)),
+            AblationVariant(name: "+reflector", model: model, options: with(memory: false, retrieval: true, reflector: true)),
+            AblationVariant(name: "+memory", model: model, options: with(memory: true, retrieval: false, reflector: false)),
+            AblationVariant(name: "+all", model: model, options: with(memory: true, retrieval: true, reflector: true)),
+        ]
+    }
+}
+
+/// Cosine ×100 per variant, rollout step (1-based) and modality, averaged over episodes.
+public struct AblationTable: Equatable, Sendable {
+    /// Variant names in order.
+    public var variants: [String]
+    /// Number of rollout steps.
+    public var steps: Int
+    /// The modalities scored.
+    public var modalities: [Modality]
+    /// `cosine[variant][step - 1][modality]` = mean cosine ×100.
+    public var cosine: [String: [[Modality: Double]]]
+    /// Episodes scored.
+    public var episodes: Int
+
+    /// Mean over modalities at `step` (1-based) for `variant`, nil when nothing was scored.
+    public func mean(_ variant: String, step: Int) -> Double? {
+        guard let rows = cosine[variant], step >= 1, step <= rows.count, !rows[step - 1].isEmpty else { return nil }
+        return rows[step - 1].values.reduce(0, +) / Double(rows[step - 1].count)
+    }
+
+    /// Mean over modalities and the steps in `range` for `variant`.
+    public func mean(_ variant: String, steps range: ClosedRange<Int>) -> Double? {
+        let values = range.compactMap { mean(variant, step: $0) }
+        return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+    }
+
+    /// A terminal table: one row per variant, one column per step (mean over modalities), then the mean.
+    public func text() -> String {
+        var lines: [String] = []
+        let header = ["variant".padding(toLength: 12, withPad: " ", startingAt: 0)] + (1...max(steps, 1)).map { "step \($0)".leftPadded(8) } + ["mean".leftPadded(8)]
+        lines.append(header.joined(separator: " "))
+        for v in variants {
+            var row = [v.padding(toLength: 12, withPad: " ", startingAt: 0)]
+            for s in 1...max(steps, 1) { row.append((mean(v, step: s).map { String(format: "%.2f", $0) } ?? "-").leftPadded(8)) }
+            row.append((mean(v, steps: 1...max(steps, 1)).map { String(format: "%.2f", $0) } ?? "-").leftPadded(8))
+            lines.append(row.joined(separator: " "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// CSV: `variant,step,modality,cosine` with one row per cell, plus `mean` rows over modalities.
+    public func csv() -> String {
+        var out = "variant,step,modality,cosine\n"
+        for v in variants {
+            for s in 1...max(steps, 1) {
+                let row = cosine[v]?[s - 1] ?? [:]
+                for m in modalities { if let c = row[m] { out += "\(v),\(s),\(m.rawValue),\(String(format: "%.4f", c))\n" } }
+                if let c = mean(v, step: s) { out += "\(v),\(s),mean,\(String(format: "%.4f", c))\n" }
+            }
+        }
+        return out
+    }
+
+    /// The SVG chart of mean cosine against rollout step, one line per variant.
+    public func svg() -> String {
+        LineChart(
+            title: "Cosine ×100 to the true next state, by rollout step (\(episodes) episodes)", xLabel: "rollout step",
+            yLabel: "cosine ×100",
+            series: variants.map { v in .init(name: v, values: (1...max(steps, 1)).map { mean(v, step: $0) }) }
+        ).svg()
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+/// Runs every variant over the same plans and tabulates the cosines.
+public struct AblationRunner {
+    /// Where knowledge comes from for variants with retrieval.
+    public var knowledge: (any ContextSource)?
+    /// The learned reflector stage, when trained.
+    public var tokenizer: (any ContextTokenizer)?
+    /// Embeds action texts.
+    public var textEncoder: (any Embedder)?
+    /// The state dimension (for the variants' in-memory episode stores).
+    public var dim: Int
+
+    /// A runner.
+    public init(knowledge: (any ContextSource)?, tokenizer: (any ContextTokenizer)?, textEncoder: (any Embedder)?, dim: Int) {
+        self.knowledge = knowledge
+        self.tokenizer = tokenizer
+        self.textEncoder = textEncoder
+        self.dim = dim
+    }
+
+    /// Runs `variants` over `plans` (each at most `steps` steps).
+    /// - Parameter progress: called after each variant with its name.
+    public func run(_ variants: [AblationVariant], plans: [EpisodePlan], steps: Int, progress: (String) -> Void = { _ in }) throws -> AblationTable {
+        var cosine: [String: [[Modality: Double]]] = [:]
+        var modalities = Set<Modality>()
+        for variant in variants {
+            let store = try EpisodeStore(inMemoryWithDim: dim)
+            let runtime = try Runtime(
+                model: variant.model, textEncoder: textEncoder, memory: WorkingMemory(store: store, window: 8, batchSize: 1024),
+                knowledge: knowledge, tokenizer: variant.learnedStage ? tokenizer : nil, options: variant.options)
+            let outcomes = try RolloutDriver(runtime: runtime, store: store).run(plans, steps: steps)
+            var sums = [[Modality: Double]](repeating: [:], count: steps)
+            var counts = [[Modality: Int]](repeating: [:], count: steps)
+            for outcome in outcomes {
+                let s = outcome.record.index
+                guard s < steps else { continue }
+                for (m, c) in outcome.cosine {
+                    sums[s][m, default: 0] += 100 * c
+                    counts[s][m, default: 0] += 1
+                    modalities.insert(m)
+                }
+            }
+            cosine[variant.name] = (0..<steps).map { s in sums[s].reduce(into: [:]) { $0[$1.key] = $1.value / Double(counts[s][$1.key]!) } }
+            progress(variant.name)
+        }
+        return AblationTable(variants: variants.map(\.name), steps: steps, modalities: modalities.sorted(), cosine: cosine, episodes: plans.count)
+    }
+}

@@ -1,0 +1,190 @@
+// The runtime: each step recalls memory, retrieves knowledge, reflects, predicts and offloads.
+// Sequential within an episode, lock-step across a batch of episodes; deterministic for the same inputs.
+import ContextReflector
+import Encoders
+import Formats
+import Foundation
+import Memory
+import WorldModel
+
+/// One episode's request for the next step: where it is, what to do, and (when known) what truly happens.
+public struct StepRequest: Sendable {
+    /// The episode's name.
+    public var episode: String
+    /// The step's index in the episode (0-based).
+    public var index: Int
+    /// The current state.
+    public var state: State
+    /// The action (its embedding is computed when missing).
+    public var action: Action
+    /// The true next state, when known (for scoring and for observing).
+    public var observed: State?
+    /// The query's own provenance (scenario scope and leakage guard), when known.
+    public var provenance: Provenance?
+
+    /// A step request.
+    public init(episode: String, index: Int, state: State, action: Action, observed: State? = nil, provenance: Provenance? = nil) {
+        self.episode = episode
+        self.index = index
+        self.state = state
+        self.action = action
+        self.observed = observed
+        self.provenance = provenance
+    }
+}
+
+/// What one step produced, with its evidence.
+public struct StepOutcome: Sendable {
+    /// The step as offloaded (prediction, observation, annotations).
+    public var record: StepRecord
+    /// The memory items the model saw, most recent first.
+    public var memory: [MemoryItem]
+    /// The filter's decisions on the retrieved candidates (nil when retrieval is off).
+    public var filter: FilterResult?
+    /// Cosine between prediction and truth per target modality, when the truth is known.
+    public var cosine: [Modality: Double]
+}
+
+/// The cognitive architecture around a world model: memory, retrieval, reflector, each optional.
+///
+/// Thread-confined: use one runtime per thread.
+public final class Runtime {
+    /// The world model that predicts.
+    public let model: any WorldModel
+    /// Embeds action texts that arrive without an embedding.
+    public let textEncoder: (any Embedder)?
+    /// The working memory in front of the episode store (nil: nothing is offloaded or recalled).
+    public let memory: WorkingMemory?
+    /// Where knowledge comes from (nil: no retrieval).
+    public let knowledge: (any ContextSource)?
+    /// The learned reflector stage (nil: the model gets kept context without tokens).
+    public let tokenizer: (any ContextTokenizer)?
+    /// What the runtime does at each step.
+    public let options: RuntimeOptions
+    private let filter: ReflectorFilter
+    private var actionCache: [String: Embedding] = [:]
+
+    /// A runtime over the given parts.
+    /// - Throws: `AgentError.invalidOption` for invalid options.
+    public init(
+        model: any WorldModel, textEncoder: (any Embedder)?, memory: WorkingMemory?, knowledge: (any ContextSource)?,
+        tokenizer: (any ContextTokenizer)?, options: RuntimeOptions = RuntimeOptions()
+    ) throws {
+        try options.validate()
+        self.model = model
+        self.textEncoder = textEncoder
+        self.memory = memory
+        self.knowledge = knowledge
+        self.tokenizer = tokenizer
+        self.options = options
+        var config = options.filter
+        if !options.reflector {
+            // Unfiltered: the top-budget candidates pass; the leakage guard stays (it is about correctness).
+            config = ReflectorFilterConfig(threshold: -1e30, duplicateCosine: 2, mmrLambda: 1, budget: config.budget, leakageGuard: true)
+        }
+        filter = try ReflectorFilter(config: config)
+    }
+
+    /// Embeds the texts of actions that have no embedding yet (cached by text).
+    public func embedActions(_ actions: [Action]) throws -> [Action] {
+        let missing = Array(Set(actions.filter { $0.embedding == nil && actionCache[$0.text] == nil }.map(\.text))).sorted()
+        if !missing.isEmpty {
+            guard let textEncoder else {
+                throw AgentError.invalidOption(name: "text-encoder", reason: "actions need embeddings but no text encoder is configured")
+            }
+            let vectors = try textEncoder.embed(missing)
+            for (text, vector) in zip(missing, vectors) { actionCache[text] = Embedding(vector) }
+        }
+        return actions.map { action in
+            var a = action
+            if a.embedding == nil { a.embedding = actionCache[a.text] }
+            return a
+        }
+    }
+
+    /// Runs one step for each request (one request per episode), in lock-step; offloads every step.
+    ///
+    /// - Returns: one outcome per request, in order.
+    public func step(_ requests: [StepRequest]) throws -> [StepOutcome] {
+        let actions = try embedActions(requests.map(\.action))
+        var inputs: [PredictionInput] = []
+        var filters: [FilterResult?] = []
+        var memories: [[MemoryItem]] = []
+        var queries: [(position: Int, query: ReflectorQuery)] = []
+        for (position, (request, action)) in zip(requests, actions).enumerated() {
+            let targets = options.targets.isEmpty ? request.state.modalities : options.targets
+            let items = options.memory ? recentMemory(episode: request.episode, before: request.index) : []
+            var result: FilterResult?
+            if options.retrieval, let knowledge {
+                let query = ReflectorQuery(state: request.state, action: action, provenance: request.provenance)
+                result = filter.apply(query: query, candidates: try knowledge.candidates(for: query, k: options.retrievalK))
+                queries.append((position, query))
+            }
+            inputs.append(PredictionInput(
+                state: request.state, action: action, targets: targets,
+                context: result?.kept.map { ContextItem(transition: $0.transition, score: $0.score) } ?? [],
+                memory: items, scenario: request.provenance?.scenario))
+            filters.append(result)
+            memories.append(items)
+        }
+        if let tokenizer, !queries.isEmpty {
+            let tokens = try tokenizer.tokens(for: queries.map(\.query), kept: queries.map { filters[$0.position]?.kept ?? [] })
+            for (q, t) in zip(queries, tokens) { inputs[q.position].reflectorTokens = t }
+        }
+        let predictions = try model.predictBatch(inputs)
+        var outcomes: [StepOutcome] = []
+        for i in 0..<requests.count {
+            let request = requests[i]
+            let record = StepRecord(
+                episode: request.episode, index: request.index, action: actions[i], input: request.state,
+                predicted: predictions[i], observed: request.observed ?? State(), provenance: request.provenance,
+                timestamp: Date(timeIntervalSince1970: 0), annotations: Self.annotations(memory: memories[i], episode: request.episode, index: request.index, filter: filters[i]))
+            try memory?.add(record)
+            recentSteps[request.episode, default: []].append(record)
+            if recentSteps[request.episode]!.count > 16 { recentSteps[request.episode]!.removeFirst() }
+            var cosine: [Modality: Double] = [:]
+            if let truth = request.observed {
+                for (m, p) in predictions[i].embeddings { if let t = truth[m], t.dim == p.dim { cosine[m] = p.cosine(t) } }
+            }
+            outcomes.append(StepOutcome(record: record, memory: memories[i], filter: filters[i], cosine: cosine))
+        }
+        return outcomes
+    }
+
+    /// Flushes offloaded steps still queued in working memory.
+    public func flush() throws { try memory?.flush() }
+
+    /// Seeds an episode's recent history (after a resume or a fork) from stored steps, oldest first.
+    public func restore(episode: String, steps: [StepRecord]) {
+        recentSteps[episode] = Array(steps.suffix(16))
+    }
+
+    private var recentSteps: [String: [StepRecord]] = [:]
+
+    /// The episode's last `history` steps before `index`, most recent first, as the model sees them.
+    private func recentMemory(episode: String, before index: Int) -> [MemoryItem] {
+        guard options.history > 0, let steps = recentSteps[episode] else { return [] }
+        return steps.filter { $0.index < index }.suffix(options.history).reversed().map { record in
+            MemoryItem(state0: record.input, action: record.action,
+                       state1: record.observed.isEmpty ? record.predicted : record.observed, stepsAgo: index - record.index)
+        }
+    }
+
+    /// The evidence of a step as store annotations: recalled steps, retrieved candidates, reflector decisions.
+    static func annotations(memory: [MemoryItem], episode: String, index: Int, filter: FilterResult?) -> [StepAnnotation] {
+        var out: [StepAnnotation] = []
+        for (rank, item) in memory.enumerated() {
+            out.append(StepAnnotation(kind: "recalled", rank: rank, item: "\(episode):\(index - item.stepsAgo)", score: nil,
+                                      reason: "\(item.stepsAgo) step(s) ago"))
+        }
+        if let filter {
+            let kept = Set(filter.kept.map(\.id))
+            for (rank, decision) in filter.decisions.enumerated() {
+                out.append(StepAnnotation(kind: "retrieved", rank: rank, item: decision.candidateID, score: decision.score))
+                out.append(StepAnnotation(kind: kept.contains(decision.candidateID) ? "reflector.kept" : "reflector.dropped",
+                                          rank: decision.rank ?? rank, item: decision.candidateID, score: decision.score, reason: decision.reason))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,48 @@
+// Switches and sizes of the runtime: each cognitive function can be turned off for ablations.
+import ContextReflector
+import Formats
+
+/// What the runtime does at each step.
+public struct RuntimeOptions: Equatable, Sendable {
+    /// Feed the episode's recent steps to the model as memory.
+    public var memory: Bool
+    /// Retrieve knowledge-base transitions for each step.
+    public var retrieval: Bool
+    /// Run the ContextReflector's filter stage on what was retrieved (off: the top `filter.budget`
+    /// candidates pass unfiltered, except that the leakage guard always applies).
+    public var reflector: Bool
+    /// Most recent steps of the episode given to the model (the paper uses 2–5).
+    public var history: Int
+    /// Candidates retrieved per step before filtering.
+    public var retrievalK: Int
+    /// Filter-stage settings.
+    public var filter: ReflectorFilterConfig
+    /// Modalities to predict; empty = the modalities present in the input state.
+    public var targets: [Modality]
+    /// When the true next state is known, continue from it (the agent observes the world) instead of
+    /// from the prediction (open loop).
+    public var observe: Bool
+
+    /// Options with everything on.
+    public init(
+        memory: Bool = true, retrieval: Bool = true, reflector: Bool = true, history: Int = 3, retrievalK: Int = 16,
+        filter: ReflectorFilterConfig = ReflectorFilterConfig(), targets: [Modality] = [],
+        observe: Bool = true
+    ) {
+        self.memory = memory
+        self.retrieval = retrieval
+        self.reflector = reflector
+        self.history = history
+        self.retrievalK = retrievalK
+        self.filter = filter
+        self.targets = targets
+        self.observe = observe
+    }
+
+    /// Throws `AgentError.invalidOption` for out-of-range values.
+    public func validate() throws {
+        guard history >= 0 && history <= 16 else { throw AgentError.invalidOption(name: "history", reason: "must be 0…16 (got \(history))") }
+        guard retrievalK >= 1 else { throw AgentError.invalidOption(name: "retrieval-k", reason: "must be at least 1 (got \(retrievalK))") }
+        do { try filter.validate() } catch { throw AgentError.invalidOption(name: "filter", reason: "\(error)") }
+    }
+}

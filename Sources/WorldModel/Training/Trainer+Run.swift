@@ -1,0 +1,120 @@
+// The training loop around `trainStep`: checkpoints every N steps, a metrics CSV, progress reports, resume.
+import Foundation
+import Formats
+
+/// A progress report after each step: the step's metrics plus throughput and remaining time.
+public struct TrainingProgress: Sendable {
+    /// The metrics of the step just done.
+    public var metrics: StepMetrics
+    /// Steps done (including resumed ones) and total steps.
+    public var done: Int, total: Int
+    /// Training samples per second in this run so far.
+    public var samplesPerSecond: Double
+    /// Estimated seconds to the end.
+    public var secondsRemaining: Double
+
+    /// One line for a terminal: `step 120/1000 [single-cross] loss 0.1234 cos 0.876 lr 9.8e-04 412 samples/s ETA 2m05s`.
+    public var line: String {
+        let eta = Int(secondsRemaining.rounded())
+        return String(
+            format: "step %d/%d [%@] loss %.4f cos %.3f lr %.1e %.0f samples/s ETA %dm%02ds", done, total,
+            metrics.mode.kind.rawValue, metrics.loss, metrics.cosine, metrics.learningRate, samplesPerSecond, eta / 60, eta % 60)
+    }
+}
+
+/// The outcome of `Trainer.run`.
+public struct TrainingSummary: Sendable {
+    /// Steps done in total.
+    public var steps: Int
+    /// Steps done in this run (after a resume, fewer than `steps`).
+    public var stepsThisRun: Int
+    /// Wall-clock seconds of this run.
+    public var seconds: Double
+    /// Samples per second in this run.
+    public var samplesPerSecond: Double
+    /// The folder of the final checkpoint, if an output folder was given.
+    public var finalCheckpoint: URL?
+}
+
+extension Trainer {
+    /// The metrics CSV header.
+    static let metricsHeader = "step,stage,mode,memory_steps,loss,cosine,learning_rate,gradient_norm,samples_per_second,elapsed_seconds"
+
+    /// The checkpoint folder name of `step` steps: `checkpoint-0000500`.
+    public static func checkpointName(step: Int) -> String { String(format: "checkpoint-%07d", step) }
+
+    /// The training checkpoint with the most steps in `output`, if any.
+    public static func latestCheckpoint(in output: URL) -> URL? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? []
+        return names.filter { $0.hasPrefix("checkpoint-") }.sorted().reversed()
+            .map { output.appendingPathComponent($0) }
+            .first { FileManager.default.fileExists(atPath: $0.appendingPathComponent(CheckpointLayout.training).path) }
+    }
+
+    /// Trains until `stopAfter` steps (default: the config's total), saving checkpoints and metrics into `output`.
+    ///
+    /// With `output`: `checkpoint-NNNNNNN/` every `checkpointEvery` steps, `final/` at the end (the model to
+    /// evaluate), and `metrics.csv` with one row per step. When the trainer was resumed, metrics rows from the
+    /// resumed step on are replaced.
+    /// - Parameter progress: called after every step.
+    public func run(output: URL?, stopAfter: Int? = nil, progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingSummary {
+        let total = config.totalSteps
+        let end = min(stopAfter ?? total, total)
+        var metricsHandle: FileHandle?
+        if let output {
+            try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+            metricsHandle = try openMetrics(output.appendingPathComponent("metrics.csv"))
+        }
+        defer { try? metricsHandle?.close() }
+        let start = Date()
+        let firstStep = step
+        while step < end {
+            let metrics = try trainStep()
+            let elapsed = Date().timeIntervalSince(start)
+            let doneThisRun = step - firstStep
+            let rate = Double(doneThisRun * config.batchSize) / max(elapsed, 1e-9)
+            let report = TrainingProgress(
+                metrics: metrics, done: step, total: total, samplesPerSecond: rate,
+                secondsRemaining: elapsed / Double(doneThisRun) * Double(end - step))
+            if let metricsHandle {
+                let row = [
+                    "\(metrics.step)", "\(metrics.stage)", "\"\(metrics.mode.name)\"", "\(metrics.memorySteps)", "\(metrics.loss)",
+                    "\(metrics.cosine)", "\(metrics.learningRate)", "\(metrics.gradientNorm)", String(format: "%.1f", rate),
+                    String(format: "%.3f", elapsed),
+                ].joined(separator: ",")
+                metricsHandle.write(Data((row + "\n").utf8))
+            }
+            progress?(report)
+            if let output, config.checkpointEvery > 0, step % config.checkpointEvery == 0, step < total {
+                try saveCheckpoint(to: output.appendingPathComponent(Self.checkpointName(step: step)))
+            }
+        }
+        var final: URL?
+        if let output, step == total {
+            final = output.appendingPathComponent("final")
+            try saveCheckpoint(to: final!)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        return TrainingSummary(
+            steps: step, stepsThisRun: step - firstStep, seconds: seconds,
+            samplesPerSecond: Double((step - firstStep) * config.batchSize) / max(seconds, 1e-9), finalCheckpoint: final)
+    }
+
+    /// Opens `metrics.csv` for appending, keeping only rows of steps before the current one.
+    private func openMetrics(_ url: URL) throws -> FileHandle {
+        var kept = [Self.metricsHeader]
+        if step > 0, let text = try? String(contentsOf: url, encoding: .utf8) {
+            for line in text.split(separator: "\n").dropFirst() {
+                if let s = Int(line.prefix { $0 != "," }), s < step { kept.append(String(line)) }
+            }
+        }
+        do {
+            try Data((kept.joined(separator: "\n") + "\n").utf8).write(to: url, options: .atomic)
+            let handle = try FileHandle(forWritingTo: url)
+            try handle.seekToEnd()
+            return handle
+        } catch {
+            throw WorldModelError.badCheckpoint(path: url.path, reason: "cannot write metrics: \(error)")
+        }
+    }
+}

@@ -1,0 +1,89 @@
+// `worldgpt eval`: cosine ×100 per target modality and per input→target mode, as a table and CSV.
+import ArgumentParser
+import Formats
+import Foundation
+import Tensor
+import WorldModel
+
+/// `worldgpt eval --model CKPT|identity|knn --data CONFIG.yaml [--split test] [--out CSV]`.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a world model: cosine ×100 per target modality and per task mode (WorldGPT's metric).",
+        discussion: """
+            For every mode of the data's `modality_modes` and every sample with the mode's inputs in state0 and \
+            targets in state1, the model predicts the targets from the masked state0 and the action; the table \
+            shows the mean cosine ×100 to the true state1. The CSV has the layout of WorldGPT's \
+            validation_sim.csv: one row per mode (`(image, audio) - (video)`), one column per modality.
+
+            --model is a checkpoint folder (e.g. runs/worldmodel/final), `identity` (copy state0; average of the \
+            inputs for cross-modal targets) or `knn` (mean state change of the k nearest knowledge-base \
+            transitions, within the query's scenario). --data is a dataset YAML or a SimWorld folder; --split \
+            picks a section of the YAML or the sibling `<split>.yaml`.
+            """)
+
+    @Option(name: .long, help: "A checkpoint folder, `identity` or `knn`.")
+    var model: String
+    @Option(name: .long, help: "Dataset YAML (or SimWorld folder) with dataset_list and modality_modes.")
+    var data: String
+    @Option(name: .long, help: "Split: a section of the YAML, or the sibling <split>.yaml (SimWorld: train, kb, test, sequences).")
+    var split: String?
+    @Option(name: .long, help: "Write the CSV here.")
+    var out: String?
+    @Option(name: .long, help: "knn: knowledge-base dataset YAML (default: the `kb` split beside --data).")
+    var kb: String?
+    @Option(name: .long, help: "knn: neighbours averaged.")
+    var k: Int = 8
+    @Flag(name: .long, help: "knn: search the whole knowledge base instead of the query's scenario.")
+    var anyScenario = false
+    @Option(name: .long, help: "Give the model up to this many earlier steps of the sample's episode as memory (0 = none).")
+    var memory: Int = 0
+    @Option(name: .long, help: "OpenBLAS threads.")
+    var threads: Int?
+    @OptionGroup var encoderOptions: ActionEncoderOptions
+    @OptionGroup(title: "Ablation") var ablationOptions: AblationOptions
+
+    func run() throws {
+        if ablationOptions.ablation {
+            if let threads { BLAS.threadCount = threads }
+            try AblationReport.run(model: model, data: data, split: split, kb: kb, options: ablationOptions, encoderOptions: encoderOptions)
+            return
+        }
+        if let threads { BLAS.threadCount = threads }
+        guard memory >= 0 else { throw ValidationError("--memory must not be negative") }
+        let dataURL = URL(fileURLWithPath: data)
+        let dataset = try DatasetSources.config(dataURL, split: split)
+        try DatasetSources.check(dataset)
+        let worldModel: any WorldModel
+        let encoder: ActionEncoder
+        switch model {
+        case "identity":
+            worldModel = IdentityModel()
+            encoder = try encoderOptions.encoder()
+        case "knn":
+            encoder = try encoderOptions.encoder()
+            let kbConfig = try kb.map { try DatasetSources.config(URL(fileURLWithPath: $0), split: nil) } ?? DatasetSources.config(dataURL, split: "kb")
+            let kbTransitions = try TrainingSetup.transitions(kbConfig, cache: encoderOptions.cache(for: encoder))
+            worldModel = try KNNModel(knowledgeBase: kbTransitions, k: k, scopeToScenario: !anyScenario)
+        default:
+            let native = try NativeWorldModel.load(from: URL(fileURLWithPath: model))
+            encoder = try encoderOptions.encoder(recorded: native.config.actionEncoder)
+            worldModel = native
+        }
+        let transitions = try TrainingSetup.transitions(dataset, cache: encoderOptions.cache(for: encoder))
+        let samples = EvaluationSample.withHistory(transitions, maxSteps: memory)
+        var lastPrint = Date.distantPast
+        let report = try Evaluator(modes: dataset.modalityModes.map(TaskMode.init)).evaluate(worldModel, samples: samples) { done, total in
+            if Date().timeIntervalSince(lastPrint) > 0.5 || done == total {
+                ProgressLine.update("evaluated \(done)/\(total) predictions")
+                lastPrint = Date()
+            }
+        }
+        ProgressLine.finish()
+        print(report.table(title: "\(model) on \(dataset.source) (\(transitions.count) samples)"))
+        if let out {
+            try report.writeCSV(to: URL(fileURLWithPath: out))
+            print("wrote \(out)")
+        }
+    }
+}

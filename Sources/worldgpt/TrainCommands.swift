@@ -1,0 +1,135 @@
+// `worldgpt train`: trains the native world model from a training YAML; progress on stderr.
+import ArgumentParser
+import Encoders
+import Formats
+import Foundation
+import Tensor
+import WorldModel
+
+/// Options that pick the text encoder for action sentences (shared by train and eval).
+struct ActionEncoderOptions: ParsableArguments {
+    @Option(name: .long, help: "Text encoder for action sentences: minilm or hashed (default: the one a checkpoint records; for training, minilm when its weights are installed, else hashed).")
+    var textEncoder: String?
+    @Option(name: .long, help: "Action-embedding cache file (safetensors). Default: ~/.cache/worldgpt/actions-<encoder>.safetensors; `none` disables.")
+    var actionCache: String?
+
+    /// The encoder: `--text-encoder`, else `recorded` (a checkpoint's `action_encoder`), else the default.
+    func encoder(recorded: String? = nil) throws -> ActionEncoder {
+        let embedder: any Embedder
+        if let textEncoder {
+            guard let kind = TextEncoderKind(rawValue: textEncoder) else { throw ValidationError("--text-encoder must be minilm or hashed, got \(textEncoder)") }
+            embedder = try TextEncoders.make(kind)
+        } else if let recorded {
+            if recorded.hasPrefix("hashed-"), let dim = Int(recorded.dropFirst("hashed-".count)) {
+                embedder = try TextEncoders.make(.hashed, hashedDimension: dim)
+            } else if recorded == "all-MiniLM-L6-v2" {
+                embedder = try TextEncoders.make(.minilm)
+            } else {
+                throw ValidationError("the checkpoint's actions were embedded by '\(recorded)', which this build does not know")
+            }
+        } else {
+            embedder = try TextEncoders.default()
+        }
+        let name = embedder is MiniLMEncoder ? "all-MiniLM-L6-v2" : "hashed-\(embedder.dim)"
+        return ActionEncoder(name: name, dim: embedder.dim) { try embedder.embed($0) }
+    }
+
+    /// The cache for `encoder`.
+    func cache(for encoder: ActionEncoder) -> ActionEmbeddingCache {
+        if actionCache == "none" { return ActionEmbeddingCache(encoder: encoder, file: nil) }
+        let file = actionCache.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/worldgpt/actions-\(encoder.name).safetensors")
+        return ActionEmbeddingCache(encoder: encoder, file: file)
+    }
+}
+
+/// Writes one line to stderr; on a terminal, progress lines overwrite each other.
+enum ProgressLine {
+    static let isTerminal = isatty(2) != 0  // fd 2 = stderr (the C global is not concurrency-safe)
+
+    static func update(_ text: String) {
+        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + text : text + "\n").utf8))
+    }
+
+    static func finish() {
+        if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    static func note(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}
+
+/// `worldgpt train --config TRAIN.yaml`.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train the native world model (progressive stages, AdamW, checkpoints, resume).",
+        discussion: """
+            TRAIN.yaml holds the dataset (`data: DATASET.yaml`, or inline WorldNet `dataset_list` and \
+            `modality_modes`) and the sections `model` (width, depth, heads, mlp_ratio, max_memory_steps, \
+            reflector_width, seed, optional embedding_dim/action_dim), `optimizer` (lr, min_lr, warmup_steps, \
+            weight_decay, grad_clip) and `training` (batch_size, stages: [{kind, steps}], l2_weight, \
+            memory_probability, memory_steps: [min, max], checkpoint_every, seed); `validation: DATASET.yaml` is \
+            evaluated at the end. See examples/train-*.yaml and docs/worldmodel.md.
+
+            Writes into --out: checkpoint-NNNNNNN/ every checkpoint_every steps, final/ (the model for \
+            `worldgpt eval --model OUT/final`), metrics.csv (one row per step) and validation_sim.csv. \
+            The same seed gives the same weights; --resume continues from the latest checkpoint and ends with \
+            the weights of an uninterrupted run.
+            """)
+
+    @Option(name: .long, help: "The training YAML (dataset + model/optimizer/training sections).")
+    var config: String
+    @Option(name: .long, help: "A dataset YAML (or SimWorld folder) replacing the config's data.")
+    var data: String?
+    @Option(name: .long, help: "A dataset YAML (or SimWorld folder) to evaluate after training, replacing the config's validation.")
+    var validation: String?
+    @Option(name: .long, help: "Output folder for checkpoints, metrics.csv and the final model.")
+    var out: String = "runs/worldmodel"
+    @Flag(name: .long, help: "Continue from the latest checkpoint in --out (same config required).")
+    var resume = false
+    @Option(name: .long, help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS or all cores).")
+    var threads: Int?
+    @OptionGroup var encoderOptions: ActionEncoderOptions
+
+    func run() throws {
+        if let threads { BLAS.threadCount = threads }
+        let file = try TrainingFile.load(URL(fileURLWithPath: config))
+        let dataset = try TrainingSetup.dataset(for: file, dataOverride: data.map { URL(fileURLWithPath: $0) })
+        let encoder = try encoderOptions.encoder()
+        ProgressLine.note("loading \(dataset.source) (\(dataset.datasetList.count) subset(s)), actions embedded by \(encoder.name)")
+        let transitions = try TrainingSetup.transitions(dataset, cache: encoderOptions.cache(for: encoder))
+        let trainer = try TrainingSetup.trainer(file: file, dataset: dataset, transitions: transitions, encoder: encoder)
+        let output = URL(fileURLWithPath: out)
+        if resume {
+            guard let latest = Trainer.latestCheckpoint(in: output) else { throw ValidationError("--resume: no checkpoint in \(out)") }
+            try trainer.resume(from: latest)
+            ProgressLine.note("resumed from \(latest.path) at step \(trainer.step)")
+        }
+        let c = trainer.config
+        ProgressLine.note(
+            "training \(transitions.count) transitions, \(trainer.data.modes.count) modes, \(c.totalSteps) steps × batch \(c.batchSize); "
+                + "model width \(c.model.width), depth \(c.model.depth), \(trainer.model.store.count) parameters")
+        var lastPrint = Date.distantPast
+        let summary = try trainer.run(output: output) { progress in
+            if Date().timeIntervalSince(lastPrint) > (ProgressLine.isTerminal ? 0.25 : 5) || progress.done == progress.total {
+                ProgressLine.update(progress.line)
+                lastPrint = Date()
+            }
+        }
+        ProgressLine.finish()
+        print(String(format: "trained %d steps in %.1f s (%.0f samples/s); final model: %@", summary.steps, summary.seconds,
+                     summary.samplesPerSecond, summary.finalCheckpoint?.path ?? "-"))
+        if let validation = validation.map({ URL(fileURLWithPath: $0) }) ?? file.validationURL {
+            let valConfig = try DatasetSources.config(validation, split: nil)
+            try DatasetSources.check(valConfig)
+            let valTransitions = try TrainingSetup.transitions(valConfig, cache: encoderOptions.cache(for: encoder))
+            let report = try Evaluator(modes: valConfig.modalityModes.map(TaskMode.init)).evaluate(trainer.model, on: valTransitions)
+            print(report.table(title: "validation (\(valConfig.source))"))
+            let csv = output.appendingPathComponent("validation_sim.csv")
+            try report.writeCSV(to: csv)
+            print("wrote \(csv.path)")
+        }
+    }
+}

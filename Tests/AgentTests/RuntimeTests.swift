@@ -1,0 +1,98 @@
+// Runtime tests: memory plumbing, retrieval + leakage guard, offload, and resume giving the same trace.
+import Agent
+import ContextReflector
+import Encoders
+import Formats
+import Memory
+import TestSupport
+import WorldModel
+import XCTest
+
+/// A test model whose prediction reveals what it was given: with memory, the state0 of the most recent
+/// recalled step; with context, the state1 of the best kept item; else a copy of the input.
+struct RevealingModel: WorldModel {
+    func predict(_ input: PredictionInput) throws -> State {
+        if let first = input.context.first { return first.transition.state1 }
+        if let recent = input.memory.first { return recent.state0 }
+        return input.state
+    }
+}
+
+/// Fixed one-hot action embeddings by text, so tests need no encoder weights.
+struct TableEmbedder: Embedder {
+    var dim: Int { 4 }
+    func embed(_ texts: [String]) throws -> [[Float]] {
+        texts.map { text in (0..<4).map { Float(($0 == text.count % 4) ? 1 : 0) } }
+    }
+}
+
+final class RuntimeTests: XCTestCase {
+    func unit(_ values: [Float]) -> State { State([.video: Embedding(values).normalized()]) }
+
+    func plan(_ name: String, steps: Int, seed: UInt64) -> EpisodePlan {
+        var rng = SeededGenerator(seed: seed)
+        let states = (0...steps).map { _ in unit((0..<4).map { _ in rng.nextGaussian() }) }
+        return EpisodePlan(name: name, start: states[0], actions: (0..<steps).map { Action(text: "act \($0)") },
+                           truths: Array(states[1...]),
+                           provenances: (0..<steps).map { Provenance(dataset: "t", scenario: "s", episode: name, step: $0, sampleID: "\(name)-\($0)") })
+    }
+
+    func testMemoryGivesTheModelTheEpisodesRecentStepsMostRecentFirst() throws {
+        var options = RuntimeOptions(retrieval: false, reflector: false, history: 2)
+        options.observe = true
+        let runtime = try Runtime(model: RevealingModel(), textEncoder: TableEmbedder(), memory: nil, knowledge: nil, tokenizer: nil, options: options)
+        let p = plan("e", steps: 4, seed: 1)
+        let outcomes = try RolloutDriver(runtime: runtime, store: nil).run([p])
+        XCTAssertEqual(outcomes.map { $0.memory.count }, [0, 1, 2, 2])
+        XCTAssertEqual(outcomes[3].memory.map(\.stepsAgo), [1, 2])
+        // Step 3's most recent memory is step 2, whose input state was the observed state after step 1.
+        XCTAssertEqual(outcomes[3].record.predicted, p.truths[1]!)
+        XCTAssertEqual(outcomes[3].record.annotations.filter { $0.kind == "recalled" }.map(\.item), ["e:2", "e:1"])
+    }
+
+    func testRetrievalKeepsSameScenarioContextAndNeverTheQuerysOwnSample() throws {
+        let p = plan("q", steps: 1, seed: 2)
+        // The knowledge holds the query's own transition (must be dropped) and one from another scenario.
+        let actionEmbedding = Embedding(try TableEmbedder().embed(["act 0"])[0])
+        let own = Transition(state0: p.start, action: Action(text: "act 0", embedding: actionEmbedding), state1: p.truths[0]!, provenance: p.provenances[0]!)
+        var other = own
+        other.provenance = Provenance(dataset: "t", scenario: "elsewhere", sampleID: "x")
+        var near = own
+        near.state1 = unit([1, 0, 0, 0])
+        // A similar (not identical) situation: identical state and action would count as the query's own copy.
+        near.state0 = unit(p.start[.video]!.values.enumerated().map { $0.offset == 0 ? $0.element + 0.3 : $0.element })
+        near.provenance = Provenance(dataset: "t", scenario: "s", sampleID: "near")
+        let knowledge = try TransitionContextSource(transitions: [own, other, near])
+        let runtime = try Runtime(model: RevealingModel(), textEncoder: TableEmbedder(), memory: nil, knowledge: knowledge, tokenizer: nil,
+                                  options: RuntimeOptions(memory: false))
+        let outcome = try runtime.step([StepRequest(episode: "q", index: 0, state: p.start, action: Action(text: "act 0"),
+                                                    observed: p.truths[0], provenance: p.provenances[0])])[0]
+        let filter = try XCTUnwrap(outcome.filter)
+        XCTAssertEqual(filter.kept.map(\.id), ["kb:2"])
+        XCTAssertEqual(filter.decisions.first { $0.candidateID == "kb:0" }?.verdict, .leakage)
+        XCTAssertFalse(filter.decisions.contains { $0.candidateID == "kb:1" }, "other scenario is never retrieved")
+        XCTAssertEqual(outcome.record.predicted, near.state1)
+    }
+
+    func testResumedRolloutWritesTheSameTraceAsAnUninterruptedOne() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let plans = [plan("a", steps: 6, seed: 3), plan("b", steps: 6, seed: 4)]
+        func run(db: String, steps: Int?) throws -> [String] {
+            let store = try EpisodeStore(url: dir.url.appendingPathComponent(db), dim: 4)
+            let runtime = try Runtime(model: RevealingModel(), textEncoder: TableEmbedder(), memory: WorkingMemory(store: store, window: 5, batchSize: 3),
+                                      knowledge: nil, tokenizer: nil, options: RuntimeOptions(retrieval: false, history: 3))
+            var lines: [String] = []
+            try RolloutDriver(runtime: runtime, store: store).run(plans, steps: steps) { lines.append($0.json()) }
+            return lines
+        }
+        let full = try run(db: "full.sqlite", steps: nil)
+        let partial = try run(db: "resumed.sqlite", steps: 3)  // "killed" after three steps
+        let resumed = try run(db: "resumed.sqlite", steps: nil)
+        XCTAssertEqual(full.count, 12)
+        XCTAssertEqual(partial, Array(full.prefix(6)))
+        XCTAssertEqual(resumed, full)
+        let store = try EpisodeStore(url: dir.url.appendingPathComponent("resumed.sqlite"), dim: 4)
+        XCTAssertEqual(try store.stepCount(), 12, "resumed steps are not stored twice")
+    }
+}
