@@ -21,6 +21,7 @@ let commandList: [any ParsableCommand.Type] = [
     EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
+    TrainReflectorCommand.self,
     // Agent
     RolloutCommand.self,
     PredictCommand.self,
