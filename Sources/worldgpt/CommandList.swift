@@ -22,6 +22,7 @@ let commandList: [any ParsableCommand.Type] = [
     EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
+    TrainReflectorCommand.self,
     // Agent
     RolloutCommand.self,
     PredictCommand.self,
