@@ -15,6 +15,7 @@ let commandList: [any ParsableCommand.Type] = [
     // Memory / Retrieval
     MemoryCommand.self,
     // SimWorld
+    SimWorldCommand.self,
     // WorldModel
     TrainCommand.self,
     EvalCommand.self,
