@@ -95,6 +95,12 @@ final class TextEncoderTests: XCTestCase {
             .write(to: dir.url.appendingPathComponent("config.json"))
         try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n".utf8).write(to: dir.url.appendingPathComponent("vocab.txt"))
         try Data([1, 2, 3]).write(to: dir.url.appendingPathComponent("model.safetensors"))
+        // A vocabulary larger than the embedding table would index past it: refused, naming vocab.txt.
+        try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\n".utf8).write(to: dir.url.appendingPathComponent("vocab.txt"))
+        XCTAssertThrowsError(try MiniLMEncoder(directory: dir.url)) { error in
+            XCTAssertTrue("\(error)".contains("vocab.txt") && "\(error)".contains("vocab_size 5"), "\(error)")
+        }
+        try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n".utf8).write(to: dir.url.appendingPathComponent("vocab.txt"))
         XCTAssertThrowsError(try MiniLMEncoder(directory: dir.url)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("model.safetensors") && text.contains("make setup"), text)

@@ -110,7 +110,14 @@ public struct MiniLMEncoder: Embedder, Sendable {
             throw EncoderError.corruptFile(configURL, problem: "unsupported hidden_act \(config.hiddenAct) or hidden_size \(config.hiddenSize) / heads \(config.headCount)", fix: MiniLMEncoder.fix)
         }
         guard batchSize > 0, maxLength >= 2 else { throw EncoderError.invalidArgument("batch size \(batchSize) and max length \(maxLength) must be ≥ 1 and ≥ 2") }
-        tokenizer = try BertTokenizer(vocabularyFile: directory.appendingPathComponent("vocab.txt"))
+        let vocabURL = directory.appendingPathComponent("vocab.txt")
+        tokenizer = try BertTokenizer(vocabularyFile: vocabURL)
+        // Every id the tokenizer can produce must index a row of the embedding table.
+        let largestID = Int(tokenizer.vocabulary.values.max() ?? 0)
+        guard largestID < config.vocabularySize else {
+            throw EncoderError.corruptFile(vocabURL, problem: "it has \(largestID + 1) tokens but config.json says vocab_size \(config.vocabularySize)",
+                                           fix: MiniLMEncoder.fix)
+        }
         self.maxLength = min(maxLength, config.maxPositions)
         self.batchSize = batchSize
         weights = try MiniLMEncoder.loadWeights(directory.appendingPathComponent("model.safetensors"), config: config)
