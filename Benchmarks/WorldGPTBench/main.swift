@@ -2,3 +2,4 @@
 // `WorldGPTBench [name ...]` runs only the named benchmarks.
 let benchArguments = Array(CommandLine.arguments.dropFirst())
 worldModelBench(arguments: benchArguments)
+formatsBench(arguments: benchArguments)
