@@ -14,11 +14,18 @@ let commandList: [any ParsableCommand.Type] = [
     EncodeCommand.self,
     // Memory / Retrieval
     MemoryCommand.self,
+    KBCommand.self,
     // SimWorld
+    SimWorldCommand.self,
     // WorldModel
     TrainCommand.self,
     EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
+    TrainReflectorCommand.self,
     // Agent
+    RolloutCommand.self,
+    PredictCommand.self,
+    ForkCommand.self,
+    SamplesCommand.self,
 ]

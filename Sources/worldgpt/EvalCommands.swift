@@ -41,8 +41,14 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?
     @OptionGroup var encoderOptions: ActionEncoderOptions
+    @OptionGroup(title: "Ablation") var ablationOptions: AblationOptions
 
     func run() throws {
+        if ablationOptions.ablation {
+            if let threads { BLAS.threadCount = threads }
+            try AblationReport.run(model: model, data: data, split: split, kb: kb, options: ablationOptions, encoderOptions: encoderOptions)
+            return
+        }
         if let threads { BLAS.threadCount = threads }
         guard memory >= 0 else { throw ValidationError("--memory must not be negative") }
         let dataURL = URL(fileURLWithPath: data)

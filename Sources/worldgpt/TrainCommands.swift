@@ -83,6 +83,8 @@ struct TrainCommand: ParsableCommand {
     var config: String
     @Option(name: .long, help: "A dataset YAML (or SimWorld folder) replacing the config's data.")
     var data: String?
+    @Option(name: .long, help: "A dataset YAML (or SimWorld folder) to evaluate after training, replacing the config's validation.")
+    var validation: String?
     @Option(name: .long, help: "Output folder for checkpoints, metrics.csv and the final model.")
     var out: String = "runs/worldmodel"
     @Flag(name: .long, help: "Continue from the latest checkpoint in --out (same config required).")
@@ -119,8 +121,9 @@ struct TrainCommand: ParsableCommand {
         ProgressLine.finish()
         print(String(format: "trained %d steps in %.1f s (%.0f samples/s); final model: %@", summary.steps, summary.seconds,
                      summary.samplesPerSecond, summary.finalCheckpoint?.path ?? "-"))
-        if let validation = file.validationURL {
+        if let validation = validation.map({ URL(fileURLWithPath: $0) }) ?? file.validationURL {
             let valConfig = try DatasetSources.config(validation, split: nil)
+            try DatasetSources.check(valConfig)
             let valTransitions = try TrainingSetup.transitions(valConfig, cache: encoderOptions.cache(for: encoder))
             let report = try Evaluator(modes: valConfig.modalityModes.map(TaskMode.init)).evaluate(trainer.model, on: valTransitions)
             print(report.table(title: "validation (\(valConfig.source))"))

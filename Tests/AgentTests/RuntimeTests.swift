@@ -53,13 +53,16 @@ final class RuntimeTests: XCTestCase {
     func testRetrievalKeepsSameScenarioContextAndNeverTheQuerysOwnSample() throws {
         let p = plan("q", steps: 1, seed: 2)
         // The knowledge holds the query's own transition (must be dropped) and one from another scenario.
-        let own = Transition(state0: p.start, action: Action(text: "act 0"), state1: p.truths[0]!, provenance: p.provenances[0]!)
+        let actionEmbedding = Embedding(try TableEmbedder().embed(["act 0"])[0])
+        let own = Transition(state0: p.start, action: Action(text: "act 0", embedding: actionEmbedding), state1: p.truths[0]!, provenance: p.provenances[0]!)
         var other = own
         other.provenance = Provenance(dataset: "t", scenario: "elsewhere", sampleID: "x")
         var near = own
         near.state1 = unit([1, 0, 0, 0])
+        // A similar (not identical) situation: identical state and action would count as the query's own copy.
+        near.state0 = unit(p.start[.video]!.values.enumerated().map { $0.offset == 0 ? $0.element + 0.3 : $0.element })
         near.provenance = Provenance(dataset: "t", scenario: "s", sampleID: "near")
-        let knowledge = InMemoryKnowledge([own, other, near])
+        let knowledge = try TransitionContextSource(transitions: [own, other, near])
         let runtime = try Runtime(model: RevealingModel(), textEncoder: TableEmbedder(), memory: nil, knowledge: knowledge, tokenizer: nil,
                                   options: RuntimeOptions(memory: false))
         let outcome = try runtime.step([StepRequest(episode: "q", index: 0, state: p.start, action: Action(text: "act 0"),

@@ -2,6 +2,7 @@
 import ContextReflector
 import Foundation
 import Formats
+import TestSupport
 import XCTest
 
 /// A unit vector along axis `i` of a small space, optionally tilted towards axis `j` by `tilt`.
@@ -184,5 +185,36 @@ final class ReflectorFilterTests: XCTestCase {
         let t = transition(axis(0, tilt: 2, by: 1), axis(3), axis(4), id: "s")
         // state cos = 1/sqrt(2), action cos = 0 → mean 0.3536.
         XCTAssertEqual(ReflectorSimilarity.score(query: leakQuery, transition: t), (1 / 2.0.squareRoot()) / 2, accuracy: 1e-9)
+    }
+
+    func testReportedCosinesMatchTheNaiveTransitionCosine() throws {
+        // Random candidates, some missing parts (no action embedding, other modalities), clustered so that
+        // duplicates and MMR displacements occur; every reported cosine must equal the naive Double one.
+        var rng = SeededGenerator(seed: 42)
+        func vec(_ base: [Float], _ noise: Float) -> Embedding { Embedding(base.map { $0 + noise * rng.nextGaussian() }) }
+        let centres = (0..<3).map { _ in (0..<10).map { _ in rng.nextGaussian() } }
+        var candidates: [ReflectorCandidate] = []
+        for i in 0..<40 {
+            let c = centres[i % 3]
+            let noise: Float = i % 5 == 0 ? 0.01 : 0.5
+            let s0 = i % 7 == 0 ? State([.audio: vec(c, noise)]) : State([.image: vec(c, noise), .audio: vec(c, noise)])
+            let t = Transition(
+                state0: s0, action: Action(text: "a", embedding: i % 4 == 0 ? nil : vec(c, noise)), state1: State([.image: vec(c, noise)]),
+                provenance: Provenance(dataset: "kb", sampleID: "\(i)"))
+            candidates.append(ReflectorCandidate(id: "kb:\(i)", transition: t, score: 0.5 + 0.05 * Double(rng.nextGaussian())))
+        }
+        let result = try ReflectorFilter(config: ReflectorFilterConfig(threshold: -10, duplicateCosine: 0.9, mmrLambda: 0.5, budget: 6))
+            .apply(query: query, candidates: candidates)
+        let byID = Dictionary(uniqueKeysWithValues: candidates.map { ($0.id, $0.transition) })
+        var checked = 0
+        for d in result.decisions {
+            guard let related = d.relatedID, let cos = d.cosine, let a = byID[d.candidateID], let b = byID[related] else { continue }
+            XCTAssertEqual(cos, ReflectorSimilarity.cosine(a, b), accuracy: 1e-5, "\(d.candidateID) vs \(related)")
+            checked += 1
+        }
+        XCTAssertGreaterThan(result.decisions.filter { $0.verdict == .duplicate }.count, 0)
+        XCTAssertGreaterThan(result.decisions.filter { $0.verdict == .diversity }.count, 0)
+        XCTAssertGreaterThan(checked, 5)
+        XCTAssertEqual(result.kept.count, 6)
     }
 }

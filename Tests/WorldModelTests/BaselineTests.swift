@@ -59,13 +59,44 @@ final class BaselineTests: XCTestCase {
         XCTAssertEqual(Double(both[2]), 0.5.squareRoot(), accuracy: 1e-6)
     }
 
-    func testKNNTopKMatchesNaiveSort() {
+    func testKNNMatchesANaiveScan() throws {
+        // Random knowledge base with missing modalities and scenarios; the model must equal a naive Double scan.
         var rng = SeededGenerator(seed: 7)
-        for _ in 0..<20 {
-            let scores = (0..<200).map { _ in rng.nextGaussian() }
-            let eligible = (0..<200).map { _ in rng.next() % 3 != 0 }
-            let naive = scores.indices.filter { eligible[$0] }.sorted { scores[$0] > scores[$1] }.prefix(7)
-            XCTAssertEqual(KNNModel.topK(7, scores: scores) { eligible[$0] }, Array(naive))
+        func vector(_ n: Int) -> [Float] { (0..<n).map { _ in rng.nextGaussian() } }
+        var kb: [Transition] = []
+        for i in 0..<60 {
+            var s0: [Modality: [Float]] = [.image: vector(5)], s1: [Modality: [Float]] = [.image: vector(5)]
+            if i % 3 != 0 { s0[.audio] = vector(5); s1[.audio] = vector(5) }
+            kb.append(transition(s0, vector(3), s1, scenario: "s\(i % 2)", id: "\(i)"))
+        }
+        let model = try KNNModel(knowledgeBase: kb, k: 4)
+        for q in 0..<8 {
+            var state = State([.image: Embedding(vector(5))])
+            if q % 2 == 0 { state[.audio] = Embedding(vector(5)) }
+            let input = PredictionInput(
+                state: state, action: Action(text: "q", embedding: Embedding(vector(3))), targets: [.audio], scenario: "s\(q % 2)")
+            // Naive: score every eligible row, take the 4 best, average their change.
+            let present = state.modalities
+            let eligible = kb.indices.filter {
+                kb[$0].provenance.scenario == input.scenario && kb[$0].state1[.audio] != nil && (state[.audio] == nil || kb[$0].state0[.audio] != nil)
+            }
+            let scores = eligible.map { row -> Double in
+                let t = kb[row]
+                let stateScore = present.map { m in t.state0[m].map { state[m]!.cosine($0) } ?? 0 }.reduce(0, +) / Double(present.count)
+                return stateScore + input.action.embedding!.cosine(t.action.embedding!)
+            }
+            let best = zip(eligible, scores).sorted { $0.1 > $1.1 }.prefix(4).map(\.0)
+            var expected = [Double](repeating: 0, count: 5)
+            for row in best {
+                for j in 0..<5 {
+                    let s1 = Double(kb[row].state1[.audio]!.values[j])
+                    expected[j] += (state[.audio] != nil ? s1 - Double(kb[row].state0[.audio]!.values[j]) : s1) / 4
+                }
+            }
+            if let base = state[.audio] { for j in 0..<5 { expected[j] += Double(base.values[j]) } }
+            let norm = expected.map { $0 * $0 }.reduce(0, +).squareRoot()
+            let got = try model.predict(input)[.audio]!.values
+            for j in 0..<5 { XCTAssertEqual(Double(got[j]), expected[j] / norm, accuracy: 1e-4, "query \(q) component \(j)") }
         }
     }
 

@@ -1,5 +1,6 @@
 // The ablation: the same rollouts run by identity, the bare model, and the model with each cognitive
 // function switched on; cosine ×100 to the truth per variant, rollout step and modality.
+import ContextReflector
 import Encoders
 import Formats
 import Foundation
@@ -114,7 +115,7 @@ extension String {
 /// Runs every variant over the same plans and tabulates the cosines.
 public struct AblationRunner {
     /// Where knowledge comes from for variants with retrieval.
-    public var knowledge: (any KnowledgeSource)?
+    public var knowledge: (any ContextSource)?
     /// The learned reflector stage, when trained.
     public var tokenizer: (any ContextTokenizer)?
     /// Embeds action texts.
@@ -123,7 +124,7 @@ public struct AblationRunner {
     public var dim: Int
 
     /// A runner.
-    public init(knowledge: (any KnowledgeSource)?, tokenizer: (any ContextTokenizer)?, textEncoder: (any Embedder)?, dim: Int) {
+    public init(knowledge: (any ContextSource)?, tokenizer: (any ContextTokenizer)?, textEncoder: (any Embedder)?, dim: Int) {
         self.knowledge = knowledge
         self.tokenizer = tokenizer
         self.textEncoder = textEncoder

@@ -1,40 +1,57 @@
 // The seams between the runtime and its parts: where knowledge comes from and how kept context becomes tokens.
-// The runtime depends on these small protocols, so each part can be switched off, replaced, or faked in tests.
+// Knowledge sources are ContextReflector's `ContextSource`s (an in-memory FlatIndex over transitions, or the
+// SQLite knowledge base below); the learned stage is a `ContextTokenizer`.
 import ContextReflector
 import Formats
+import Foundation
+import Retrieval
 import WorldModel
-
-/// Where retrieved knowledge comes from: candidates for a query, best first.
-public protocol KnowledgeSource {
-    /// Up to `k` candidate transitions for `query`, restricted to `scenario` when given, best first.
-    func candidates(for query: ReflectorQuery, k: Int, scenario: String?) throws -> [ReflectorCandidate]
-}
 
 /// The learned stage of the ContextReflector: turns the query and the kept context into tokens for the model.
 public protocol ContextTokenizer {
-    /// The reflector tokens for one query and its kept context (nil when it has nothing to say).
-    func tokens(for query: ReflectorQuery, kept: [ReflectorCandidate]) throws -> ReflectorTokens?
+    /// The reflector tokens for each query and its kept context, in order.
+    func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens]
 }
 
-/// A knowledge source over transitions held in memory, scored by the filter's similarity (exact scan).
-///
-/// Useful for tests and small worlds; the SQLite-backed knowledge base serves large ones.
-public struct InMemoryKnowledge: KnowledgeSource {
-    /// The transitions, each with a display id.
-    public var items: [(id: String, transition: Transition)]
+/// The paper's Q-Former reflector as the runtime's learned stage.
+public struct LearnedStage: ContextTokenizer {
+    /// The trained reflector.
+    public let reflector: LearnedReflector
+    /// Packs queries and context into the reflector's input arrays.
+    public let builder: ReflectorInputBuilder
 
-    /// Knowledge over `transitions`, ids `kb:<position>`.
-    public init(_ transitions: [Transition]) {
-        items = transitions.enumerated().map { ("kb:\($0.offset)", $0.element) }
+    /// A learned stage for a model with the given state and action widths.
+    public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int) {
+        self.reflector = reflector
+        builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
     }
 
-    public func candidates(for query: ReflectorQuery, k: Int, scenario: String?) throws -> [ReflectorCandidate] {
-        var scored: [ReflectorCandidate] = []
-        for item in items where scenario == nil || item.transition.provenance.scenario == scenario {
-            scored.append(ReflectorCandidate(id: item.id, transition: item.transition,
-                                             score: ReflectorSimilarity.score(query: query, transition: item.transition)))
+    public func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
+        guard !queries.isEmpty else { return [] }
+        let input = try builder.batch(queries: queries, context: kept.map { $0.map(\.transition) })
+        let out = try reflector.forward(input)
+        let q = reflector.config.queryTokenCount, o = reflector.config.outputWidth
+        return (0..<queries.count).map { ReflectorTokens(tokenCount: q, width: o, values: Array(out.data[($0 * q * o)..<(($0 + 1) * q * o)])) }
+    }
+}
+
+/// The SQLite knowledge base (`worldgpt kb build`) as a context source, scoped to the query's scenario.
+public final class KnowledgeBaseSource: ContextSource {
+    /// The opened knowledge base.
+    public let knowledgeBase: KnowledgeBase
+    /// Whether a query with a scenario only sees that scenario's transitions.
+    public let scopeToScenario: Bool
+
+    /// Wraps an opened knowledge base.
+    public init(_ knowledgeBase: KnowledgeBase, scopeToScenario: Bool = true) {
+        self.knowledgeBase = knowledgeBase
+        self.scopeToScenario = scopeToScenario
+    }
+
+    public func candidates(for query: ReflectorQuery, k: Int) throws -> [ReflectorCandidate] {
+        let filter = KnowledgeFilter(scenario: scopeToScenario ? query.provenance?.scenario : nil)
+        return try knowledgeBase.search(state: query.state, action: query.action.embedding, k: k, filter: filter).map { hit in
+            ReflectorCandidate(id: "kb:\(hit.id)", transition: try knowledgeBase.transition(id: hit.id), score: Double(hit.score))
         }
-        scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
-        return Array(scored.prefix(k))
     }
 }

@@ -56,7 +56,7 @@ public final class Runtime {
     /// The working memory in front of the episode store (nil: nothing is offloaded or recalled).
     public let memory: WorkingMemory?
     /// Where knowledge comes from (nil: no retrieval).
-    public let knowledge: (any KnowledgeSource)?
+    public let knowledge: (any ContextSource)?
     /// The learned reflector stage (nil: the model gets kept context without tokens).
     public let tokenizer: (any ContextTokenizer)?
     /// What the runtime does at each step.
@@ -67,7 +67,7 @@ public final class Runtime {
     /// A runtime over the given parts.
     /// - Throws: `AgentError.invalidOption` for invalid options.
     public init(
-        model: any WorldModel, textEncoder: (any Embedder)?, memory: WorkingMemory?, knowledge: (any KnowledgeSource)?,
+        model: any WorldModel, textEncoder: (any Embedder)?, memory: WorkingMemory?, knowledge: (any ContextSource)?,
         tokenizer: (any ContextTokenizer)?, options: RuntimeOptions = RuntimeOptions()
     ) throws {
         try options.validate()
@@ -110,25 +110,26 @@ public final class Runtime {
         var inputs: [PredictionInput] = []
         var filters: [FilterResult?] = []
         var memories: [[MemoryItem]] = []
-        for (request, action) in zip(requests, actions) {
+        var queries: [(position: Int, query: ReflectorQuery)] = []
+        for (position, (request, action)) in zip(requests, actions).enumerated() {
             let targets = options.targets.isEmpty ? request.state.modalities : options.targets
             let items = options.memory ? recentMemory(episode: request.episode, before: request.index) : []
             var result: FilterResult?
-            var tokens: ReflectorTokens?
             if options.retrieval, let knowledge {
                 let query = ReflectorQuery(state: request.state, action: action, provenance: request.provenance)
-                let scenario = options.scenarioScoped ? request.provenance?.scenario : nil
-                let candidates = try knowledge.candidates(for: query, k: options.retrievalK, scenario: scenario)
-                let filtered = filter.apply(query: query, candidates: candidates)
-                result = filtered
-                if let tokenizer { tokens = try tokenizer.tokens(for: query, kept: filtered.kept) }
+                result = filter.apply(query: query, candidates: try knowledge.candidates(for: query, k: options.retrievalK))
+                queries.append((position, query))
             }
             inputs.append(PredictionInput(
                 state: request.state, action: action, targets: targets,
                 context: result?.kept.map { ContextItem(transition: $0.transition, score: $0.score) } ?? [],
-                reflectorTokens: tokens, memory: items, scenario: request.provenance?.scenario))
+                memory: items, scenario: request.provenance?.scenario))
             filters.append(result)
             memories.append(items)
+        }
+        if let tokenizer, !queries.isEmpty {
+            let tokens = try tokenizer.tokens(for: queries.map(\.query), kept: queries.map { filters[$0.position]?.kept ?? [] })
+            for (q, t) in zip(queries, tokens) { inputs[q.position].reflectorTokens = t }
         }
         let predictions = try model.predictBatch(inputs)
         var outcomes: [StepOutcome] = []

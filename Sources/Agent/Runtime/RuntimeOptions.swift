@@ -15,8 +15,6 @@ public struct RuntimeOptions: Equatable, Sendable {
     public var history: Int
     /// Candidates retrieved per step before filtering.
     public var retrievalK: Int
-    /// Restrict retrieval to the query's own scenario when it is known (the paper's within-scenario KB).
-    public var scenarioScoped: Bool
     /// Filter-stage settings.
     public var filter: ReflectorFilterConfig
     /// Modalities to predict; empty = the modalities present in the input state.
@@ -28,7 +26,7 @@ public struct RuntimeOptions: Equatable, Sendable {
     /// Options with everything on.
     public init(
         memory: Bool = true, retrieval: Bool = true, reflector: Bool = true, history: Int = 3, retrievalK: Int = 16,
-        scenarioScoped: Bool = true, filter: ReflectorFilterConfig = ReflectorFilterConfig(), targets: [Modality] = [],
+        filter: ReflectorFilterConfig = ReflectorFilterConfig(), targets: [Modality] = [],
         observe: Bool = true
     ) {
         self.memory = memory
@@ -36,7 +34,6 @@ public struct RuntimeOptions: Equatable, Sendable {
         self.reflector = reflector
         self.history = history
         self.retrievalK = retrievalK
-        self.scenarioScoped = scenarioScoped
         self.filter = filter
         self.targets = targets
         self.observe = observe

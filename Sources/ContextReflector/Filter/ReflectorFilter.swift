@@ -2,6 +2,7 @@
 // Rules, in order: validity, leakage guard, similarity threshold, near-duplicate collapse, MMR diversity, budget.
 import Foundation
 import Formats
+import Tensor
 
 /// Settings of the filter stage. Every field has a default, so a JSON/YAML config may give any subset.
 public struct ReflectorFilterConfig: Equatable, Sendable, Codable {
@@ -167,14 +168,15 @@ public struct ReflectorFilter: Sendable {
         }
         // Score order, stable on input order.
         survivors.sort { candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1 }
-        let keys = candidates.map { TransitionKey($0.transition) }
+        // Pairwise transition cosines of the survivors only, through BLAS (one Gram matrix per part).
+        let similarity = PairwiseSimilarity(survivors.map { candidates[$0].transition }, indices: survivors, total: candidates.count)
 
         // Near-duplicate collapse: keep the best-scored of each group.
         var distinct: [Int] = []
         for i in survivors {
             var best: (index: Int, cos: Double)?
             for j in distinct {
-                let cos = keys[i].cosine(keys[j])
+                let cos = similarity.cosine(i, j)
                 if cos >= config.duplicateCosine, cos > (best?.cos ?? -.infinity) { best = (j, cos) }
             }
             if let best {
@@ -203,7 +205,7 @@ public struct ReflectorFilter: Sendable {
             let pick = remaining.remove(at: bestPosition)
             selected.append(pick)
             for i in remaining {
-                let cos = keys[i].cosine(keys[pick])
+                let cos = similarity.cosine(i, pick)
                 if closest[i] == nil || cos > maxSimilarity[i] { maxSimilarity[i] = cos; closest[i] = pick }
             }
         }
@@ -229,7 +231,7 @@ public struct ReflectorFilter: Sendable {
     }
 
     /// The validity and leakage decision for one candidate, or nil when it passes both and the threshold.
-    private func ruleDecision(query: ReflectorQuery, queryState: Embedding?, candidate c: ReflectorCandidate) -> FilterDecision? {
+    private func ruleDecision(query: ReflectorQuery, queryState: Formats.Embedding?, candidate c: ReflectorCandidate) -> FilterDecision? {
         func drop(_ verdict: FilterDecision.Verdict, _ reason: String) -> FilterDecision {
             FilterDecision(candidateID: c.id, score: c.score, verdict: verdict, reason: "dropped: " + reason)
         }
@@ -261,34 +263,59 @@ public struct ReflectorFilter: Sendable {
     }
 }
 
-/// Unit-length parts of a transition (avg state0, action, avg state1), precomputed for pairwise cosines.
-private struct TransitionKey {
-    var parts: [[Float]?]
+/// Transition cosines between a set of candidates: the mean, over the parts both have (avg state0, action,
+/// avg state1), of the cosines of those parts — `ReflectorSimilarity.cosine`, computed as three Gram matrices.
+private struct PairwiseSimilarity {
+    /// Row of each candidate index in the matrices (-1 when not included).
+    private var row: [Int]
+    private var n: Int
+    /// Σ over common parts of the part cosines, n×n.
+    private var sums: [Float]
+    /// Number of common parts, n×n.
+    private var counts: [UInt8]
 
-    init(_ t: Transition) {
-        func unit(_ e: Embedding?) -> [Float]? {
-            guard let e, e.norm > 0 else { return nil }
-            return e.normalized().values
-        }
-        parts = [unit(t.state0.averaged()), unit(t.action.embedding), unit(t.state1.averaged())]
-    }
-
-    /// Mean cosine over the parts both keys have (the same as `ReflectorSimilarity.cosine` up to rounding).
-    func cosine(_ other: TransitionKey) -> Double {
-        var sum = 0.0
-        var count = 0
-        for (a, b) in zip(parts, other.parts) {
-            guard let a, let b, a.count == b.count else { continue }
-            var dot = 0.0
-            a.withUnsafeBufferPointer { pa in
-                b.withUnsafeBufferPointer { pb in
-                    for k in 0..<pa.count { dot += Double(pa[k]) * Double(pb[k]) }
+    init(_ transitions: [Transition], indices: [Int], total: Int) {
+        n = transitions.count
+        row = [Int](repeating: -1, count: total)
+        for (r, i) in indices.enumerated() { row[i] = r }
+        sums = [Float](repeating: 0, count: n * n)
+        counts = [UInt8](repeating: 0, count: n * n)
+        guard n > 0 else { return }
+        let parts: [(Transition) -> Formats.Embedding?] = [{ $0.state0.averaged() }, { $0.action.embedding }, { $0.state1.averaged() }]
+        for part in parts {
+            let vectors = transitions.map(part)
+            // The part's width: the first present one; other widths count as absent.
+            guard let width = vectors.compactMap({ $0?.dim }).first, width > 0 else { continue }
+            var matrix = [Float](repeating: 0, count: n * width)
+            var present = [Bool](repeating: false, count: n)
+            for (r, v) in vectors.enumerated() {
+                guard let v, v.dim == width, v.norm > 0 else { continue }
+                present[r] = true
+                let unit = v.normalized().values
+                matrix.replaceSubrange((r * width)..<((r + 1) * width), with: unit)
+            }
+            var gram = [Float](repeating: 0, count: n * n)
+            matrix.withUnsafeBufferPointer { m in
+                gram.withUnsafeMutableBufferPointer { g in
+                    guard let a = m.baseAddress, let c = g.baseAddress else { return }
+                    BLAS.sgemm(transposeB: true, m: n, n: n, k: width, a: a, b: a, c: c)
                 }
             }
-            sum += dot
-            count += 1
+            for i in 0..<n where present[i] {
+                for j in 0..<n where present[j] {
+                    sums[i * n + j] += gram[i * n + j]
+                    counts[i * n + j] += 1
+                }
+            }
         }
-        return count == 0 ? 0 : sum / Double(count)
+    }
+
+    /// The transition cosine of candidates `i` and `j` (indices into the filter's input).
+    func cosine(_ i: Int, _ j: Int) -> Double {
+        let a = row[i], b = row[j]
+        guard a >= 0, b >= 0 else { return 0 }
+        let c = counts[a * n + b]
+        return c == 0 ? 0 : Double(sums[a * n + b]) / Double(c)
     }
 }
 

@@ -14,18 +14,19 @@ extension TaskMode {
 /// Resolves `--data CONFIG.yaml [--split NAME]` to a dataset config.
 public enum DatasetSources {
     /// The dataset config for `url` and `split`:
-    /// - `url` is a folder: `<folder>/<split>.yaml` (a SimWorld root; split defaults to `test`);
+    /// - `url` is a folder: `<folder>/<split>.yaml` (a SimWorld root; split defaults to `folderSplit`);
     /// - `split` is nil: the YAML itself (its top level, or its `train` section);
     /// - the YAML has a section named `split` (the original's `train:` / `validation:`): that section;
     /// - otherwise `<split>.yaml` beside it (SimWorld writes `train.yaml`, `kb.yaml`, `test.yaml`, `sequences.yaml`).
     /// - Throws: `WorldModelError.invalidConfig` naming `--data`/`--split` when nothing matches; `FormatError` for bad YAML.
-    public static func config(_ url: URL, split: String?) throws -> DatasetConfig {
+    /// - Parameter folderSplit: the split a folder means when `split` is nil.
+    public static func config(_ url: URL, split: String?, folderSplit: String = "test") throws -> DatasetConfig {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
             throw WorldModelError.invalidConfig(field: "--data", reason: "\(url.path) does not exist")
         }
         if isFolder.boolValue {
-            let file = url.appendingPathComponent("\(split ?? "test").yaml")
+            let file = url.appendingPathComponent("\(split ?? folderSplit).yaml")
             guard FileManager.default.fileExists(atPath: file.path) else {
                 throw WorldModelError.invalidConfig(field: "--split", reason: "no \(file.lastPathComponent) in \(url.path)")
             }

@@ -10,9 +10,9 @@ public enum TrainingSetup {
     public static func dataset(for file: TrainingFile, dataOverride: URL?) throws -> DatasetConfig {
         let config: DatasetConfig
         if let dataOverride {
-            config = try DatasetSources.config(dataOverride, split: nil)
+            config = try DatasetSources.config(dataOverride, split: nil, folderSplit: "train")
         } else if let url = file.dataURL {
-            config = try DatasetSources.config(url, split: nil)
+            config = try DatasetSources.config(url, split: nil, folderSplit: "train")
         } else if let inline = file.inlineDataset {
             config = inline
         } else {

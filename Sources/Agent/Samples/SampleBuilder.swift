@@ -1,0 +1,185 @@
+// Retrieval-augmented training samples (the paper's "cognitive-augmented tuning" data): for each transition,
+// the reflected context triplets from the same scenario's knowledge base and its episode's history steps.
+import ContextReflector
+import Formats
+import Foundation
+
+/// One built sample: the transition, what the reflector kept for it, and its history.
+public struct BuiltSample: Sendable {
+    /// Position in the input order.
+    public var index: Int
+    /// The transition itself.
+    public var transition: Transition
+    /// Kept context candidates in rank order.
+    public var context: [ReflectorCandidate]
+    /// Earlier transitions of the same episode, most recent first.
+    public var history: [Transition]
+}
+
+/// Builds retrieval-augmented samples and writes them as WorldNet JSON + `.pt` + safetensors per sample.
+///
+/// Layout of the output folder (documented in `schema.json` there):
+/// - `annotations.json`: WorldNet entries of the samples, with extra keys `context` (kept ids, scores and
+///   sample ids), `history` (sample ids, most recent first) and `tensors` (the per-sample file stem);
+/// - `tensors/<stem>.pt` (torch.load(weights_only=True)) and `tensors/<stem>.safetensors`: float32
+///   `context_state0 [K, D]`, `context_action [K, A]`, `context_state1 [K, D]`, `context_scores [K]`,
+///   `history_state0 [H, D]`, `history_action [H, A]`, `history_state1 [H, D]`, `state0 [D]`, `action [A]`,
+///   `state1 [D]` — states averaged over their modalities, as the original reflector's inputs are.
+public struct SampleBuilder {
+    /// Where context comes from (scoped to the sample's scenario).
+    public var knowledge: any ContextSource
+    /// The filter stage; its leakage guard is forced on.
+    public var filter: ReflectorFilter
+    /// Candidates retrieved before filtering.
+    public var retrievalK: Int
+    /// Fewest and most history steps per sample (each sample draws a length in this range, seeded).
+    public var history: ClosedRange<Int>
+    /// Seed of the history-length draw.
+    public var seed: UInt64
+
+    /// A builder.
+    /// - Throws: `AgentError.invalidOption` when the history range is outside 0…16.
+    public init(knowledge: any ContextSource, filter: ReflectorFilterConfig = ReflectorFilterConfig(), retrievalK: Int = 16,
+                history: ClosedRange<Int> = 2...5, seed: UInt64 = 0) throws {
+        guard history.lowerBound >= 0, history.upperBound <= 16 else {
+            throw AgentError.invalidOption(name: "history", reason: "must lie within 0…16 (got \(history.lowerBound)…\(history.upperBound))")
+        }
+        var config = filter
+        config.leakageGuard = true
+        self.filter = try ReflectorFilter(config: config)
+        self.knowledge = knowledge
+        self.retrievalK = retrievalK
+        self.history = history
+        self.seed = seed
+    }
+
+    /// Builds the samples of `transitions` (actions must carry embeddings).
+    public func build(_ transitions: [Transition], progress: (Int, Int) -> Void = { _, _ in }) throws -> [BuiltSample] {
+        var byEpisode: [String: [Int: Transition]] = [:]
+        for t in transitions {
+            if let e = t.provenance.episode, let s = t.provenance.step { byEpisode[e, default: [:]][s] = t }
+        }
+        var out: [BuiltSample] = []
+        for (index, t) in transitions.enumerated() {
+            let query = ReflectorQuery(state: t.state0, action: t.action, provenance: t.provenance)
+            let candidates = try knowledge.candidates(for: query, k: retrievalK)
+            let kept = filter.apply(query: query, candidates: candidates).kept
+            var past: [Transition] = []
+            if let e = t.provenance.episode, let s = t.provenance.step, let steps = byEpisode[e] {
+                let span = UInt64(history.upperBound - history.lowerBound + 1)
+                let wanted = history.lowerBound + Int(Self.mix(seed ^ UInt64(index)) % span)
+                var k = s - 1
+                while past.count < wanted, let previous = steps[k] {
+                    past.append(previous)
+                    k -= 1
+                }
+            }
+            out.append(BuiltSample(index: index, transition: t, context: kept, history: past))
+            progress(index + 1, transitions.count)
+        }
+        return out
+    }
+
+    /// Writes built samples under `directory` (see the type's documentation for the layout).
+    public static func write(_ samples: [BuiltSample], to directory: URL) throws {
+        let tensors = directory.appendingPathComponent("tensors")
+        try FileManager.default.createDirectory(at: tensors, withIntermediateDirectories: true)
+        var entries: [[String: Any]] = []
+        for sample in samples {
+            let stem = String(format: "sample-%06d", sample.index)
+            let arrays = try arrays(of: sample)
+            try TorchFile.save(.dict(arrays.map { (TorchValue.string($0.name), TorchValue.tensor($0.tensor, isParameter: false, requiresGrad: false)) }
+                                    + [(TorchValue.string("context_ids"), TorchValue.list(sample.context.map { .string($0.id) }))]),
+                               to: tensors.appendingPathComponent(stem + ".pt"))
+            let ids = String(decoding: try JSONSerialization.data(withJSONObject: sample.context.map(\.id)), as: UTF8.self)
+            try SafeTensors.write(arrays, metadata: ["context_ids": ids, "sample_id": sample.transition.provenance.sampleID],
+                                  to: tensors.appendingPathComponent(stem + ".safetensors"))
+            var entry = annotationEntry(sample.transition)
+            entry["context"] = sample.context.map { ["id": $0.id, "score": $0.score, "sample_id": $0.transition.provenance.sampleID,
+                                                     "scenario": $0.transition.provenance.scenario ?? ""] as [String: Any] }
+            entry["history"] = sample.history.map(\.provenance.sampleID)
+            entry["tensors"] = stem
+            entries.append(entry)
+        }
+        let json = try JSONSerialization.data(withJSONObject: entries, options: [.prettyPrinted, .sortedKeys])
+        try json.write(to: directory.appendingPathComponent("annotations.json"), options: .atomic)
+        try Data(schema.utf8).write(to: directory.appendingPathComponent("schema.json"), options: .atomic)
+    }
+
+    /// The float32 arrays of one sample, in a fixed order.
+    static func arrays(of sample: BuiltSample) throws -> [(name: String, tensor: TensorData)] {
+        func average(_ s: State, _ what: String) throws -> [Float] {
+            guard let a = s.averaged() else { throw AgentError.badStartState(sample.transition.provenance.sampleID, reason: "\(what) has no modality") }
+            return a.values
+        }
+        func actionVector(_ t: Transition) throws -> [Float] {
+            guard let e = t.action.embedding else { throw AgentError.invalidOption(name: "text-encoder", reason: "action \"\(t.action.text)\" has no embedding") }
+            return e.values
+        }
+        func matrix(_ rows: [[Float]], width: Int) -> TensorData { TensorData(floats: rows.flatMap { $0 }, shape: [rows.count, width]) }
+        let t = sample.transition
+        let d = try average(t.state0, "state0").count, a = try actionVector(t).count
+        let ctx = sample.context.map(\.transition)
+        return [
+            ("state0", TensorData(floats: try average(t.state0, "state0"), shape: [d])),
+            ("action", TensorData(floats: try actionVector(t), shape: [a])),
+            ("state1", TensorData(floats: try average(t.state1, "state1"), shape: [d])),
+            ("context_state0", matrix(try ctx.map { try average($0.state0, "context state0") }, width: d)),
+            ("context_action", matrix(try ctx.map(actionVector), width: a)),
+            ("context_state1", matrix(try ctx.map { try average($0.state1, "context state1") }, width: d)),
+            ("context_scores", TensorData(floats: sample.context.map { Float($0.score) }, shape: [ctx.count])),
+            ("history_state0", matrix(try sample.history.map { try average($0.state0, "history state0") }, width: d)),
+            ("history_action", matrix(try sample.history.map(actionVector), width: a)),
+            ("history_state1", matrix(try sample.history.map { try average($0.state1, "history state1") }, width: d)),
+        ]
+    }
+
+    /// A WorldNet annotation entry (state0/state1 file names are not known here: the sample id stands in).
+    static func annotationEntry(_ t: Transition) -> [String: Any] {
+        var entry: [String: Any] = [
+            "action": ["text": t.action.text], "sample_id": t.provenance.sampleID, "dataset": t.provenance.dataset,
+        ]
+        func modalities(_ s: State) -> [String: String] {
+            var m: [String: String] = [:]
+            for modality in Modality.allCases { m[modality.rawValue] = s[modality] == nil ? "" : t.provenance.sampleID }
+            return m
+        }
+        entry["state0"] = modalities(t.state0)
+        entry["state1"] = modalities(t.state1)
+        if let s = t.provenance.scenario { entry["scenario"] = s }
+        if let e = t.provenance.episode { entry["episode"] = e }
+        if let s = t.provenance.step { entry["step"] = s }
+        return entry
+    }
+
+    /// SplitMix64 finaliser: a stable hash of the seed and sample index.
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// The schema file written beside the samples.
+    static let schema = """
+        {
+          "format": "worldgpt-runtime retrieval-augmented samples, version 1",
+          "annotations.json": "WorldNet entries (state0/state1/action) plus scenario, episode, step, sample_id, context [{id, score, sample_id, scenario}] in rank order, history [sample ids, most recent first], tensors (file stem under tensors/)",
+          "tensors/<stem>.pt": "torch.load(path, weights_only=True) -> dict of float32 tensors below plus context_ids (list of str)",
+          "tensors/<stem>.safetensors": "the same float32 tensors; metadata context_ids (JSON list) and sample_id",
+          "arrays": {
+            "state0": "[D] average over present modalities of the sample's state0",
+            "action": "[A] action sentence embedding",
+            "state1": "[D] average over present modalities of the sample's state1",
+            "context_state0": "[K, D] kept knowledge-base transitions' averaged state0, rank order",
+            "context_action": "[K, A] their action embeddings",
+            "context_state1": "[K, D] their averaged state1",
+            "context_scores": "[K] retrieval scores",
+            "history_state0": "[H, D] earlier steps of the sample's episode, most recent first",
+            "history_action": "[H, A]",
+            "history_state1": "[H, D]"
+          }
+        }
+
+        """
+}

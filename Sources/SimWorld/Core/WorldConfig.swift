@@ -1,0 +1,244 @@
+// The generator's parameters: world size, dynamics, observation maps, splits; loadable from a flat YAML file.
+import Foundation
+import Formats
+
+/// Every parameter of a SimWorld. Defaults give the demo world (16 scenarios, 22,400 transitions).
+///
+/// The same configuration and seed always produce the same world, byte for byte.
+public struct WorldConfig: Equatable, Sendable, Codable {
+    // MARK: Size
+    /// Number of scenarios (each has its own dynamics).
+    public var scenarios = 16
+    /// Episodes per scenario.
+    public var episodes = 200
+    /// Recorded transitions per episode (the `sequences` split uses them as 7-step sequences).
+    public var steps = 7
+    /// Unrecorded steps simulated before recording, so episodes start in motion.
+    public var warmup = 3
+    /// The seed every random stream derives from.
+    public var seed: UInt64 = 1
+
+    // MARK: Dynamics (see docs/simworld.md)
+    /// Spring constant pulling every object towards the origin (`κ`).
+    public var spring = 0.4
+    /// Velocity an action adds, before the scenario's gain.
+    public var impulse = 0.35
+    /// Range of the per-scenario action gain.
+    public var gainMin = 0.6
+    public var gainMax = 1.4
+    /// Largest per-scenario rotation of the pushed direction, in radians.
+    public var rotationMax = 0.6
+    /// Share of scenarios that permute which object an action moves.
+    public var swapProbability = 0.3
+    /// Range of the per-scenario velocity retention (1 − friction).
+    public var retentionMin = 0.3
+    public var retentionMax = 0.7
+    /// Standard deviation of initial positions.
+    public var initialSpread = 0.5
+
+    // MARK: Observation maps
+    /// Embedding dimension (768 as LanguageBind).
+    public var dimension = 768
+    /// Hidden width of each modality's random map.
+    public var hidden = 256
+    /// Size of the per-episode static attribute vector (colours, pitches, background).
+    public var staticSize = 16
+    /// How strongly positions move the embedding.
+    public var positionScale = 13.0
+    /// Scale of the pre-activation of the map's tanh layer (small = nearly linear).
+    public var preactivationScale = 0.3
+    /// Observation noise (norm of the noise added to the unit clean embedding, before the modality factor).
+    public var noise = 0.2
+    /// Per-modality noise factors, in `Modality.allCases` order (image, video, audio, text).
+    public var noiseFactors = [1.0, 1.0, 1.2, 1.3]
+    /// The modalities observed and written.
+    public var modalities: [Modality] = Modality.allCases
+
+    // MARK: Splits (fractions of each scenario's episodes)
+    public var trainFraction = 0.6
+    public var kbFraction = 0.2
+    public var testFraction = 0.1
+    /// The rest goes to `sequences`.
+    public var sequencesFraction: Double { max(0, 1 - trainFraction - kbFraction - testFraction) }
+
+    // MARK: Oracles and output
+    /// Monte-Carlo samples for the no-history and state+action-only oracles.
+    public var oracleSamples = 16
+    /// Render real media files and take embeddings from the media encoders.
+    public var media = false
+    /// Video frames per clip, and frame width/height in pixels (media mode).
+    public var videoFrames = 8
+    public var frameSize = 64
+    /// Audio clip length in seconds and sample rate (media mode).
+    public var audioSeconds = 0.5
+    public var sampleRate = 16000
+
+    /// The default configuration.
+    public init() {}
+
+    /// Total recorded transitions.
+    public var transitionCount: Int { scenarios * episodes * steps }
+
+    /// Throws `SimWorldError.invalidConfig` naming the first field out of range.
+    public func validate() throws {
+        func check(_ ok: Bool, _ field: String, _ reason: String) throws {
+            if !ok { throw SimWorldError.invalidConfig(field: field, reason: reason) }
+        }
+        try check(scenarios >= 1 && scenarios <= 4096, "scenarios", "must be in 1...4096 (got \(scenarios))")
+        try check(episodes >= 1 && episodes <= 1_000_000, "episodes", "must be in 1...1000000 (got \(episodes))")
+        try check(steps >= 1 && steps <= 1000, "steps", "must be in 1...1000 (got \(steps))")
+        try check(warmup >= 0 && warmup <= 1000, "warmup", "must be in 0...1000 (got \(warmup))")
+        try check(dimension >= 8 && dimension <= 8192, "dimension", "must be in 8...8192 (got \(dimension))")
+        try check(hidden >= 4 && hidden <= 8192, "hidden", "must be in 4...8192 (got \(hidden))")
+        try check(staticSize >= 1 && staticSize <= 1024, "static_size", "must be in 1...1024 (got \(staticSize))")
+        for (name, v) in [("spring", spring), ("impulse", impulse), ("gain_min", gainMin), ("gain_max", gainMax),
+                          ("rotation_max", rotationMax), ("swap_probability", swapProbability),
+                          ("retention_min", retentionMin), ("retention_max", retentionMax),
+                          ("initial_spread", initialSpread), ("position_scale", positionScale),
+                          ("preactivation_scale", preactivationScale), ("noise", noise),
+                          ("audio_seconds", audioSeconds)] {
+            try check(v.isFinite && v >= 0, name, "must be a finite number ≥ 0 (got \(v))")
+        }
+        try check(gainMin <= gainMax, "gain_min", "must not exceed gain_max")
+        try check(retentionMin <= retentionMax && retentionMax < 1, "retention_max", "need retention_min ≤ retention_max < 1")
+        try check(swapProbability <= 1, "swap_probability", "must be ≤ 1")
+        try check(spring < 1, "spring", "must be < 1 for stable dynamics")
+        try check(noiseFactors.count == Modality.allCases.count && noiseFactors.allSatisfy { $0.isFinite && $0 >= 0 },
+                  "noise_factors", "need \(Modality.allCases.count) finite factors ≥ 0 (image, video, audio, text)")
+        try check(!modalities.isEmpty && Set(modalities).count == modalities.count, "modalities", "need distinct modalities")
+        for (name, v) in [("train_fraction", trainFraction), ("kb_fraction", kbFraction), ("test_fraction", testFraction)] {
+            try check(v.isFinite && v >= 0 && v <= 1, name, "must be in 0...1 (got \(v))")
+        }
+        try check(trainFraction + kbFraction + testFraction <= 1 + 1e-9, "train_fraction",
+                  "train + kb + test fractions exceed 1")
+        try check(oracleSamples >= 1 && oracleSamples <= 1024, "oracle_samples", "must be in 1...1024")
+        try check(videoFrames >= 1 && videoFrames <= 256, "video_frames", "must be in 1...256")
+        try check(frameSize >= 16 && frameSize <= 1024 && frameSize % 2 == 0, "frame_size", "must be even, in 16...1024")
+        try check(sampleRate >= 8000 && sampleRate <= 96000, "sample_rate", "must be in 8000...96000")
+        try check(audioSeconds > 0 && audioSeconds <= 30, "audio_seconds", "must be in (0, 30]")
+    }
+}
+
+extension WorldConfig {
+    /// The keys a config file may set, as written in YAML (snake_case).
+    public static let keys: [String] = [
+        "scenarios", "episodes", "steps", "warmup", "seed", "spring", "impulse", "gain_min", "gain_max",
+        "rotation_max", "swap_probability", "retention_min", "retention_max", "initial_spread", "dimension",
+        "hidden", "static_size", "position_scale", "preactivation_scale", "noise", "noise_factors", "modalities",
+        "train_fraction", "kb_fraction", "test_fraction", "oracle_samples", "media", "video_frames", "frame_size",
+        "audio_seconds", "sample_rate",
+    ]
+
+    /// Loads a configuration from a flat YAML file of `key: value` lines (comments with `#`).
+    ///
+    /// Keys not set keep their defaults; lists are written `[a, b, c]`. Unknown keys are an error, so
+    /// typos do not pass silently.
+    /// - Throws: `SimWorldError.unreadableConfig` naming the file and line, or `.invalidConfig`.
+    public static func load(_ url: URL) throws -> WorldConfig {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw SimWorldError.unreadableConfig(file: url.path, line: nil, reason: error.localizedDescription)
+        }
+        return try parse(text, file: url.path)
+    }
+
+    /// Parses the flat YAML text of a configuration (see `load`).
+    public static func parse(_ text: String, file: String = "<config>") throws -> WorldConfig {
+        var config = WorldConfig()
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed == "---" { continue }
+            guard let colon = trimmed.firstIndex(of: ":") else {
+                throw SimWorldError.unreadableConfig(file: file, line: number + 1, reason: "expected `key: value`")
+            }
+            let key = trimmed[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            do {
+                try config.set(key, value)
+            } catch let error as SimWorldError {
+                if case .invalidConfig(let field, let reason) = error {
+                    throw SimWorldError.unreadableConfig(file: file, line: number + 1, reason: "\(field): \(reason)")
+                }
+                throw error
+            }
+        }
+        try config.validate()
+        return config
+    }
+
+    /// Sets one field from its YAML key and textual value.
+    mutating func set(_ key: String, _ value: String) throws {
+        func int() throws -> Int {
+            guard let v = Int(value) else { throw SimWorldError.invalidConfig(field: key, reason: "expected an integer, got `\(value)`") }
+            return v
+        }
+        func double() throws -> Double {
+            guard let v = Double(value), v.isFinite else {
+                throw SimWorldError.invalidConfig(field: key, reason: "expected a number, got `\(value)`")
+            }
+            return v
+        }
+        func list() -> [String] {
+            var v = value
+            if v.hasPrefix("[") && v.hasSuffix("]") { v = String(v.dropFirst().dropLast()) }
+            return v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) }
+                .filter { !$0.isEmpty }
+        }
+        switch key {
+        case "scenarios": scenarios = try int()
+        case "episodes": episodes = try int()
+        case "steps": steps = try int()
+        case "warmup": warmup = try int()
+        case "seed":
+            guard let v = UInt64(value) else { throw SimWorldError.invalidConfig(field: key, reason: "expected an unsigned integer, got `\(value)`") }
+            seed = v
+        case "spring": spring = try double()
+        case "impulse": impulse = try double()
+        case "gain_min": gainMin = try double()
+        case "gain_max": gainMax = try double()
+        case "rotation_max": rotationMax = try double()
+        case "swap_probability": swapProbability = try double()
+        case "retention_min": retentionMin = try double()
+        case "retention_max": retentionMax = try double()
+        case "initial_spread": initialSpread = try double()
+        case "dimension": dimension = try int()
+        case "hidden": hidden = try int()
+        case "static_size": staticSize = try int()
+        case "position_scale": positionScale = try double()
+        case "preactivation_scale": preactivationScale = try double()
+        case "noise": noise = try double()
+        case "noise_factors":
+            let items = list()
+            let values = items.compactMap(Double.init)
+            guard values.count == items.count else { throw SimWorldError.invalidConfig(field: key, reason: "expected a list of numbers") }
+            noiseFactors = values
+        case "modalities":
+            var result: [Modality] = []
+            for item in list() {
+                guard let m = Modality(rawValue: item) else {
+                    throw SimWorldError.invalidConfig(field: key, reason: "unknown modality `\(item)` (image, video, audio, text)")
+                }
+                result.append(m)
+            }
+            modalities = result.sorted()
+        case "train_fraction": trainFraction = try double()
+        case "kb_fraction": kbFraction = try double()
+        case "test_fraction": testFraction = try double()
+        case "oracle_samples": oracleSamples = try int()
+        case "media":
+            switch value.lowercased() {
+            case "true", "yes", "on": media = true
+            case "false", "no", "off": media = false
+            default: throw SimWorldError.invalidConfig(field: key, reason: "expected true or false, got `\(value)`")
+            }
+        case "video_frames": videoFrames = try int()
+        case "frame_size": frameSize = try int()
+        case "audio_seconds": audioSeconds = try double()
+        case "sample_rate": sampleRate = try int()
+        default:
+            throw SimWorldError.invalidConfig(field: key, reason: "unknown key (known: \(WorldConfig.keys.joined(separator: ", ")))")
+        }
+    }
+}

@@ -1,0 +1,177 @@
+// The oracles: cosine ×100 on `test` of the best predictions with and without scenario and history knowledge.
+import Foundation
+import Formats
+
+/// Oracle figures for one modality (or their mean), cosine similarity ×100 on the `test` split.
+public struct OracleFigures: Equatable, Sendable, Codable {
+    /// (a) The true dynamics: the clean embedding of the true next latent state (only the noise is unknown).
+    public var trueDynamics: Double
+    /// (b) The true dynamics without the scenario: the Bayes prediction under a uniform prior over
+    /// scenarios (mean of the clean next embeddings under every scenario), with the true velocity.
+    public var noScenario: Double
+    /// (c) Without history: the true scenario, but velocities unknown — the mean over velocities drawn
+    /// from the scenario's training transitions (a single observation shows positions only).
+    public var noHistory: Double
+    /// (e) Neither scenario nor history: what a model seeing only state0 and the action can reach.
+    public var stateActionOnly: Double
+    /// (d) Identity: state0's observation as the prediction.
+    public var identity: Double
+
+    /// Figures with all five values.
+    public init(trueDynamics: Double, noScenario: Double, noHistory: Double, stateActionOnly: Double, identity: Double) {
+        self.trueDynamics = trueDynamics
+        self.noScenario = noScenario
+        self.noHistory = noHistory
+        self.stateActionOnly = stateActionOnly
+        self.identity = identity
+    }
+}
+
+/// The oracles of a world: per modality and the mean over modalities.
+public struct OracleReport: Equatable, Sendable, Codable {
+    /// One modality's figures.
+    public struct Entry: Equatable, Sendable, Codable {
+        /// The modality.
+        public var modality: Modality
+        /// Its figures.
+        public var figures: OracleFigures
+    }
+
+    /// Figures per modality, in modality order.
+    public var perModality: [Entry]
+    /// The mean over modalities.
+    public var mean: OracleFigures
+    /// How many test transitions were measured.
+    public var testTransitions: Int
+    /// Monte-Carlo samples used for (c) and (e).
+    public var samples: Int
+
+    /// The figures of `modality`, if measured.
+    public func figures(_ modality: Modality) -> OracleFigures? { perModality.first { $0.modality == modality }?.figures }
+}
+
+/// Computes the oracle figures.
+enum Oracles {
+    /// Measures all oracles on the `test` transitions.
+    static func measure(
+        config: WorldConfig, scenarios: [Scenario], maps: [ObservationMap], episodes: [SimEpisode],
+        transitions: [SimTransition], observations: [Modality: [Float]], progress: WorldGenerator.Progress?
+    ) -> OracleReport {
+        let test = transitions.filter { $0.split == .test }
+        let samples = config.oracleSamples
+        let scenarioCount = scenarios.count
+        let objectCount = WorldObject.all.count
+        let width = 2 * objectCount
+
+        // Velocity pools per scenario: velocities at state0 of training transitions (all non-test if none).
+        var pools = [[Int]](repeating: [], count: scenarioCount)  // indices into `transitions`
+        for (i, t) in transitions.enumerated() where t.split == .train { pools[t.scenario].append(i) }
+        for s in 0..<scenarioCount where pools[s].isEmpty {
+            for (i, t) in transitions.enumerated() where t.scenario == s && t.split != .test { pools[s].append(i) }
+            if pools[s].isEmpty { for (i, t) in transitions.enumerated() where t.scenario == s { pools[s].append(i) } }
+        }
+        func velocity(_ transitionIndex: Int) -> [Double] {
+            let t = transitions[transitionIndex]
+            return episodes[t.episode].states[t.step].velocities
+        }
+
+        // Candidates per transition: [true] + scenarios + samples (no history) + samples (neither).
+        let perTransition = 1 + scenarioCount + 2 * samples
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: 5), count: maps.count)
+        let chunk = max(1, 4096 / perTransition)
+        var start = 0
+        var nextPositions = [Double](repeating: 0, count: width)
+        var nextVelocities = [Double](repeating: 0, count: width)
+        while start < test.count {
+            let count = min(chunk, test.count - start)
+            // Latent candidate positions, count × perTransition × width.
+            var candidates = [Double](repeating: 0, count: count * perTransition * width)
+            for r in 0..<count {
+                let t = test[start + r]
+                let episode = episodes[t.episode]
+                let s0 = episode.states[t.step]
+                var rng = SimRandom(seed: config.seed, purpose: Purpose.oracle, t.episode, t.step)
+                var slot = r * perTransition
+                func put(_ positions: [Double]) {
+                    for i in 0..<width { candidates[slot * width + i] = positions[i] }
+                    slot += 1
+                }
+                put(episode.states[t.step + 1].positions)
+                for s in 0..<scenarioCount {
+                    scenarios[s].step(positions: s0.positions, velocities: s0.velocities, action: t.meaning,
+                                      spring: config.spring, impulse: config.impulse,
+                                      outPositions: &nextPositions, outVelocities: &nextVelocities)
+                    put(nextPositions)
+                }
+                let own = scenarios[t.scenario]
+                for _ in 0..<samples {
+                    let pool = pools[t.scenario]
+                    let v = velocity(pool[rng.index(pool.count)])
+                    own.step(positions: s0.positions, velocities: v, action: t.meaning, spring: config.spring,
+                             impulse: config.impulse, outPositions: &nextPositions, outVelocities: &nextVelocities)
+                    put(nextPositions)
+                }
+                for _ in 0..<samples {
+                    let s = rng.index(scenarioCount)
+                    let pool = pools[s]
+                    let v = velocity(pool[rng.index(pool.count)])
+                    scenarios[s].step(positions: s0.positions, velocities: v, action: t.meaning, spring: config.spring,
+                                      impulse: config.impulse, outPositions: &nextPositions, outVelocities: &nextVelocities)
+                    put(nextPositions)
+                }
+            }
+            for (mi, map) in maps.enumerated() {
+                let d = map.outputSize
+                var features = [Float](repeating: 0, count: count * perTransition * map.inputSize)
+                for r in 0..<count {
+                    let attributes = episodes[test[start + r].episode].staticAttributes
+                    for c in 0..<perTransition {
+                        let row = r * perTransition + c
+                        let positions = Array(candidates[(row * width)..<((row + 1) * width)])
+                        map.features(positions: positions, staticAttributes: attributes, into: &features, offset: row * map.inputSize)
+                    }
+                }
+                let clean = map.cleanEmbeddings(features: features, count: count * perTransition)
+                let observed = observations[map.modality]!
+                for r in 0..<count {
+                    let t = test[start + r]
+                    let target = t.observation1 * d
+                    let base = r * perTransition * d
+                    func cosine(from first: Int, count n: Int) -> Double {
+                        var dot = 0.0, norm = 0.0
+                        for i in 0..<d {
+                            var v = 0.0
+                            for c in first..<(first + n) { v += Double(clean[base + c * d + i]) }
+                            dot += v * Double(observed[target + i])
+                            norm += v * v
+                        }
+                        return norm > 0 ? dot / norm.squareRoot() : 0
+                    }
+                    sums[mi][0] += cosine(from: 0, count: 1)
+                    sums[mi][1] += cosine(from: 1, count: scenarioCount)
+                    sums[mi][2] += cosine(from: 1 + scenarioCount, count: samples)
+                    sums[mi][3] += cosine(from: 1 + scenarioCount + samples, count: samples)
+                    var identity = 0.0
+                    let source = t.observation0 * d
+                    for i in 0..<d { identity += Double(observed[source + i]) * Double(observed[target + i]) }
+                    sums[mi][4] += identity
+                }
+            }
+            start += count
+            progress?("oracles", Double(start) / Double(max(1, test.count)))
+        }
+        let n = Double(max(1, test.count))
+        func figures(_ s: [Double]) -> OracleFigures {
+            OracleFigures(trueDynamics: round2(100 * s[0] / n), noScenario: round2(100 * s[1] / n),
+                          noHistory: round2(100 * s[2] / n), stateActionOnly: round2(100 * s[3] / n),
+                          identity: round2(100 * s[4] / n))
+        }
+        let entries = maps.enumerated().map { OracleReport.Entry(modality: $0.element.modality, figures: figures(sums[$0.offset])) }
+        var total = [Double](repeating: 0, count: 5)
+        for s in sums { for k in 0..<5 { total[k] += s[k] / Double(max(1, maps.count)) } }
+        return OracleReport(perModality: entries, mean: figures(total), testTransitions: test.count, samples: samples)
+    }
+
+    /// Rounds to two decimals so the figures print and serialise identically everywhere.
+    static func round2(_ x: Double) -> Double { (x * 100).rounded() / 100 }
+}

@@ -1,1 +1,0 @@
-// SimWorld module: see ../shared/DESIGN.md for what it owns. Filled in by its issue.

@@ -1,0 +1,219 @@
+// `worldgpt rollout | predict | fork`: the runtime from the command line. Parsing and printing only.
+import Agent
+import ArgumentParser
+import ContextReflector
+import Encoders
+import Formats
+import Foundation
+import Memory
+import Retrieval
+import Tensor
+import WorldModel
+
+/// Options that assemble a runtime: model, knowledge, memory store, reflector, switches.
+struct RuntimeSetupOptions: ParsableArguments {
+    @Option(name: .long, help: "World model: a checkpoint folder (from `worldgpt train`), `identity` or `knn`.")
+    var model: String
+    @Option(name: .long, help: "Knowledge base: a dataset YAML or SimWorld folder (its `kb` split) whose transitions are retrieved.")
+    var kb: String?
+    @Option(name: .long, help: "Memory database (SQLite) that every step is offloaded to; created when missing.")
+    var db: String?
+    @Option(name: .long, help: "Learned reflector checkpoint folder (from `worldgpt train-reflector`); without it the filter stage alone runs.")
+    var reflector: String?
+    @Flag(name: .long, help: "Do not give the model the episode's recent steps.")
+    var noMemory = false
+    @Flag(name: .long, help: "Do not retrieve knowledge.")
+    var noRetrieval = false
+    @Flag(name: .long, help: "Skip the reflector's filter stage (the top candidates pass unfiltered; the leakage guard stays on).")
+    var noReflector = false
+    @Option(name: .long, help: "Recent steps given to the model as memory (the paper uses 2–5).")
+    var history = 3
+    @Option(name: .long, help: "Candidates retrieved per step before filtering.")
+    var retrievalK = 16
+    @Option(name: .long, help: "Most context items the reflector keeps.")
+    var budget = 4
+    @Option(name: .long, help: "OpenBLAS threads.")
+    var threads: Int?
+    @OptionGroup var encoderOptions: ActionEncoderOptions
+
+    /// The runtime options these flags describe.
+    func runtimeOptions() -> RuntimeOptions {
+        var filter = ReflectorFilterConfig()
+        filter.budget = budget
+        return RuntimeOptions(memory: !noMemory, retrieval: !noRetrieval, reflector: !noReflector, history: history,
+                              retrievalK: retrievalK, filter: filter)
+    }
+
+    /// Builds the runtime; returns it with its store (nil without --db).
+    func makeRuntime(dimHint: Int? = nil) throws -> (runtime: Runtime, store: EpisodeStore?, encoder: ActionEncoder) {
+        if let threads { BLAS.threadCount = threads }
+        let (worldModel, encoder) = try AgentSetup.worldModel(model, kb: kb, encoderOptions: encoderOptions)
+        let cache = encoderOptions.cache(for: encoder)
+        var knowledge: (any ContextSource)?
+        if !noRetrieval, let kb { knowledge = try AgentSetup.knowledge(kb, cache: cache) }
+        var store: EpisodeStore?
+        var memory: WorkingMemory?
+        if let db {
+            let s = try EpisodeStore(url: URL(fileURLWithPath: db), dim: dimHint)
+            store = s
+            memory = WorkingMemory(store: s, window: max(history, 1), batchSize: 256)
+        }
+        let tokenizer = try reflector.map { try AgentSetup.tokenizer(URL(fileURLWithPath: $0), model: worldModel) }
+        let runtime = try Runtime(model: worldModel, textEncoder: CachedEmbedder(cache: cache), memory: memory,
+                                  knowledge: knowledge, tokenizer: tokenizer, options: runtimeOptions())
+        return (runtime, store, encoder)
+    }
+}
+
+/// An `Embedder` over the action-embedding cache (so repeated action texts are embedded once, across runs).
+struct CachedEmbedder: Embedder {
+    let cache: ActionEmbeddingCache
+    var dim: Int { cache.encoder.dim }
+    func embed(_ texts: [String]) throws -> [[Float]] { try cache.embeddings(texts) }
+}
+
+/// Loading the runtime's parts from command-line arguments.
+enum AgentSetup {
+    /// The world model named by `--model`, and the action encoder it expects.
+    static func worldModel(_ name: String, kb: String?, encoderOptions: ActionEncoderOptions) throws -> (any WorldModel, ActionEncoder) {
+        switch name {
+        case "identity":
+            return (IdentityModel(), try encoderOptions.encoder())
+        case "knn":
+            guard let kb else { throw ValidationError("--model knn needs --kb (the transitions it averages)") }
+            let encoder = try encoderOptions.encoder()
+            let transitions = try knowledgeTransitions(kb, cache: encoderOptions.cache(for: encoder))
+            return (try KNNModel(knowledgeBase: transitions, k: 8, scopeToScenario: true), encoder)
+        default:
+            let url = URL(fileURLWithPath: name)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw AgentError.missingFile(kind: "model checkpoint", path: name, hint: "train one with `worldgpt train`, or use --model identity")
+            }
+            let native = try NativeWorldModel.load(from: url)
+            return (native, try encoderOptions.encoder(recorded: native.config.actionEncoder))
+        }
+    }
+
+    /// Transitions of a knowledge dataset (YAML or SimWorld folder, whose `kb` split is used), actions embedded.
+    static func knowledgeTransitions(_ path: String, cache: ActionEmbeddingCache) throws -> [Transition] {
+        let url = URL(fileURLWithPath: path)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw AgentError.missingFile(kind: "knowledge base", path: path, hint: "give a dataset YAML or a SimWorld folder")
+        }
+        var isFolder: ObjCBool = false
+        FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder)
+        let config = try DatasetSources.config(url, split: isFolder.boolValue ? "kb" : nil)
+        let transitions = try TrainingSetup.transitions(config, cache: cache)
+        try cache.save()
+        return transitions
+    }
+
+    /// The knowledge source named by `--kb`.
+    /// A `.sqlite` file is a knowledge base from `worldgpt kb build`; anything else a dataset loaded into memory.
+    static func knowledge(_ path: String, cache: ActionEmbeddingCache) throws -> any ContextSource {
+        if path.hasSuffix(".sqlite") {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw AgentError.missingFile(kind: "knowledge base", path: path, hint: "build it with `worldgpt kb build --data CONFIG.yaml --out \(path)`")
+            }
+            return KnowledgeBaseSource(try KnowledgeBase(url: URL(fileURLWithPath: path)))
+        }
+        return try TransitionContextSource(transitions: knowledgeTransitions(path, cache: cache))
+    }
+
+    /// The learned reflector stage from a checkpoint folder.
+    static func tokenizer(_ url: URL, model: any WorldModel) throws -> any ContextTokenizer {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw AgentError.missingFile(kind: "reflector checkpoint", path: url.path, hint: "train one with `worldgpt train-reflector`")
+        }
+        guard let native = model as? NativeWorldModel else {
+            throw ValidationError("--reflector needs a trained model checkpoint (--model FOLDER): its tokens feed the native world model")
+        }
+        return LearnedStage(reflector: try LearnedReflector.load(contentsOf: url), stateWidth: native.config.embeddingDimension,
+                            actionWidth: native.config.actionDimension)
+    }
+
+    /// Plans from a dataset's sequences: the first `episodes` episodes, or the one starting at `start` (a sample id).
+    static func plans(data: String, split: String, episodes: Int, start: String?, cache: ActionEmbeddingCache) throws -> [EpisodePlan] {
+        let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split)
+        let transitions = try TrainingSetup.transitions(config, cache: cache)
+        try cache.save()
+        if let start { return [try EpisodePlans.starting(at: start, in: transitions)] }
+        let plans = EpisodePlans.fromSequences(transitions, limit: episodes)
+        guard !plans.isEmpty else {
+            throw ValidationError("\(data) (\(split)) has no episodes (annotation entries need `episode` and `step`)")
+        }
+        return plans
+    }
+}
+
+/// `worldgpt rollout`: multi-step rollouts through the runtime, with a JSONL trace.
+struct RolloutCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollout",
+        abstract: "Roll a world forward for several steps: recall, retrieve, reflect, predict, offload at every step.",
+        discussion: """
+            Episodes come either from a dataset's sequences (--data, optionally --start SAMPLE-ID) — then the true \
+            next states are known, each step is scored, and the runtime continues from what it observes — or from \
+            start files (--start MODALITY=FILE.pt|.npy or media files) with --actions, continuing from its own \
+            predictions. With --db, every step is offloaded; the same command run again after a crash resumes \
+            from the last stored step and writes the same trace.
+            """)
+
+    @OptionGroup var setup: RuntimeSetupOptions
+    @Option(name: .long, help: "Dataset YAML or SimWorld folder whose sequences give start states, actions and truths.")
+    var data: String?
+    @Option(name: .long, help: "Split of --data to take episodes from.")
+    var split = "sequences"
+    @Option(name: .long, parsing: .upToNextOption, help: "A sample id of --data, or start files: MODALITY=FILE.pt|.npy, or media files.")
+    var start: [String] = []
+    @Option(name: .long, help: "Action file: one action sentence per line (no blank lines).")
+    var actions: String?
+    @Option(name: .long, help: "Steps per episode (default: all actions / the whole sequence).")
+    var steps: Int?
+    @Option(name: .long, help: "Episodes to run from --data.")
+    var episodes = 1
+    @Option(name: .long, help: "Episode name for a rollout from start files.")
+    var episode = "rollout-1"
+    @Option(name: .long, help: "Write one JSON line per step here.")
+    var trace: String?
+
+    func run() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
+        let (runtime, store, encoder) = try setup.makeRuntime()
+        let cache = setup.encoderOptions.cache(for: encoder)
+        var plans: [EpisodePlan]
+        if let data {
+            plans = try AgentSetup.plans(data: data, split: split, episodes: episodes, start: start.first, cache: cache)
+            if let actions {
+                let script = try ActionScript.load(URL(fileURLWithPath: actions))
+                plans = plans.map { p in
+                    EpisodePlan(name: p.name, start: p.start, actions: (0..<(steps ?? p.count)).map { Action(text: script.action(at: $0)) })
+                }
+            }
+        } else {
+            guard let actions else { throw ValidationError("give --data (sequences) or --start files with --actions") }
+            let script = try ActionScript.load(URL(fileURLWithPath: actions))
+            let state = try StartState.load(start)
+            plans = [EpisodePlan(name: episode, start: state, actions: (0..<(steps ?? script.actions.count)).map { Action(text: script.action(at: $0)) })]
+        }
+        var handle: FileHandle?
+        if let trace {
+            FileManager.default.createFile(atPath: trace, contents: nil)
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: trace))
+        }
+        defer { try? handle?.close() }
+        var cosines: [Double] = []
+        try RolloutDriver(runtime: runtime, store: store).run(plans, steps: steps, onLine: { line in
+            try handle?.write(contentsOf: Data((line.json() + "\n").utf8))
+            if !line.cosine.isEmpty { cosines.append(line.cosine.values.reduce(0, +) / Double(line.cosine.count)) }
+            if handle == nil { print(line.json()) }
+        }, progress: { done, total in ProgressLine.update("rollout: \(done)/\(total) steps") })
+        ProgressLine.finish()
+        let total = plans.map { min($0.count, steps ?? $0.count) }.reduce(0, +)
+        var summary = "\(plans.count) episode(s), \(total) steps"
+        if !cosines.isEmpty { summary += String(format: ", mean cosine ×100 to the truth %.2f", cosines.reduce(0, +) / Double(cosines.count)) }
+        if let db = setup.db { summary += "; offloaded to \(db) (inspect: worldgpt memory ls --db \(db))" }
+        if let trace { summary += "; trace in \(trace)" }
+        print(summary)
+    }
+}

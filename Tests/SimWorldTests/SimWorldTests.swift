@@ -1,1 +1,0 @@
-// Tests of the SimWorld module (Tests/<Module>Tests mirrors Sources/<Module>).
