@@ -5,3 +5,4 @@ worldModelBench(arguments: benchArguments)
 if benchArguments.isEmpty || benchArguments.contains("reflector") {
     do { try runReflectorBench() } catch { print("reflector bench failed: \(error)") }
 }
+simWorldBench(arguments: benchArguments)
