@@ -27,6 +27,7 @@ bench: release
 fuzz: setup
 	$(SWIFT) build --build-tests
 	WORLDGPT_FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(SWIFT) test --skip-build --filter Fuzz
+	SWIFT=$(SWIFT) bash scripts/media-leakcheck.sh
 
 clean:
 	rm -rf .build $(DEMO_DIR)

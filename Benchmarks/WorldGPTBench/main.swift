@@ -2,7 +2,12 @@
 // `WorldGPTBench [name ...]` runs only the named benchmarks.
 let benchArguments = Array(CommandLine.arguments.dropFirst())
 worldModelBench(arguments: benchArguments)
+retrievalBench(arguments: benchArguments)
+memoryBench(arguments: benchArguments)
 if benchArguments.isEmpty || benchArguments.contains("reflector") {
     do { try runReflectorBench() } catch { print("reflector bench failed: \(error)") }
 }
+mediaBench(arguments: benchArguments)
+if benchArguments.isEmpty || benchArguments.contains("tensor") { runTensorBench() }
+formatsBench(arguments: benchArguments)
 simWorldBench(arguments: benchArguments)

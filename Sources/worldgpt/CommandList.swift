@@ -14,6 +14,7 @@ let commandList: [any ParsableCommand.Type] = [
     EncodeCommand.self,
     // Memory / Retrieval
     MemoryCommand.self,
+    KBCommand.self,
     // SimWorld
     SimWorldCommand.self,
     // WorldModel
@@ -21,6 +22,7 @@ let commandList: [any ParsableCommand.Type] = [
     EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,
+    TrainReflectorCommand.self,
     // Agent
     RolloutCommand.self,
     PredictCommand.self,

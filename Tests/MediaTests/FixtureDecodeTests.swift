@@ -143,6 +143,18 @@ final class FixtureDecodeTests: XCTestCase {
         }
     }
 
+    /// Skipping unneeded non-reference frames and seeking must give exactly the frames a full decode gives.
+    func testFastSamplingPathsEqualFullDecode() throws {
+        for clip in [skiing0, aircraft0] {
+            let reference = try VideoReader(url: clip).sampleFrames(count: 8, size: .square(64), strategy: .decodeAll)
+            for strategy in [SamplingStrategy.sequential, .seek] {
+                let frames = try VideoReader(url: clip).sampleFrames(count: 8, size: .square(64), strategy: strategy)
+                XCTAssertEqual(frames.map(\.time), reference.map(\.time), "\(strategy)")
+                XCTAssertTrue(frames.map(\.pixels) == reference.map(\.pixels), "\(clip.lastPathComponent) \(strategy): pixels differ")
+            }
+        }
+    }
+
     func testVideoWithoutAudioTrackHasNoAudio() {
         XCTAssertThrowsError(try AudioReader.read(skiing0)) { error in
             XCTAssertEqual(error as? MediaError, .noStream(path: skiing0.path, kind: "audio"))

@@ -10,10 +10,10 @@ func randomEmbedding(_ dim: Int, _ rng: inout SeededGenerator) -> Embedding {
 }
 
 /// A step with image+audio input, a predicted image, an action embedding and one annotation.
-func makeStep(episode: String, index: Int, dim: Int, rng: inout SeededGenerator, time: Double = 1_700_000_000) -> StepRecord {
+func makeStep(episode: String, index: Int, dim: Int, rng: inout SeededGenerator, time: Double = 1_700_000_000, actionDim: Int? = nil) -> StepRecord {
     StepRecord(
         episode: episode, index: index,
-        action: Action(text: "action \(index) of \(episode)", embedding: randomEmbedding(dim, &rng)),
+        action: Action(text: "action \(index) of \(episode)", embedding: randomEmbedding(actionDim ?? dim, &rng)),
         input: State([.image: randomEmbedding(dim, &rng), .audio: randomEmbedding(dim, &rng)]),
         predicted: State([.image: randomEmbedding(dim, &rng)]),
         provenance: Provenance(dataset: "test", scenario: "kitchen", sampleID: "\(episode)-\(index)"),

@@ -8,6 +8,8 @@ import XCTest
 
 final class RecallTests: XCTestCase {
     let dim = 32
+    /// Narrower than the states, as with a sentence encoder.
+    let actionDim = 12
 
     struct Oracle {
         var ids: [Int64], episodes: [String], states: [[Double]], actions: [[Double]]
@@ -51,7 +53,7 @@ final class RecallTests: XCTestCase {
         let weights = [RecallWeights(), RecallWeights(state: 0.5, action: 1), RecallWeights(state: 1, action: 0.3, recency: 0.4, halfLife: 20), RecallWeights(state: 0, action: 0, recency: 1, halfLife: 5)]
         for w in weights {
             for filter in 0..<3 {
-                var q = RecallQuery(state: State([.image: randomEmbedding(dim, &rng), .video: randomEmbedding(dim, &rng)]), action: randomEmbedding(dim, &rng))
+                var q = RecallQuery(state: State([.image: randomEmbedding(dim, &rng), .video: randomEmbedding(dim, &rng)]), action: randomEmbedding(actionDim, &rng))
                 if filter == 1 { q.episode = "b"; q.excludedStepIDs = Set(o.ids.suffix(3)) }
                 if filter == 2 { q.beforeStepID = o.ids[o.ids.count / 2] }
                 let found = try store.recall(q, k: 7, weights: w)
@@ -75,12 +77,13 @@ final class RecallTests: XCTestCase {
         var rng = SeededGenerator(seed: 9)
         do {
             let store = try EpisodeStore(url: url, dim: dim)
-            try store.append((0..<60).map { makeStep(episode: $0 % 3 == 0 ? "a" : "b", index: $0, dim: dim, rng: &rng) })
+            try store.append((0..<60).map { makeStep(episode: $0 % 3 == 0 ? "a" : "b", index: $0, dim: dim, rng: &rng, actionDim: actionDim) })
             try check(store, try oracle(store), rng: &rng)  // keys caught up from SQLite, written to the key files
-            try store.append((60..<90).map { makeStep(episode: "b", index: $0, dim: dim, rng: &rng) })
+            try store.append((60..<90).map { makeStep(episode: "b", index: $0, dim: dim, rng: &rng, actionDim: actionDim) })
             try check(store, try oracle(store), rng: &rng)  // keys of new steps appended directly
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: url.path + "-recall.state"))
+        XCTAssertEqual(try EpisodeStore(url: url, readOnly: true).actionDim, actionDim)
         let reopened = try EpisodeStore(url: url, readOnly: true)
         try check(reopened, try oracle(reopened), rng: &rng)  // mapped key files
         let writer = try EpisodeStore(url: url)
@@ -93,6 +96,15 @@ final class RecallTests: XCTestCase {
         let store = try EpisodeStore(inMemoryWithDim: dim)
         var rng = SeededGenerator(seed: 10)
         try store.append([makeStep(episode: "a", index: 0, dim: dim, rng: &rng)])
+        XCTAssertThrowsError(try store.recall(RecallQuery(state: State([.image: randomEmbedding(dim, &rng)]), action: randomEmbedding(dim + 1, &rng)), k: 1)) { error in
+            guard case StoreError.dimensionMismatch = error else { return XCTFail("\(error)") }
+        }
+        var wrongAction = makeStep(episode: "a", index: 1, dim: dim, rng: &rng)
+        wrongAction.action.embedding = randomEmbedding(dim - 3, &rng)
+        XCTAssertThrowsError(try store.append([wrongAction])) { error in
+            guard case let StoreError.dimensionMismatch(_, expected, got, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual([expected, got], [self.dim, self.dim - 3], "the first stored action fixed the action dimension")
+        }
         XCTAssertThrowsError(try store.recall(RecallQuery(state: State([.image: randomEmbedding(dim + 2, &rng)])), k: 1)) { error in
             guard case StoreError.dimensionMismatch = error else { return XCTFail("\(error)") }
         }

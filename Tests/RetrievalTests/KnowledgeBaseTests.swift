@@ -7,6 +7,8 @@ import XCTest
 
 final class KnowledgeBaseTests: XCTestCase {
     let dim = 16
+    /// Actions are narrower than states (as MiniLM's 384 vs 768).
+    let actionDim = 10
 
     func embedding(_ rng: inout SeededGenerator) -> Embedding { Embedding((0..<dim).map { _ in rng.nextGaussian() }).normalized() }
 
@@ -15,7 +17,7 @@ final class KnowledgeBaseTests: XCTestCase {
             var s0 = State([.image: embedding(&rng)])
             if i % 2 == 0 { s0[.audio] = embedding(&rng) }
             return Transition(
-                state0: s0, action: Action(text: "act \(i)", embedding: embedding(&rng)), state1: State([.image: embedding(&rng)]),
+                state0: s0, action: Action(text: "act \(i)", embedding: Embedding((0..<actionDim).map { _ in rng.nextGaussian() }).normalized()), state1: State([.image: embedding(&rng)]),
                 provenance: Provenance(dataset: "d", scenario: "s\(i % 3)", episode: "e\(i % 5)", step: i, sampleID: "sample-\(i)"))
         }
     }
@@ -23,7 +25,7 @@ final class KnowledgeBaseTests: XCTestCase {
     func naive(_ ts: [Transition], query: [Float], mode: KnowledgeKey, k: Int, admit: (Int) -> Bool) -> [(Int, Double)] {
         var all = [(Int, Double)]()
         for (i, t) in ts.enumerated() where admit(i) {
-            let key = KnowledgeBase.key(state: t.state0, action: t.action.embedding, mode: mode, dim: dim)!
+            let key = KnowledgeBase.key(state: t.state0, action: t.action.embedding, mode: mode, dim: dim, actionDim: actionDim)!
             all.append((i, zip(key, query).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }))
         }
         all.sort { $0.1 > $1.1 }
@@ -36,8 +38,8 @@ final class KnowledgeBaseTests: XCTestCase {
         var rng = SeededGenerator(seed: 40)
         let ts = transitions(120, rng: &rng)
         // The `both` key: [s/|s|, a/|a|]/√2, so key·key' = (cos_s + cos_a)/2.
-        let k = KnowledgeBase.key(state: ts[0].state0, action: ts[0].action.embedding, mode: .both, dim: dim)!
-        let k2 = KnowledgeBase.key(state: ts[1].state0, action: ts[1].action.embedding, mode: .both, dim: dim)!
+        let k = KnowledgeBase.key(state: ts[0].state0, action: ts[0].action.embedding, mode: .both, dim: dim, actionDim: actionDim)!
+        let k2 = KnowledgeBase.key(state: ts[1].state0, action: ts[1].action.embedding, mode: .both, dim: dim, actionDim: actionDim)!
         let expected = (ts[0].state0.averaged()!.cosine(ts[1].state0.averaged()!) + ts[0].action.embedding!.cosine(ts[1].action.embedding!)) / 2
         XCTAssertEqual(Double(zip(k, k2).reduce(0) { $0 + $1.0 * $1.1 }), expected, accuracy: 1e-5)
 
@@ -46,7 +48,7 @@ final class KnowledgeBaseTests: XCTestCase {
             let reopened = try KnowledgeBase(url: kb.url)
             XCTAssertEqual(reopened.index.vectors, kb.index.vectors, "index rebuilt identically on open")
             let q = ts[7]
-            let qKey = KnowledgeBase.key(state: q.state0, action: q.action.embedding, mode: mode, dim: dim)!
+            let qKey = KnowledgeBase.key(state: q.state0, action: q.action.embedding, mode: mode, dim: dim, actionDim: actionDim)!
             let filters: [(KnowledgeFilter, (Int) -> Bool)] = [
                 (KnowledgeFilter(), { _ in true }),
                 (KnowledgeFilter(scenario: "s1", excludedSampleIDs: ["sample-7"]), { i in i % 3 == 1 && i != 7 }),
@@ -87,6 +89,9 @@ final class KnowledgeBaseTests: XCTestCase {
         }
         let kb = try KnowledgeBase.build(transitions(3, rng: &rng), keyMode: .both, at: dir.url.appendingPathComponent("c.sqlite"))
         XCTAssertThrowsError(try kb.search(state: State([.image: embedding(&rng)]), action: nil, k: 1))
-        XCTAssertThrowsError(try kb.search(state: State([.image: Embedding([1, 2])]), action: embedding(&rng), k: 1))
+        XCTAssertThrowsError(try kb.search(state: State([.image: Embedding([1, 2])]), action: Embedding([Float](repeating: 0.3, count: actionDim)), k: 1))
+        XCTAssertThrowsError(try kb.search(state: State([.image: embedding(&rng)]), action: embedding(&rng), k: 1)) { error in
+            guard case RetrievalError.dimensionMismatch = error else { return XCTFail("\(error)") }
+        }
     }
 }

@@ -167,8 +167,10 @@ final class StreamDecoder {
     /// Decodes frames in presentation order, calling `body` with `frame` filled; `body` returns false
     /// to stop. Corrupt packets are skipped (counted in `skippedErrors`). Returns the number of frames
     /// delivered.
+    /// `beforeSend` sees each packet of the stream just before the decoder does (e.g. to set `skip_frame`).
     @discardableResult
-    func decode(_ body: (UnsafeMutablePointer<AVFrame>) throws -> Bool) throws -> Int {
+    func decode(beforeSend: ((UnsafeMutablePointer<AVPacket>) -> Void)? = nil,
+                _ body: (UnsafeMutablePointer<AVFrame>) throws -> Bool) throws -> Int {
         var delivered = 0
         while true {
             if !draining {
@@ -179,6 +181,7 @@ final class StreamDecoder {
                     _ = avcodec_send_packet(codec, nil)
                 } else {
                     let isOurs = packet.pointee.stream_index == streamIndex
+                    if isOurs { beforeSend?(packet) }
                     let sendCode = isOurs ? avcodec_send_packet(codec, packet) : 0
                     av_packet_unref(packet)
                     if !isOurs { continue }
@@ -243,6 +246,10 @@ final class RGBConverter {
         }
         let scaled = target.mode == .centerCrop ? RGBConverter.coverSize(width: width, height: height, target: target)
                                                 : (width: target.width, height: target.height)
+        guard scaled.width <= 16384, scaled.height <= 16384 else {
+            throw MediaError.decodeFailed(path: path, code: cffmpeg_averror_invaliddata(),
+                                          message: "a \(width)×\(height) frame cannot be centre-cropped to \(target.width)×\(target.height) (aspect ratio too extreme)")
+        }
         var fullRange: Int32 = frame.pointee.color_range == AVCOL_RANGE_JPEG ? 1 : 0
         let source = cffmpeg_normalize_pixfmt(frame.pointee.format, &fullRange)
         guard source >= 0, let ctx = sws_getCachedContext(

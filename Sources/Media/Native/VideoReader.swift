@@ -4,12 +4,15 @@ import Foundation
 
 /// How `VideoReader.sampleFrames` reaches the frames it needs.
 public enum SamplingStrategy: String, Sendable, CaseIterable {
-    /// Decode every frame once from the start and keep the chosen ones (best for short clips).
+    /// Read the clip once from the start, decoding only the chosen frames and the frames they
+    /// depend on (non-reference frames that are not chosen are skipped), best for short clips.
     case sequential
     /// Seek to the key frame before each chosen frame and decode forward to it (best for long clips).
     case seek
     /// `sequential` up to `VideoReader.seekThreshold` frames, `seek` beyond.
     case auto
+    /// Decode every frame from the start, skipping nothing (the reference the faster paths are tested against).
+    case decodeAll
 }
 
 /// A video file opened for decoding. Thread-confined: use one reader per thread.
@@ -91,13 +94,18 @@ public final class VideoReader {
         return n
     }
 
-    /// Decodes every frame from the current position, calling `body` with each frame converted to RGB
-    /// at `size` (nil: native size). `body` returns false to stop early.
+    /// Decodes every frame from the current position (after `seek(to:)`: from the seek time), calling
+    /// `body` with each frame converted to RGB at `size` (nil: native size). `body` returns false to stop.
     /// - Returns: the number of frames delivered.
     @discardableResult
     public func forEachFrame(size: FrameSize? = nil, _ body: (RGBImage) throws -> Bool) throws -> Int {
-        let delivered = try decoder.decode { frame in
-            try body(try converter.convert(frame, size: size, path: path, time: decoder.frameTime()))
+        let skip = pendingSkipUntil
+        pendingSkipUntil = nil
+        var delivered = 0
+        try decoder.decode { frame in
+            if let skip, let ts = bestTimestamp(frame), ts < skip - halfFrameTicks { return true }
+            delivered += 1
+            return try body(try converter.convert(frame, size: size, path: path, time: decoder.frameTime()))
         }
         return delivered
     }
@@ -153,6 +161,10 @@ public final class VideoReader {
             return frames
         }
         rewind()
+        if strategy != .decodeAll, let frames = try sampleSkippingUnneededFrames(count: count, size: size), frames.count == count {
+            return frames
+        }
+        rewind()
         var frames = try sampleSequentially(indices: indices, size: size)
         if frames.count < count {
             // The stated count was too high (corrupt or VFR container): sample again over what decoded.
@@ -190,6 +202,45 @@ public final class VideoReader {
             return next < indices.count
         }
         return frames
+    }
+
+    /// Sequential sampling that does not decode what it does not need: a demux-only pass lists the
+    /// presentation timestamps, the wanted frames are picked by timestamp, and packets of frames that are
+    /// neither wanted nor referenced by others (`AVDISCARD_NONREF`: most B-frames) are skipped by the
+    /// decoder. Returns nil (caller falls back to plain decoding) when timestamps are missing or repeated.
+    private func sampleSkippingUnneededFrames(count: Int, size: FrameSize?) throws -> [RGBImage]? {
+        guard let packet = av_packet_alloc() else { return nil }
+        var owned: UnsafeMutablePointer<AVPacket>? = packet
+        defer { av_packet_free(&owned) }
+        var timestamps: [Int64] = []
+        while av_read_frame(decoder.input.context, packet) >= 0 {
+            let pts = packet.pointee.pts
+            let ours = packet.pointee.stream_index == decoder.streamIndex
+            av_packet_unref(packet)
+            if ours {
+                guard pts != FFmpeg.noPTS else { rewind(); return nil }
+                timestamps.append(pts)
+            }
+        }
+        rewind()
+        let sorted = timestamps.sorted()
+        guard !sorted.isEmpty, Set(sorted).count == sorted.count else { return nil }
+        countedFrames = countedFrames ?? sorted.count
+        let wantedTimes = VideoReader.uniformIndices(count: count, total: sorted.count).map { sorted[$0] }
+        let wanted = Set(wantedTimes)
+        var found: [Int64: RGBImage] = [:]
+        let codec = decoder.codec
+        defer { codec.pointee.skip_frame = AVDISCARD_DEFAULT }
+        try decoder.decode(beforeSend: { packet in
+            codec.pointee.skip_frame = wanted.contains(packet.pointee.pts) ? AVDISCARD_DEFAULT : AVDISCARD_NONREF
+        }) { frame in
+            if let ts = bestTimestamp(frame), wanted.contains(ts), found[ts] == nil {
+                found[ts] = try converter.convert(frame, size: size, path: path, time: decoder.frameTime())
+            }
+            return found.count < wanted.count
+        }
+        guard found.count == wanted.count else { return nil }
+        return wantedTimes.compactMap { found[$0] }
     }
 
     private func sampleBySeeking(indices: [Int], size: FrameSize?) throws -> [RGBImage] {

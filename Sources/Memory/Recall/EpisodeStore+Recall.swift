@@ -8,7 +8,7 @@ import Retrieval
 extension EpisodeStore {
     /// Loads (or refreshes) the recall keys; later `append` calls keep them current.
     public func prepareRecall() throws {
-        if let cache = keyCache, try pruneGeneration() == cache.generation {
+        if let cache = keyCache, cache.actionDim == (actionDim ?? 0), try pruneGeneration() == cache.generation {
             try cache.catchUp(store: self)
         } else {
             keyCache = try KeyCache.open(store: self)
@@ -27,19 +27,20 @@ extension EpisodeStore {
             throw StoreError.invalidArgument("recall weights must be finite and the half-life positive")
         }
         for modality in query.state.modalities { try check(query.state[modality]!, field: "recall query \(modality)") }
-        if let a = query.action { try check(a, field: "recall query action") }
+        if let a = query.action, let actionDim { try check(a, expected: actionDim, field: "recall query action") }
         try prepareRecall()
         guard let cache = keyCache, cache.count > 0 else { return [] }
 
         let stateKey = recallKey(of: query.state, dim: dim)
-        let actionKey = query.action.map { normalizedOrZero($0.values) } ?? [Float](repeating: 0, count: dim)
+        let actionWidth = cache.actionDim
+        let actionKey = query.action.map { normalizedOrZero($0.values) } ?? [Float](repeating: 0, count: max(actionWidth, 1))
         var episodeFilter: Int64?
         if let name = query.episode {
             guard let id = try episodeIDs(named: [name])[name] else { return [] }
             episodeFilter = id
         }
         let total = cache.count, dim = dim
-        let useState = weights.state != 0, useAction = weights.action != 0 && query.action != nil, useRecency = weights.recency != 0
+        let useState = weights.state != 0, useAction = weights.action != 0 && query.action != nil && actionWidth > 0, useRecency = weights.recency != 0
         let excluded = query.excludedStepIDs, before = query.beforeStepID
         let workers = max(1, min(threads, total / 8192))
         var partial = [TopK](repeating: TopK(k: k), count: workers)
@@ -65,7 +66,7 @@ extension EpisodeStore {
                                             s.initialize(repeating: 0, count: len)
                                         }
                                         if useAction {
-                                            DotKernel.scores(query: aq.baseAddress!, rows: aKeys + start * dim, rowCount: len, dim: dim, out: a)
+                                            DotKernel.scores(query: aq.baseAddress!, rows: aKeys + start * actionWidth, rowCount: len, dim: actionWidth, out: a)
                                             for j in 0..<len { s[j] += weights.action * a[j] }
                                         }
                                         for j in 0..<len {
@@ -96,7 +97,7 @@ extension EpisodeStore {
             let row = Int(hit.id)
             let keys = cache.keys(row: row)
             let sState = keys.state.withUnsafeBufferPointer { k in stateKey.withUnsafeBufferPointer { DotKernel.dot($0.baseAddress!, k.baseAddress!, dim) } }
-            let sAction = query.action == nil ? 0 : keys.action.withUnsafeBufferPointer { k in actionKey.withUnsafeBufferPointer { DotKernel.dot($0.baseAddress!, k.baseAddress!, dim) } }
+            let sAction = query.action == nil || actionWidth == 0 ? 0 : keys.action.withUnsafeBufferPointer { k in actionKey.withUnsafeBufferPointer { DotKernel.dot($0.baseAddress!, k.baseAddress!, actionWidth) } }
             let ago = Int64(total - 1 - row)
             return RecalledStep(
                 stepID: cache.stepIDs[row], episode: names[cache.episodeIDs[row]] ?? "?", index: Int(cache.indexes[row]),

@@ -12,6 +12,8 @@ final class KeyCache {
     static let metaRecordSize = 24
 
     let dim: Int
+    /// Width of the action keys (0 while the store has no action embedding).
+    let actionDim: Int
     let files: (meta: URL, state: URL, action: URL)?
     let persist: Bool
     private(set) var stepIDs: [Int64] = []
@@ -34,15 +36,16 @@ final class KeyCache {
         (URL(fileURLWithPath: url.path + "-recall.meta"), URL(fileURLWithPath: url.path + "-recall.state"), URL(fileURLWithPath: url.path + "-recall.action"))
     }
 
-    init(dim: Int, url: URL?, persist: Bool) {
+    init(dim: Int, actionDim: Int, url: URL?, persist: Bool) {
         self.dim = dim
+        self.actionDim = actionDim
         files = url.map(Self.files(for:))
         self.persist = persist && url != nil
     }
 
     /// Loads the valid prefix of the files (if any), then catches up with the steps table.
     static func open(store: EpisodeStore) throws -> KeyCache {
-        let cache = KeyCache(dim: store.dim, url: store.url, persist: !store.isReadOnly)
+        let cache = KeyCache(dim: store.dim, actionDim: store.actionDim ?? 0, url: store.url, persist: !store.isReadOnly)
         let generation = try store.pruneGeneration()
         cache.generation = generation
         cache.loadFiles(generation: generation)
@@ -58,12 +61,12 @@ final class KeyCache {
             withUnsafeMutableBytes(of: &v) { dst in meta.withUnsafeBytes { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + 8)])) } }
             return UInt64(littleEndian: v)
         }
-        guard Array(meta.prefix(8)) == Self.magic, Int(u64(8) & 0xFFFF_FFFF) == dim, Int64(bitPattern: u64(24)) == generation else { return }
+        guard Array(meta.prefix(8)) == Self.magic, u64(8) == UInt64(dim) | UInt64(actionDim) << 32, Int64(bitPattern: u64(24)) == generation else { return }
         let n = Int(u64(16))
         guard n >= 0, meta.count >= Self.headerSize + n * Self.metaRecordSize else { return }
         let rowBytes = dim * 4
         guard let state = try? Data(contentsOf: files.state, options: .alwaysMapped), state.count >= n * rowBytes,
-              let action = try? Data(contentsOf: files.action, options: .alwaysMapped), action.count >= n * rowBytes else { return }
+              let action = try? Data(contentsOf: files.action, options: .alwaysMapped), action.count >= n * actionDim * 4 else { return }
         var s = [Int64](repeating: 0, count: n), e = s, i = s
         meta.withUnsafeBytes { raw in
             for r in 0..<n {
@@ -82,7 +85,7 @@ final class KeyCache {
     /// Adds the keys of steps stored after the newest cached one (read back from SQLite), then persists.
     func catchUp(store: EpisodeStore) throws {
         let after = maxStepID
-        let dim = dim
+        let dim = dim, actionDim = actionDim
         let columns = Modality.allCases.map { "input_\($0.rawValue)" }
         let rows: [(Int64, Int64, Int64, [Float], [Float])] = try store.read { db in
             var out = [(Int64, Int64, Int64, [Float], [Float])]()
@@ -103,9 +106,9 @@ final class KeyCache {
                 }
                 var stateKey = [Float](repeating: 0, count: dim)
                 if present > 0 { stateKey = normalizedOrZero(sum.map { $0 / Float(present) }) }
-                var actionKey = [Float](repeating: 0, count: dim)
+                var actionKey = [Float](repeating: 0, count: actionDim)
                 try row.withUnsafeData(atIndex: 3) { data in
-                    if let data, data.count == dim * 4, let v = floats(data) { actionKey = normalizedOrZero(v) }
+                    if let data, data.count == actionDim * 4, let v = floats(data) { actionKey = normalizedOrZero(v) }
                 }
                 out.append((row[0], row[1], row[2], stateKey, actionKey))
             }
@@ -127,7 +130,11 @@ final class KeyCache {
             episodeIDs.append(episodes[step.episode] ?? -1)
             indexes.append(Int64(step.index))
             tailState.append(contentsOf: recallKey(of: step.input, dim: dim))
-            tailAction.append(contentsOf: step.action.embedding.map { normalizedOrZero($0.values) } ?? [Float](repeating: 0, count: dim))
+            if let a = step.action.embedding, a.dim == actionDim {
+                tailAction.append(contentsOf: normalizedOrZero(a.values))
+            } else {
+                tailAction.append(contentsOf: repeatElement(0, count: actionDim))
+            }
         }
         try persistTail()
     }
@@ -154,12 +161,12 @@ final class KeyCache {
             }
             let rowBytes = dim * 4
             let state = tailState.withUnsafeBytes { Data($0[(tailStart * rowBytes)...]) }
-            let action = tailAction.withUnsafeBytes { Data($0[(tailStart * rowBytes)...]) }
+            let action = tailAction.withUnsafeBytes { Data($0[(tailStart * actionDim * 4)...]) }
             try write(meta, to: files.meta, at: UInt64(Self.headerSize + from * Self.metaRecordSize))
             try write(state, to: files.state, at: UInt64(from * rowBytes))
-            try write(action, to: files.action, at: UInt64(from * rowBytes))
+            try write(action, to: files.action, at: UInt64(from * actionDim * 4))
             var header = Data(Self.magic)
-            for v in [UInt64(dim), UInt64(count), UInt64(bitPattern: generation), UInt64(bitPattern: maxStepID)] {
+            for v in [UInt64(dim) | UInt64(actionDim) << 32, UInt64(count), UInt64(bitPattern: generation), UInt64(bitPattern: maxStepID)] {
                 withUnsafeBytes(of: v.littleEndian) { header.append(contentsOf: $0) }
             }
             header.append(Data(count: Self.headerSize - header.count))
@@ -179,16 +186,20 @@ final class KeyCache {
 
     /// Calls `body` with (state keys, action keys, first row, row count) for the mapped part and then the tail.
     func withSegments(_ body: (UnsafePointer<Float>, UnsafePointer<Float>, Int, Int) -> Void) {
+        // With no action keys (actionDim 0) the state pointer stands in; callers never read action keys then.
         if mappedCount > 0, let s = mappedState, let a = mappedAction {
             s.withUnsafeBytes { sRaw in
                 a.withUnsafeBytes { aRaw in
-                    body(sRaw.bindMemory(to: Float.self).baseAddress!, aRaw.bindMemory(to: Float.self).baseAddress!, 0, mappedCount)
+                    let sp = sRaw.bindMemory(to: Float.self).baseAddress!
+                    body(sp, actionDim > 0 ? aRaw.bindMemory(to: Float.self).baseAddress! : sp, 0, mappedCount)
                 }
             }
         }
         if count > mappedCount {
             tailState.withUnsafeBufferPointer { s in
-                tailAction.withUnsafeBufferPointer { a in body(s.baseAddress!, a.baseAddress!, mappedCount, count - mappedCount) }
+                tailAction.withUnsafeBufferPointer { a in
+                    body(s.baseAddress!, actionDim > 0 ? a.baseAddress! : s.baseAddress!, mappedCount, count - mappedCount)
+                }
             }
         }
     }
@@ -199,7 +210,7 @@ final class KeyCache {
         withSegments { s, a, first, n in
             guard row >= first && row < first + n else { return }
             let r = row - first
-            result = (Array(UnsafeBufferPointer(start: s + r * dim, count: dim)), Array(UnsafeBufferPointer(start: a + r * dim, count: dim)))
+            result = (Array(UnsafeBufferPointer(start: s + r * dim, count: dim)), Array(UnsafeBufferPointer(start: a + r * actionDim, count: actionDim)))
         }
         return result
     }

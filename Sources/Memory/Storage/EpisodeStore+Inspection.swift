@@ -71,6 +71,7 @@ extension EpisodeStore {
             if orphanEpisodes > 0 { problems.append("\(orphanEpisodes) step(s) reference a missing episode") }
             let format = try String.fetchOne(db, sql: "SELECT value FROM store_info WHERE key = 'format'")
             if format != Self.formatName { problems.append("store_info.format is \(format ?? "missing")") }
+            let actionDim = try String.fetchOne(db, sql: "SELECT value FROM store_info WHERE key = 'action_dim'").flatMap(Int.init)
             var checked = 0
             let cursor = try Row.fetchCursor(db, sql: "SELECT s.id, s.step_index, e.name, \(columns.map { "s.\($0)" }.joined(separator: ", ")) FROM steps s LEFT JOIN episodes e ON e.id = s.episode_id ORDER BY s.id")
             while let row = try cursor.next() {
@@ -80,9 +81,10 @@ extension EpisodeStore {
                     let problem: String? = try row.withUnsafeData(atIndex: 3 + c) { data in
                         guard let data else { return nil }
                         if column.hasPrefix("input_") { hasInput = true }
-                        guard data.count == dim * 4 else { return "\(data.count) bytes (expected \(dim * 4))" }
+                        let width = column == "action_embedding" ? (actionDim ?? data.count / 4) : dim
+                        guard data.count == width * 4 else { return "\(data.count) bytes (expected \(width * 4))" }
                         let finite = data.withUnsafeBytes { raw in
-                            (0..<dim).allSatisfy { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self).isFinite }
+                            (0..<width).allSatisfy { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self).isFinite }
                         }
                         return finite ? nil : "NaN or infinite components"
                     }

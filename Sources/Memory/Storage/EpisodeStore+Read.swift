@@ -25,7 +25,7 @@ extension EpisodeStore {
     /// - Throws: `StoreError.notFound` when the episode or step does not exist.
     public func steps(_ reference: StepReference) throws -> [StoredStep] {
         let path = path
-        let dim = dim
+        let dim = dim, actionDim = actionDim
         return try read { db in
             guard let episodeID = try Int64.fetchOne(db, sql: "SELECT id FROM episodes WHERE name = ?", arguments: [reference.episode]) else {
                 throw StoreError.notFound(path: path, what: "episode `\(reference.episode)`")
@@ -38,19 +38,19 @@ extension EpisodeStore {
             }
             let rows = try Row.fetchAll(db, sql: sql + " ORDER BY s.step_index", arguments: arguments)
             if rows.isEmpty, reference.index != nil { throw StoreError.notFound(path: path, what: "step \(reference)") }
-            return try rows.map { try Self.decodeStep($0, db: db, path: path, dim: dim) }
+            return try rows.map { try Self.decodeStep($0, db: db, path: path, dim: dim, actionDim: actionDim) }
         }
     }
 
     /// The step with row id `id`.
     public func step(id: Int64) throws -> StoredStep {
         let path = path
-        let dim = dim
+        let dim = dim, actionDim = actionDim
         return try read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT s.*, e.name AS episode_name FROM steps s JOIN episodes e ON e.id = s.episode_id WHERE s.id = ?", arguments: [id]) else {
                 throw StoreError.notFound(path: path, what: "step id \(id)")
             }
-            return try Self.decodeStep(row, db: db, path: path, dim: dim)
+            return try Self.decodeStep(row, db: db, path: path, dim: dim, actionDim: actionDim)
         }
     }
 
@@ -69,7 +69,7 @@ extension EpisodeStore {
         return Embedding(values)
     }
 
-    static func decodeStep(_ row: Row, db: Database, path: String, dim: Int) throws -> StoredStep {
+    static func decodeStep(_ row: Row, db: Database, path: String, dim: Int, actionDim: Int?) throws -> StoredStep {
         let id: Int64 = row["id"]
         let episode: String = row["episode_name"]
         let index: Int = row["step_index"]
@@ -80,7 +80,7 @@ extension EpisodeStore {
                 states[r][modality] = try decodeEmbedding(row["\(role)_\(modality.rawValue)"], dim: dim, path: path, field: "\(name) \(role) \(modality)")
             }
         }
-        let action = Action(text: row["action_text"], embedding: try decodeEmbedding(row["action_embedding"], dim: dim, path: path, field: "\(name) action embedding"))
+        let action = Action(text: row["action_text"], embedding: try decodeEmbedding(row["action_embedding"], dim: actionDim ?? dim, path: path, field: "\(name) action embedding"))
         var provenance: Provenance?
         if let text: String = row["provenance"] {
             provenance = try? JSONDecoder().decode(Provenance.self, from: Data(text.utf8))

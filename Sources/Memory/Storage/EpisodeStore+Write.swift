@@ -40,15 +40,16 @@ extension EpisodeStore {
         """
 
     /// Checks one embedding against the store's dimension and for NaN/infinity.
-    func check(_ embedding: Embedding, field: @autoclosure () -> String) throws {
-        guard embedding.dim == dim else {
-            throw StoreError.dimensionMismatch(path: path, expected: dim, got: embedding.dim, field: field())
+    func check(_ embedding: Embedding, expected: Int? = nil, field: @autoclosure () -> String) throws {
+        let expected = expected ?? dim
+        guard embedding.dim == expected else {
+            throw StoreError.dimensionMismatch(path: path, expected: expected, got: embedding.dim, field: field())
         }
         let finite = embedding.values.withUnsafeBufferPointer { b in !b.contains { !$0.isFinite } }
         guard finite else { throw StoreError.nonFinite(path: path, field: field()) }
     }
 
-    func encode(_ step: StepRecord) throws -> EncodedStep {
+    func encode(_ step: StepRecord, actionDim: Int?) throws -> EncodedStep {
         let name = "step \(step.episode):\(step.index)"
         guard !step.episode.isEmpty else { throw StoreError.invalidArgument("\(name): empty episode name") }
         var states = [Data?]()
@@ -65,7 +66,7 @@ extension EpisodeStore {
         }
         var actionBlob: Data?
         if let e = step.action.embedding {
-            try check(e, field: "\(name) action embedding")
+            try check(e, expected: actionDim ?? e.dim, field: "\(name) action embedding")
             actionBlob = blob(e.values)
         }
         var provenance: String?
@@ -94,11 +95,16 @@ extension EpisodeStore {
     public func append(_ steps: [StepRecord], recalls: [[RecalledStep]]) throws -> [Int64] {
         precondition(recalls.count == steps.count, "one recall list per step")
         guard !steps.isEmpty else { return [] }
-        var encoded = try steps.map(encode)
+        let batchActionDim = actionDim ?? steps.lazy.compactMap { $0.action.embedding?.dim }.first
+        var encoded = try steps.map { try encode($0, actionDim: batchActionDim) }
+        let newActionDim = actionDim == nil ? batchActionDim : nil
         for i in encoded.indices { encoded[i].recalls = recalls[i] }
         let batch = encoded
         let path = path
         let ids: [Int64] = try write { db in
+            if let newActionDim {
+                try db.execute(sql: "INSERT OR REPLACE INTO store_info(key, value) VALUES ('action_dim', ?)", arguments: [String(newActionDim)])
+            }
             var episodeIDs = [String: Int64]()
             var order = [String]()  // first appearance, so episode ids follow offload order
             for step in batch where !order.contains(step.episode) { order.append(step.episode) }
@@ -140,6 +146,7 @@ extension EpisodeStore {
             }
             return ids
         }
+        if let newActionDim { actionDim = newActionDim }
         if let cache = keyCache { try cache.append(steps: steps, ids: ids, store: self) }
         return ids
     }

@@ -18,6 +18,9 @@ public final class EpisodeStore {
     public let path: String
     /// The dimension every embedding in this store has.
     public let dim: Int
+    /// The dimension of action embeddings (sentence encoders are often narrower than states); fixed by the
+    /// first stored action embedding, nil until then.
+    public internal(set) var actionDim: Int?
     /// True when opened read-only.
     public let isReadOnly: Bool
     let database: any DatabaseWriter
@@ -65,6 +68,7 @@ public final class EpisodeStore {
         }
         self.database = database
         self.dim = try Self.prepareSchema(database, path: path, dim: dim, readOnly: readOnly)
+        actionDim = try Self.storedActionDim(database, path: path)
     }
 
     /// An in-memory store (tests, scratch rollouts).
@@ -79,6 +83,13 @@ public final class EpisodeStore {
             throw Self.openError(error, path: ":memory:", readOnly: false)
         }
         self.dim = try Self.prepareSchema(database, path: ":memory:", dim: dim, readOnly: false)
+        actionDim = nil
+    }
+
+    static func storedActionDim(_ database: any DatabaseWriter, path: String) throws -> Int? {
+        do {
+            return try database.read { db in try String.fetchOne(db, sql: "SELECT value FROM store_info WHERE key = 'action_dim'").flatMap(Int.init) }
+        } catch { throw openError(error, path: path, readOnly: true) }
     }
 
     static func openError(_ error: Error, path: String, readOnly: Bool) -> StoreError {

@@ -10,7 +10,7 @@ public enum KnowledgeKey: String, Sendable, Codable, CaseIterable {
     case state
     /// The normalised action embedding.
     case action
-    /// Both, concatenated and scaled by 1/√2: the score is the mean of the two cosines.
+    /// Both, concatenated and scaled by 1/√2 (width dim + actionDim): the score is the mean of the two cosines.
     case both
 }
 
@@ -53,11 +53,13 @@ public final class KnowledgeBase {
     public static let formatName = "worldgpt-knowledge-base"
     /// The file.
     public let url: URL
-    /// Embedding dimension of the transitions.
+    /// Embedding dimension of the states.
     public let dim: Int
+    /// Dimension of the action embeddings (0 when the transitions have none).
+    public let actionDim: Int
     /// What entries are keyed by.
     public let keyMode: KnowledgeKey
-    /// The exact index over the keys (dimension `dim`, or `2·dim` for `.both`).
+    /// The exact index over the keys (width `dim`, `actionDim`, or their sum for `.both`).
     public let index: FlatIndex
     let database: DatabaseQueue
     private(set) var metadata: [Int64: (scenario: String?, episode: String?, sampleID: String, modalities: Set<Modality>)] = [:]
@@ -66,7 +68,7 @@ public final class KnowledgeBase {
     public var count: Int { index.count }
 
     /// The key of a query state/action (nil when the key mode needs a part the query lacks).
-    public static func key(state: State, action: Embedding?, mode: KnowledgeKey, dim: Int) -> [Float]? {
+    public static func key(state: State, action: Embedding?, mode: KnowledgeKey, dim: Int, actionDim: Int) -> [Float]? {
         func unit(_ v: [Float]) -> [Float]? {
             var s: Double = 0
             for x in v { s += Double(x) * Double(x) }
@@ -75,7 +77,7 @@ public final class KnowledgeBase {
             return v.map { $0 * scale }
         }
         let stateKey = state.averaged().flatMap { $0.dim == dim ? unit($0.values) : nil }
-        let actionKey = action.flatMap { $0.dim == dim ? unit($0.values) : nil }
+        let actionKey = action.flatMap { $0.dim == actionDim ? unit($0.values) : nil }
         switch mode {
         case .state: return stateKey
         case .action: return actionKey
@@ -91,9 +93,10 @@ public final class KnowledgeBase {
     ///   or the key mode needs an embedding the transition lacks.
     public static func build(_ transitions: [Transition], keyMode: KnowledgeKey, at url: URL, threads: Int = 2) throws -> KnowledgeBase {
         guard let first = transitions.first else { throw RetrievalError.dataset("no transitions to build a knowledge base from") }
-        guard let dim = first.state0.averaged()?.dim ?? first.action.embedding?.dim else {
-            throw RetrievalError.dataset("transition \(first.provenance.sampleID) has no embeddings")
+        guard let dim = first.state0.averaged()?.dim ?? transitions.lazy.compactMap({ $0.state0.averaged()?.dim }).first else {
+            throw RetrievalError.dataset("transition \(first.provenance.sampleID) has no state0 embedding")
         }
+        let actionDim = transitions.lazy.compactMap { $0.action.embedding?.dim }.first ?? 0
         for (i, t) in transitions.enumerated() {
             let name = "transition \(i) (\(t.provenance.dataset) sample \(t.provenance.sampleID))"
             for (part, state) in [("state0", t.state0), ("state1", t.state1)] {
@@ -104,10 +107,10 @@ public final class KnowledgeBase {
                 }
             }
             if let a = t.action.embedding {
-                guard a.dim == dim else { throw RetrievalError.dataset("\(name): action embedding has dimension \(a.dim), expected \(dim)") }
+                guard a.dim == actionDim else { throw RetrievalError.dataset("\(name): action embedding has dimension \(a.dim), expected \(actionDim)") }
                 guard a.isFinite else { throw RetrievalError.dataset("\(name): action embedding has NaN or infinite components") }
             }
-            guard key(state: t.state0, action: t.action.embedding, mode: keyMode, dim: dim) != nil else {
+            guard key(state: t.state0, action: t.action.embedding, mode: keyMode, dim: dim, actionDim: actionDim) != nil else {
                 throw RetrievalError.dataset("\(name): key `\(keyMode.rawValue)` needs \(keyMode == .action ? "an action embedding" : keyMode == .state ? "a state0 embedding" : "state0 and action embeddings") (non-zero)")
             }
         }
@@ -120,7 +123,7 @@ public final class KnowledgeBase {
         do {
             try queue.write { db in
                 try db.execute(sql: createSQL)
-                try db.execute(sql: "INSERT INTO kb_info(key, value) VALUES ('format', ?), ('dim', ?), ('key', ?)", arguments: [formatName, String(dim), keyMode.rawValue])
+                try db.execute(sql: "INSERT INTO kb_info(key, value) VALUES ('format', ?), ('dim', ?), ('action_dim', ?), ('key', ?)", arguments: [formatName, String(dim), String(actionDim), keyMode.rawValue])
                 let insert = try db.makeStatement(sql: insertSQL)
                 for t in rows {
                     var values: [(any DatabaseValueConvertible)?] = [
@@ -179,16 +182,19 @@ public final class KnowledgeBase {
                 throw RetrievalError.database(path: path, reason: "kb_info has no valid dim/key")
             }
             self.dim = dim
+            actionDim = info["action_dim"].flatMap(Int.init) ?? 0
             keyMode = mode
         } catch let error as RetrievalError { throw error } catch {
             throw RetrievalError.database(path: path, reason: "not an SQLite database or corrupt (\(error))")
         }
-        index = FlatIndex(dim: keyMode == .both ? 2 * dim : dim, threads: threads)
+        let width = keyMode == .state ? dim : keyMode == .action ? actionDim : dim + actionDim
+        guard width > 0 else { throw RetrievalError.database(path: path, reason: "key `\(keyMode.rawValue)` but no action embeddings") }
+        index = FlatIndex(dim: width, threads: threads)
         try loadIndex()
     }
 
     private func loadIndex() throws {
-        let dim = dim, mode = keyMode, path = url.path
+        let dim = dim, actionDim = actionDim, mode = keyMode, path = url.path
         let stateCols = Modality.allCases.map { "state0_\($0.rawValue)" }
         let (ids, keys, meta) = try wrap {
             try database.read { db -> ([Int64], [Float], [(Int64, String?, String?, String, Set<Modality>)]) in
@@ -205,10 +211,10 @@ public final class KnowledgeBase {
                     }
                     var action: Embedding?
                     if let d: Data = row[4] {
-                        guard d.count == dim * 4 else { throw RetrievalError.database(path: path, reason: "entry \(id) action: \(d.count) bytes, expected \(dim * 4)") }
+                        guard d.count == actionDim * 4 else { throw RetrievalError.database(path: path, reason: "entry \(id) action: \(d.count) bytes, expected \(actionDim * 4)") }
                         action = Embedding(d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
                     }
-                    guard let key = Self.key(state: state, action: action, mode: mode, dim: dim) else {
+                    guard let key = Self.key(state: state, action: action, mode: mode, dim: dim, actionDim: actionDim) else {
                         throw RetrievalError.database(path: path, reason: "entry \(id) lacks what key `\(mode.rawValue)` needs")
                     }
                     ids.append(id)
@@ -253,8 +259,8 @@ public final class KnowledgeBase {
             let e = state[m]!
             guard e.dim == dim else { throw RetrievalError.dimensionMismatch(expected: dim, got: e.dim, context: "knowledge query \(m)") }
         }
-        if let a = action, a.dim != dim { throw RetrievalError.dimensionMismatch(expected: dim, got: a.dim, context: "knowledge query action") }
-        guard let key = Self.key(state: state, action: action, mode: keyMode, dim: dim) else {
+        if let a = action, keyMode != .state, a.dim != actionDim { throw RetrievalError.dimensionMismatch(expected: actionDim, got: a.dim, context: "knowledge query action") }
+        guard let key = Self.key(state: state, action: action, mode: keyMode, dim: dim, actionDim: actionDim) else {
             throw RetrievalError.invalidArgument("the knowledge base is keyed by `\(keyMode.rawValue)`; the query lacks that embedding")
         }
         let hits = try index.search(key, k: k, filter: searchFilter(filter))[0]
@@ -263,14 +269,15 @@ public final class KnowledgeBase {
 
     /// The stored transition `id`.
     public func transition(id: Int64) throws -> Transition {
-        let dim = dim, path = url.path
+        let dim = dim, actionDim = actionDim, path = url.path
         return try wrap {
             try database.read { db in
                 guard let row = try Row.fetchOne(db, sql: "SELECT * FROM transitions WHERE id = ?", arguments: [id]) else {
                     throw RetrievalError.database(path: path, reason: "entry \(id) not found")
                 }
                 func emb(_ column: String) -> Embedding? {
-                    guard let d: Data = row[column], d.count == dim * 4 else { return nil }
+                    let width = column == "action_embedding" ? actionDim : dim
+                    guard let d: Data = row[column], d.count == width * 4 else { return nil }
                     return Embedding(d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
                 }
                 var s0 = State(), s1 = State()
