@@ -7,18 +7,6 @@ import TestSupport
 import XCTest
 
 final class CrashSafetyTests: XCTestCase {
-    /// The `worldgpt` executable next to the test bundle (built by `swift build --build-tests`), or $WORLDGPT_BIN.
-    func worldgptBinary() throws -> URL {
-        if let env = ProcessInfo.processInfo.environment["WORLDGPT_BIN"] { return URL(fileURLWithPath: env) }
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        if dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
-        for candidate in [dir, dir.deletingLastPathComponent(), Fixtures.projectRoot.appendingPathComponent(".build/debug")] {
-            let url = candidate.appendingPathComponent("worldgpt")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        throw XCTSkip("the worldgpt executable is not built next to the tests (run `swift build --build-tests`)")
-    }
-
     func bits(_ s: StepRecord) -> [[UInt32]] {
         var out = [s.action.embedding?.values.map(\.bitPattern) ?? []]
         for state in [s.input, s.predicted, s.observed] { for m in Modality.allCases { out.append(state[m]?.values.map(\.bitPattern) ?? []) } }
