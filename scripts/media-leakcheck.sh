@@ -13,7 +13,12 @@ if ! command -v valgrind >/dev/null; then
         exit 0
     fi
 fi
-${SWIFT:-swift} build --build-tests --scratch-path .build/valgrind -Xswiftc -dwarf-version=4 -Xcc -gdwarf-4 2>&1 | grep -E "error|Build complete" || true
+build_log=$(mktemp)
+if ! ${SWIFT:-swift} build --build-tests --scratch-path .build/valgrind -Xswiftc -dwarf-version=4 -Xcc -gdwarf-4 >"$build_log" 2>&1; then
+    grep -E "error" "$build_log" | head -20; rm -f "$build_log"
+    echo "media leak check: FAILED (the DWARF 4 test build failed)"; exit 1
+fi
+rm -f "$build_log"
 bundle=$(find .build/valgrind -maxdepth 3 -name WorldGPTPackageTests.xctest -type f | head -1)
 [ -n "$bundle" ] || { echo "media leak check: test bundle not built"; exit 1; }
 log=$(mktemp)

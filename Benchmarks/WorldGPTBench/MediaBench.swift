@@ -16,7 +16,8 @@ func mediaBench(arguments: [String]) {
     if ffmpeg == nil { print("   peer: ffmpeg not found and could not be installed; printing our figures only") }
     let work = URL(fileURLWithPath: "bench-out/media")
     try? FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    let fixtures = URL(fileURLWithPath: "../shared/fixtures/worldgpt-demo/languagebind")
+    let fixtureRoot = ProcessInfo.processInfo.environment["WORLDGPT_FIXTURES"] ?? "../shared/fixtures"
+    let fixtures = URL(fileURLWithPath: fixtureRoot).appendingPathComponent("worldgpt-demo/languagebind")
     do {
         try videoCase(name: "demo 1080p H.264, 90 frames (skiing/state0.mp4)", clip: fixtures.appendingPathComponent("skiing/video/state0.mp4"), ffmpeg: ffmpeg)
         let long = work.appendingPathComponent("long-1080p.mp4")

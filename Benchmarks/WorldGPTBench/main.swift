@@ -8,3 +8,6 @@ if benchArguments.isEmpty || benchArguments.contains("reflector") {
     do { try runReflectorBench() } catch { print("reflector bench failed: \(error)") }
 }
 mediaBench(arguments: benchArguments)
+if benchArguments.isEmpty || benchArguments.contains("tensor") { runTensorBench() }
+formatsBench(arguments: benchArguments)
+simWorldBench(arguments: benchArguments)

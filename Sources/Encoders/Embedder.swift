@@ -80,10 +80,17 @@ extension TextEncoders {
             throw EncoderError.invalidArgument("\(url.path) is not UTF-8 text")
         }
         if text.isEmpty { return [] }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
-        }
+        var lines = splitLines(text)
         if text.hasSuffix("\n") { lines.removeLast() }
         return lines
+    }
+}
+
+/// Splits on "\n" scalars (so "\r\n", a single Character in Swift, splits too) and drops a trailing "\r" per line.
+func splitLines(_ text: String) -> [String] {
+    text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { sub in
+        var line = String(String.UnicodeScalarView(sub))
+        if line.unicodeScalars.last == "\r" { line.unicodeScalars.removeLast() }
+        return line
     }
 }

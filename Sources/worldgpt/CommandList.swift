@@ -14,6 +14,7 @@ let commandList: [any ParsableCommand.Type] = [
     EncodeCommand.self,
     // Memory / Retrieval
     MemoryCommand.self,
+    KBCommand.self,
     // SimWorld
     SimWorldCommand.self,
     // WorldModel

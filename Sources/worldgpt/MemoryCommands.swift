@@ -1,6 +1,7 @@
 // `worldgpt memory …`: inspect, search, export, verify and prune an episode store (thin: Memory does the work).
 import ArgumentParser
 import Foundation
+import Encoders
 import Formats
 import Memory
 
@@ -86,10 +87,12 @@ struct MemoryCommand: ParsableCommand {
         var k = 5
         @Option(name: .long, help: "Only steps of this episode.")
         var episode: String?
-        @Option(name: .long, help: "Weight of the state similarity.")
-        var stateWeight: Float = 1
-        @Option(name: .long, help: "Weight of the action similarity.")
-        var actionWeight: Float = 0
+        @Option(name: .long, help: "Weight of the state similarity (default 1 with --like; with --text 1 when the encoder width matches the states, else 0).")
+        var stateWeight: Float?
+        @Option(name: .long, help: "Weight of the action similarity (default 0 with --like; with --text 1 when the encoder width matches the actions).")
+        var actionWeight: Float?
+        @Option(name: .long, help: "Text encoder for --text: minilm or hashed (default: MiniLM if installed).")
+        var textEncoder: String?
         @Option(name: .long, help: "Weight of the recency term.")
         var recencyWeight: Float = 0
         @Option(name: .long, help: "Steps after which the recency term halves.")
@@ -104,15 +107,18 @@ struct MemoryCommand: ParsableCommand {
 
         func run() throws {
             let db = try store.openReadOnly()
-            let weights = RecallWeights(state: stateWeight, action: actionWeight, recency: recencyWeight, halfLife: halfLife)
             let query: RecallQuery
+            var weights = RecallWeights(state: stateWeight ?? 1, action: actionWeight ?? 0, recency: recencyWeight, halfLife: halfLife)
             if let like {
                 let reference = try StepReference(parsing: like)
                 guard reference.index != nil else { throw ValidationError("--like needs EPISODE:STEP") }
                 let step = try db.steps(reference)[0]
                 query = RecallQuery(state: step.record.input, action: step.record.action.embedding, episode: episode, excludedStepIDs: [step.id])
             } else {
-                query = try textQuery(text ?? "", dim: db.dim, episode: episode)
+                let (q, matchesState, matchesAction) = try textQuery(text ?? "", store: db, encoderKind: textEncoder, episode: episode)
+                query = q
+                weights.state = stateWeight ?? (matchesState ? 1 : 0)
+                weights.action = actionWeight ?? (matchesAction ? 1 : 0)
             }
             let hits = try db.recall(query, k: k, weights: weights)
             if output.json { return try printJSON(hits) }
@@ -276,7 +282,14 @@ func describe(_ s: StoredStep, components: Int) -> String {
     return lines.joined(separator: "\n")
 }
 
-/// The recall query for `--text`: needs a text encoder (Encoders) — see the command's discussion.
-func textQuery(_ text: String, dim: Int, episode: String?) throws -> RecallQuery {
-    throw ValidationError("--text needs the text encoder, which this build does not have yet; use --like EPISODE:STEP")
+/// The recall query for `--text`: the sentence's embedding compared with stored actions when the widths match
+/// (and with stored states, as a text-modality state, when those match).
+func textQuery(_ text: String, store: EpisodeStore, encoderKind: String?, episode: String?) throws -> (RecallQuery, matchesState: Bool, matchesAction: Bool) {
+    let encoder = try encoderKind.flatMap(TextEncoderKind.init(rawValue:)).map { try TextEncoders.make($0) } ?? TextEncoders.default()
+    let v = Embedding(try encoder.embed([text])[0])
+    let matchesState = v.dim == store.dim, matchesAction = v.dim == store.actionDim
+    guard matchesState || matchesAction else {
+        throw ValidationError("the text encoder gives \(v.dim)-d vectors; the store holds \(store.dim)-d states and \(store.actionDim.map { "\($0)-d" } ?? "no") action embeddings")
+    }
+    return (RecallQuery(state: matchesState ? State([.text: v]) : State(), action: matchesAction ? v : nil, episode: episode), matchesState, matchesAction)
 }

@@ -62,15 +62,25 @@ final class TextEncoderTests: XCTestCase {
         for j in 0..<384 { XCTAssertEqual(vectors[0][j], vectors[1][j], accuracy: 1e-5) }
     }
 
-    func testRobustnessTokensMatchReferenceTokenizer() throws {
-        // Expected ids from Hugging Face BertTokenizerFast (tokenizers) on the same vocab.txt; see robustness.json.
+    func testRobustnessCasesMatchReferenceTokenizerAndEmbeddings() throws {
+        // Expected ids from Hugging Face BertTokenizerFast and embeddings from sentence-transformers (PyTorch CPU)
+        // on the same model files: Tests/Resources/minilm-robustness.json, made by Benchmarks/peers/minilm_reference.py.
         let enc = try encoder()
-        struct Case: Decodable { let text: String; let token_ids: [Int32] }
-        let url = Fixtures.projectRoot.appendingPathComponent("Tests/EncodersTests/Resources/robustness.json")
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("robustness.json not generated") }
+        struct Case: Decodable { let text: String; let token_ids: [Int32]; let embedding: [Float] }
+        let url = Fixtures.projectRoot.appendingPathComponent("Tests/Resources/minilm-robustness.json")
         let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: url))
-        XCTAssertGreaterThan(cases.count, 5)
-        for c in cases { XCTAssertEqual(enc.tokenIDs(c.text), c.token_ids, "text: \(c.text.prefix(40))") }
+        XCTAssertGreaterThanOrEqual(cases.count, 15)
+        let vectors = try enc.embed(cases.map(\.text))
+        for (c, v) in zip(cases, vectors) {
+            XCTAssertEqual(enc.tokenIDs(c.text), c.token_ids, "text: \(c.text.prefix(40))")
+            var dot = 0.0, na = 0.0, nb = 0.0, maxDiff: Float = 0
+            for j in 0..<384 {
+                dot += Double(v[j]) * Double(c.embedding[j]); na += Double(v[j] * v[j]); nb += Double(c.embedding[j] * c.embedding[j])
+                maxDiff = max(maxDiff, abs(v[j] - c.embedding[j]))
+            }
+            XCTAssertGreaterThanOrEqual(dot / (na * nb).squareRoot(), 0.9999, "text: \(c.text.prefix(40))")
+            XCTAssertLessThanOrEqual(maxDiff, 1e-4, "text: \(c.text.prefix(40))")
+        }
     }
 
     func testMissingAndCorruptWeightsNameTheFileAndFix() throws {
@@ -85,6 +95,12 @@ final class TextEncoderTests: XCTestCase {
             .write(to: dir.url.appendingPathComponent("config.json"))
         try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n".utf8).write(to: dir.url.appendingPathComponent("vocab.txt"))
         try Data([1, 2, 3]).write(to: dir.url.appendingPathComponent("model.safetensors"))
+        // A vocabulary larger than the embedding table would index past it: refused, naming vocab.txt.
+        try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\n".utf8).write(to: dir.url.appendingPathComponent("vocab.txt"))
+        XCTAssertThrowsError(try MiniLMEncoder(directory: dir.url)) { error in
+            XCTAssertTrue("\(error)".contains("vocab.txt") && "\(error)".contains("vocab_size 5"), "\(error)")
+        }
+        try Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n".utf8).write(to: dir.url.appendingPathComponent("vocab.txt"))
         XCTAssertThrowsError(try MiniLMEncoder(directory: dir.url)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("model.safetensors") && text.contains("make setup"), text)

@@ -77,3 +77,20 @@ final class TextTokenizerTests: XCTestCase {
         }
     }
 }
+
+final class SentenceFileTests: XCTestCase {
+    func testOneSentencePerLineAndEmptyLinesAreEmptySentences() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let url = dir.url.appendingPathComponent("lines.txt")
+        try Data("first\n\nthird\r\nlast".utf8).write(to: url)
+        XCTAssertEqual(try TextEncoders.sentences(fromFile: url), ["first", "", "third", "last"])
+        try Data("a\n\n".utf8).write(to: url)
+        XCTAssertEqual(try TextEncoders.sentences(fromFile: url), ["a", ""], "a final newline ends the last line")
+        try Data().write(to: url)
+        XCTAssertEqual(try TextEncoders.sentences(fromFile: url), [])
+        try Data([0xFF, 0xFE, 0x00]).write(to: url)
+        XCTAssertThrowsError(try TextEncoders.sentences(fromFile: url)) { XCTAssertTrue("\($0)".contains("lines.txt")) }
+        XCTAssertThrowsError(try TextEncoders.sentences(fromFile: dir.url.appendingPathComponent("none.txt")))
+    }
+}

@@ -63,6 +63,22 @@ final class WriterRoundTripTests: XCTestCase {
         XCTAssertEqual(frames.map { Int(($0.channelMeans.g / 100).rounded()) }, [0, 1, 1, 2, 2])
     }
 
+    func testSeekThenReadOn() throws {
+        let url = folder.url.appendingPathComponent("seek.mp4")
+        _ = try Synthetic.writeIndexedClip(to: url, frames: 60, fps: 10, levelStep: 4)
+        let reader = try VideoReader(url: url)
+        try reader.seek(to: 3.0)  // frame 30, green 120
+        var levels: [Double] = []
+        try reader.forEachFrame { frame in levels.append(frame.channelMeans.g); return levels.count < 3 }
+        XCTAssertEqual(levels.count, 3)
+        for (got, want) in zip(levels, [120.0, 124, 128]) { XCTAssertEqual(got, want, accuracy: 4) }
+        try reader.seek(to: 0.55)  // between frames 5 and 6: the first at or after (within half a frame) is 5 or 6
+        let next = try XCTUnwrap(try reader.nextFrame())
+        XCTAssertEqual(try XCTUnwrap(next.time), 0.55, accuracy: 0.051)
+        try reader.seek(to: 100)  // past the end
+        XCTAssertNil(try reader.nextFrame())
+    }
+
     func testVariableFrameRateClip() throws {
         let url = folder.url.appendingPathComponent("vfr.mp4")
         let times = [0.0, 0.1, 0.15, 0.5, 0.52, 1.3, 1.31, 2.0]

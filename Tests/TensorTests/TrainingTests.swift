@@ -129,3 +129,39 @@ final class TrainingTests: XCTestCase {
         XCTAssertLessThan(last, first / 10, "loss \(first) → \(last)")
     }
 }
+
+/// The worked example of docs/tensor.md at toy sizes: it must compile as written and learn.
+final class DocsExampleTests: XCTestCase {
+    func testPreLNTransformerTrainingStepLowersCosineLoss() {
+        let store = ParameterStore(seed: 42)
+        let embedIn = Linear(store, "in_proj", inFeatures: 6, outFeatures: 8)
+        let blocks = (0..<2).map { PreLNTransformerBlock(store, "blocks.\($0)", width: 8, heads: 2) }
+        let finalNorm = LayerNorm(store, "ln_f", dim: 8)
+        let head = Linear(store, "head", inFeatures: 8, outFeatures: 6)
+        let optimizer = AdamW(learningRate: 3e-3, weightDecay: 0.01)
+        let schedule = WarmupCosineSchedule(peak: 3e-3, minimum: 3e-4, warmupSteps: 5, totalSteps: 60)
+
+        func trainStep(_ step: Int, inputs: Tensor, mask: Tensor, targets: Tensor) -> Float {
+            var h = embedIn.forward(inputs)
+            for block in blocks { h = block.forward(h, keyMask: mask) }
+            let prediction = head.forward(finalNorm.forward(h))
+            let loss = Loss.cosine(prediction: prediction, target: targets)
+            store.zeroGradients()
+            var d = finalNorm.backward(head.backward(loss.gradient))
+            for block in blocks.reversed() { d = block.backward(d) }
+            _ = embedIn.backward(d)
+            store.clipGradients(maxNorm: 1)
+            optimizer.step(store, learningRate: schedule.learningRate(at: step))
+            return loss.value
+        }
+
+        var rng = SeededGenerator(seed: 43)
+        let inputs = Tensor(randomNormal: [4, 3, 6], using: &rng)
+        let targets = Tensor(randomNormal: [4, 3, 6], using: &rng)
+        let mask = Tensor(zeros: [4, 3], value: 1)
+        let first = trainStep(0, inputs: inputs, mask: mask, targets: targets)
+        var last = first
+        for step in 1..<60 { last = trainStep(step, inputs: inputs, mask: mask, targets: targets) }
+        XCTAssertLessThan(last, first * 0.5, "cosine loss \(first) → \(last)")
+    }
+}

@@ -31,6 +31,7 @@ public enum VisualFeatures {
 
     /// Area-resamples `image` to `side × side` and splits it into planes (values in 0...1).
     static func planes(_ image: RGBImage) -> Planes {
+        precondition(image.width > 0 && image.height > 0, "visual features of an empty \(image.width)×\(image.height) image")
         let s = side, w = image.width, h = image.height
         var r = [Float](repeating: 0, count: s * s), g = r, bl = r
         image.pixels.withUnsafeBufferPointer { px in

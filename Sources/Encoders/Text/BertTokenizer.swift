@@ -49,7 +49,7 @@ public struct BertTokenizer: Sendable {
         guard let data = try? Data(contentsOf: url), let text = String(data: data, encoding: .utf8) else {
             throw EncoderError.corruptFile(url, problem: "not readable as UTF-8 text", fix: fix)
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) }
+        var lines = splitLines(text)
         if lines.last == "" { lines.removeLast() }
         do {
             try self.init(tokens: lines, lowercase: lowercase)

@@ -110,7 +110,14 @@ public struct MiniLMEncoder: Embedder, Sendable {
             throw EncoderError.corruptFile(configURL, problem: "unsupported hidden_act \(config.hiddenAct) or hidden_size \(config.hiddenSize) / heads \(config.headCount)", fix: MiniLMEncoder.fix)
         }
         guard batchSize > 0, maxLength >= 2 else { throw EncoderError.invalidArgument("batch size \(batchSize) and max length \(maxLength) must be ≥ 1 and ≥ 2") }
-        tokenizer = try BertTokenizer(vocabularyFile: directory.appendingPathComponent("vocab.txt"))
+        let vocabURL = directory.appendingPathComponent("vocab.txt")
+        tokenizer = try BertTokenizer(vocabularyFile: vocabURL)
+        // Every id the tokenizer can produce must index a row of the embedding table.
+        let largestID = Int(tokenizer.vocabulary.values.max() ?? 0)
+        guard largestID < config.vocabularySize else {
+            throw EncoderError.corruptFile(vocabURL, problem: "it has \(largestID + 1) tokens but config.json says vocab_size \(config.vocabularySize)",
+                                           fix: MiniLMEncoder.fix)
+        }
         self.maxLength = min(maxLength, config.maxPositions)
         self.batchSize = batchSize
         weights = try MiniLMEncoder.loadWeights(directory.appendingPathComponent("model.safetensors"), config: config)
@@ -214,7 +221,8 @@ public struct MiniLMEncoder: Embedder, Sendable {
         var context = [Float](repeating: 0, count: n * c)  // attention output before projection [N, C]
         var sum = [Float](repeating: 0, count: n * c)  // sublayer output + residual [N, C]
         var hidden = [Float](repeating: 0, count: n * f)  // FFN hidden [N, F]
-        var probs = [Float](repeating: 0, count: heads * maxLen * maxLen)  // [H, L, L] for one sequence
+        let workers = max(1, min(BLAS.threadCount, ProcessInfo.processInfo.activeProcessorCount, sequences.count))
+        var probs = [Float](repeating: 0, count: workers * heads * maxLen * maxLen)  // [H, L, L] per worker
 
         x.withUnsafeMutableBufferPointer { xp in
             qkv.withUnsafeMutableBufferPointer { qp in
@@ -233,7 +241,7 @@ public struct MiniLMEncoder: Embedder, Sendable {
                                 }
                                 for layer in weights.layers {
                                     runLayer(layer, n: n, x: xb, qkv: qb, context: cb, sum: sb, hidden: hb, probs: pb,
-                                             lengths: lengths, offsets: offsets, scale: scale, eps: eps)
+                                             lengths: lengths, offsets: offsets, scale: scale, eps: eps, workers: workers)
                                 }
                             }
                         }
@@ -282,7 +290,7 @@ public struct MiniLMEncoder: Embedder, Sendable {
     private func runLayer(
         _ layer: Layer, n: Int, x: UnsafeMutablePointer<Float>, qkv: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>,
         sum: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
-        lengths: [Int], offsets: [Int], scale: Float, eps: Float
+        lengths: [Int], offsets: [Int], scale: Float, eps: Float, workers: Int
     ) {
         let c = config.hiddenSize, f = config.intermediateSize, heads = config.headCount
         // 1. Fused Q, K, V projection: [N, C] → [N, 3C].
@@ -291,27 +299,46 @@ public struct MiniLMEncoder: Embedder, Sendable {
                 Kernels.linearForward(out: qkv, input: x, weight: w.baseAddress!, bias: b.baseAddress!, rows: n, inDim: c, outDim: 3 * c)
             }
         }
-        // 2. Attention per sequence (no padding), heads as strided GEMMs.
-        for (i, len) in lengths.enumerated() {
-            let q = qkv + offsets[i] * 3 * c
-            let shape = AttentionShape(batch: 1, queryLength: len, keyLength: len, heads: heads, headDim: c / heads)
-            Kernels.attentionForward(out: context + offsets[i] * c, ldo: c, probs: probs, q: q, ldq: 3 * c, k: q + c, ldk: 3 * c,
-                                     v: q + 2 * c, ldv: 3 * c, keyMask: nil, shape: shape, scale: scale)
+        // 2. Attention per sequence (no padding), heads as strided GEMMs; sequences spread over workers
+        //    (greedy by L² cost), each with its own probability scratch and single-threaded BLAS meanwhile.
+        let maxLen = lengths.max() ?? 0
+        var groups = [[Int]](repeating: [], count: workers)
+        var load = [Int](repeating: 0, count: workers)
+        for i in lengths.indices.sorted(by: { lengths[$0] > lengths[$1] }) {
+            let w = load.indices.min { load[$0] < load[$1] } ?? 0
+            groups[w].append(i)
+            load[w] += lengths[i] * lengths[i]
         }
+        let blasThreads = BLAS.threadCount
+        if workers > 1 { BLAS.threadCount = 1 }
+        Kernels.parallel(workers: workers) { w in
+            let scratch = probs + w * heads * maxLen * maxLen
+            for i in groups[w] {
+                let len = lengths[i]
+                let q = qkv + offsets[i] * 3 * c
+                let shape = AttentionShape(batch: 1, queryLength: len, keyLength: len, heads: heads, headDim: c / heads)
+                Kernels.attentionForward(out: context + offsets[i] * c, ldo: c, probs: scratch, q: q, ldq: 3 * c, k: q + c, ldk: 3 * c,
+                                         v: q + 2 * c, ldv: 3 * c, keyMask: nil, shape: shape, scale: scale)
+            }
+        }
+        if workers > 1 { BLAS.threadCount = blasThreads }
         // 3. Output projection + residual, LayerNorm.
         sum.update(from: x, count: n * c)
         project(input: context, weight: layer.attentionOutWeight, bias: layer.attentionOutBias, rows: n, inDim: c, outDim: c, accumulateInto: sum)
-        layerNorm(sum, weight: layer.attentionNormWeight, bias: layer.attentionNormBias, into: x, rows: n, eps: eps)
+        layerNorm(sum, weight: layer.attentionNormWeight, bias: layer.attentionNormBias, into: x, rows: n, eps: eps, workers: workers)
         // 4. FFN: GELU(x·W1ᵀ + b1)·W2ᵀ + b2 + x, LayerNorm.
         layer.intermediateWeight.withUnsafeBufferPointer { w in
             layer.intermediateBias.withUnsafeBufferPointer { b in
                 Kernels.linearForward(out: hidden, input: x, weight: w.baseAddress!, bias: b.baseAddress!, rows: n, inDim: c, outDim: f)
             }
         }
-        Kernels.geluForward(out: hidden, input: hidden, count: n * f, form: .erf)
+        Kernels.parallel(workers: workers) { w in
+            let r = Kernels.slice(n * f, worker: w, of: workers)
+            Kernels.geluForward(out: hidden + r.lowerBound, input: hidden + r.lowerBound, count: r.count, form: .erf)
+        }
         sum.update(from: x, count: n * c)
         project(input: hidden, weight: layer.outputWeight, bias: layer.outputBias, rows: n, inDim: f, outDim: c, accumulateInto: sum)
-        layerNorm(sum, weight: layer.outputNormWeight, bias: layer.outputNormBias, into: x, rows: n, eps: eps)
+        layerNorm(sum, weight: layer.outputNormWeight, bias: layer.outputNormBias, into: x, rows: n, eps: eps, workers: workers)
     }
 
     /// `out += input · Wᵀ + b` (the residual already sits in `out`).
@@ -328,11 +355,16 @@ public struct MiniLMEncoder: Embedder, Sendable {
         }
     }
 
-    private func layerNorm(_ input: UnsafePointer<Float>, weight: [Float], bias: [Float], into out: UnsafeMutablePointer<Float>, rows: Int, eps: Float) {
+    private func layerNorm(_ input: UnsafePointer<Float>, weight: [Float], bias: [Float], into out: UnsafeMutablePointer<Float>,
+                           rows: Int, eps: Float, workers: Int) {
+        let c = config.hiddenSize
         weight.withUnsafeBufferPointer { w in
             bias.withUnsafeBufferPointer { b in
-                Kernels.layerNormForward(out: out, mean: nil, rstd: nil, input: input, weight: w.baseAddress!, bias: b.baseAddress!,
-                                         rows: rows, dim: config.hiddenSize, eps: eps)
+                Kernels.parallel(workers: workers) { k in
+                    let r = Kernels.slice(rows, worker: k, of: workers)
+                    Kernels.layerNormForward(out: out + r.lowerBound * c, mean: nil, rstd: nil, input: input + r.lowerBound * c,
+                                             weight: w.baseAddress!, bias: b.baseAddress!, rows: r.count, dim: c, eps: eps)
+                }
             }
         }
     }

@@ -66,7 +66,7 @@ public enum AudioReader {
         // Read in chunks: a corrupt header may state more frames than the file holds.
         let chunkFrames = 65_536
         var samples: [Float] = []
-        if info.frames > 0 { samples.reserveCapacity(min(Int(info.frames), 1 << 26) * channels) }
+        if info.frames > 0 { samples.reserveCapacity(min(min(Int(info.frames), 1 << 24) * channels, 1 << 24)) }  // a hint, capped
         var chunk = [Float](repeating: 0, count: chunkFrames * channels)
         while true {
             let read = chunk.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(chunkFrames)) }

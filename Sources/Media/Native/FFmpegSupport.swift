@@ -246,6 +246,10 @@ final class RGBConverter {
         }
         let scaled = target.mode == .centerCrop ? RGBConverter.coverSize(width: width, height: height, target: target)
                                                 : (width: target.width, height: target.height)
+        guard scaled.width <= 16384, scaled.height <= 16384 else {
+            throw MediaError.decodeFailed(path: path, code: cffmpeg_averror_invaliddata(),
+                                          message: "a \(width)×\(height) frame cannot be centre-cropped to \(target.width)×\(target.height) (aspect ratio too extreme)")
+        }
         var fullRange: Int32 = frame.pointee.color_range == AVCOL_RANGE_JPEG ? 1 : 0
         let source = cffmpeg_normalize_pixfmt(frame.pointee.format, &fullRange)
         guard source >= 0, let ctx = sws_getCachedContext(

@@ -94,13 +94,18 @@ public final class VideoReader {
         return n
     }
 
-    /// Decodes every frame from the current position, calling `body` with each frame converted to RGB
-    /// at `size` (nil: native size). `body` returns false to stop early.
+    /// Decodes every frame from the current position (after `seek(to:)`: from the seek time), calling
+    /// `body` with each frame converted to RGB at `size` (nil: native size). `body` returns false to stop.
     /// - Returns: the number of frames delivered.
     @discardableResult
     public func forEachFrame(size: FrameSize? = nil, _ body: (RGBImage) throws -> Bool) throws -> Int {
-        let delivered = try decoder.decode { frame in
-            try body(try converter.convert(frame, size: size, path: path, time: decoder.frameTime()))
+        let skip = pendingSkipUntil
+        pendingSkipUntil = nil
+        var delivered = 0
+        try decoder.decode { frame in
+            if let skip, let ts = bestTimestamp(frame), ts < skip - halfFrameTicks { return true }
+            delivered += 1
+            return try body(try converter.convert(frame, size: size, path: path, time: decoder.frameTime()))
         }
         return delivered
     }
