@@ -124,7 +124,7 @@ extension Kernels {
         case .tanh:
             for i in 0..<count {
                 let x = input[i]
-                out[i] = 0.5 * x * (1 + Foundation.tanh(sqrt2OverPi * (x + 0.044715 * x * x * x)))
+                out[i] = 0.5 * x * (1 + Kernels.tanh(sqrt2OverPi * (x + 0.044715 * x * x * x)))
             }
         }
     }
@@ -145,7 +145,7 @@ extension Kernels {
             for i in 0..<count {
                 let x = input[i]
                 let inner = sqrt2OverPi * (x + 0.044715 * x * x * x)
-                let t = Foundation.tanh(inner)
+                let t = Kernels.tanh(inner)
                 let sech2 = 1 - t * t
                 let grad = 0.5 * (1 + t) + 0.5 * x * sech2 * sqrt2OverPi * (1 + 3 * 0.044715 * x * x)
                 dInput[i] += grad * dOut[i]
@@ -186,6 +186,14 @@ extension Kernels {
         let t = 1 / (1 + 0.327_591_1 * a)
         let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))))
         let r = 1 - poly * expNonPositive(-a * a)
+        return Float(bitPattern: r.bitPattern | (x.bitPattern & 0x8000_0000))
+    }
+
+    /// `tanh(x)` with absolute error ≤ 3e-7: `(1 − e^{−2|x|}) / (1 + e^{−2|x|})`, sign restored by bit copy.
+    @inline(__always)  // as expNonPositive.
+    public static func tanh(_ x: Float) -> Float {
+        let e = expNonPositive(-2 * abs(x))
+        let r = (1 - e) / (1 + e)
         return Float(bitPattern: r.bitPattern | (x.bitPattern & 0x8000_0000))
     }
 }
