@@ -1,48 +1,28 @@
-// Reading whole files with read(2) into one buffer: faster than faulting a private mapping in page by page when
-// every byte will be touched anyway (.pt, .npy, .npz). The only libc use of the module lives here.
-import Foundation
+// Large output buffers: allocated with a transparent-huge-page hint, as numpy does for big arrays, so filling
+// 64 MiB costs a few dozen page faults instead of sixteen thousand. The only libc use of the module lives here.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// Reads the whole file into a new array.
-/// - Throws: `FormatError.io` naming the file when it cannot be opened or read.
-func readWholeFile(_ url: URL) throws -> [UInt8] {
-    let fd = open(url.path, O_RDONLY)
-    guard fd >= 0 else { throw FormatError.io(path: url.path, reason: String(cString: strerror(errno))) }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { throw FormatError.io(path: url.path, reason: String(cString: strerror(errno))) }
-    guard (info.st_mode & S_IFMT) == S_IFREG else { throw FormatError.io(path: url.path, reason: "not a regular file") }
-    let size = Int(info.st_size)
-    guard size > 0 else { return [] }
-    var failure: Int32 = 0
-    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-        var done = 0
-        while done < size, let base = buffer.baseAddress {
-            let n = read(fd, base + done, size - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = errno
-                break
+/// A new byte array of exactly `count` bytes, filled by `fill` (which must initialise every byte).
+/// Buffers of 4 MiB or more are advised to use huge pages before they are first touched.
+func makeLargeBuffer(count: Int, _ fill: (UnsafeMutableRawPointer) -> Void) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        guard let base = buffer.baseAddress, count > 0 else { initialized = 0; return }
+        #if os(Linux)
+        if count >= 4 << 20 {
+            // Advise the 2 MiB-aligned interior; failure (no THP) is harmless.
+            let huge = 2 << 20
+            let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
+            let end = (Int(bitPattern: base) + count) & ~(huge - 1)
+            if end > start, let p = UnsafeMutableRawPointer(bitPattern: start) {
+                _ = madvise(p, end - start, MADV_HUGEPAGE)
             }
-            if n == 0 { break }  // the file shrank while being read
-            done += n
         }
-        initialized = done
-    }
-    if failure != 0 { throw FormatError.io(path: url.path, reason: String(cString: strerror(failure))) }
-    return bytes
-}
-
-/// Runs `body` over the file's bytes, read with `readWholeFile` and wrapped without copying. `body` must not let
-/// the `Data` (or slices of it) escape: copy out what you keep.
-func withFileData<T>(_ url: URL, _ body: (Data) throws -> T) throws -> T {
-    let bytes = try readWholeFile(url)
-    return try bytes.withUnsafeBytes { raw in
-        guard let base = raw.baseAddress else { return try body(Data()) }
-        return try body(Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none))
+        #endif
+        fill(UnsafeMutableRawPointer(base))
+        initialized = count
     }
 }

@@ -24,7 +24,7 @@ public enum NPY {
     /// Reads one array from a `.npy` file, converted to row-major little-endian.
     /// - Throws: `FormatError` naming the file for a bad header, an unsupported dtype, or missing data.
     public static func read(_ url: URL) throws -> TensorData {
-        try withFileData(url) { try parse($0, path: url.path) }
+        try parse(mapFile(url), path: url.path)
     }
 
     /// Writes `tensor` as a version 1.0 `.npy` file (C order, little-endian).
@@ -155,7 +155,7 @@ public enum NPZ {
     /// Reads every array of an `.npz` file, in archive order; names drop the `.npy` extension.
     /// - Throws: `FormatError` naming the archive (and the member) on any damage.
     public static func read(_ url: URL) throws -> [(name: String, tensor: TensorData)] {
-        try withFileData(url) { try parse($0, path: url.path) }
+        try parse(mapFile(url), path: url.path)
     }
 
     /// Writes arrays as an uncompressed `.npz` archive (what `numpy.savez` writes).
