@@ -10,3 +10,4 @@ if benchArguments.isEmpty || benchArguments.contains("reflector") {
 mediaBench(arguments: benchArguments)
 if benchArguments.isEmpty || benchArguments.contains("tensor") { runTensorBench() }
 formatsBench(arguments: benchArguments)
+simWorldBench(arguments: benchArguments)
