@@ -9,3 +9,5 @@ if benchArguments.isEmpty || benchArguments.contains("reflector") {
 }
 mediaBench(arguments: benchArguments)
 if benchArguments.isEmpty || benchArguments.contains("tensor") { runTensorBench() }
+formatsBench(arguments: benchArguments)
+simWorldBench(arguments: benchArguments)

@@ -3,6 +3,7 @@ import ArgumentParser
 import ContextReflector
 import Formats
 import Foundation
+import WorldModel
 
 /// `worldgpt reflector`: the ContextReflector's two stages from the command line.
 struct ReflectorCommand: ParsableCommand {
@@ -43,19 +44,34 @@ extension ReflectorCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show the filter stage's decision and reason for every retrieved candidate of a query.",
             discussion: """
-                Reads a candidate file (JSON: {"query": {...}, "candidates": [...], "filter": {...}}; layout in \
-                docs/reflector.md), applies the filter rules (leakage guard, threshold, near-duplicate collapse, \
-                MMR diversity, budget) and prints one line per candidate, e.g. `kb:12  kept: rank 1, score 0.91`. \
-                Options override the file's "filter" settings.
+                Either reads a candidate file (--candidates: JSON {"query": {...}, "candidates": [...], "filter": {...}}; \
+                layout in docs/reflector.md), or retrieves the candidates of one dataset sample from a knowledge base \
+                (--kb with --data and --sample; the query is the sample's state0 — or only --inputs modalities — and \
+                action, with its own provenance, so the leakage guard is exercised). Applies the filter rules (leakage \
+                guard, threshold, near-duplicate collapse, MMR diversity, budget) and prints one line per candidate, \
+                e.g. `kb:12  kept: rank 1, score 0.91`. Options override a candidate file's "filter" settings.
                 """)
 
-        @Option(name: .long, help: "The candidate file (JSON) holding the query and its retrieved candidates.")
-        var candidates: String
+        @Option(name: .long, help: "A candidate file (JSON) holding the query and its retrieved candidates.")
+        var candidates: String?
+        @Option(name: .long, help: "Knowledge to retrieve from: a KB.sqlite (`worldgpt kb build`), a dataset YAML or a SimWorld folder (its kb split).")
+        var kb: String?
+        @Option(name: .long, help: "With --kb: the dataset (YAML or SimWorld folder) holding the query sample.")
+        var data: String?
+        @Option(name: .long, help: "With --kb: the split of --data (a YAML section, or SimWorld train/kb/test/sequences; default test for folders).")
+        var split: String?
+        @Option(name: .long, help: "With --kb: the query sample's id (its index in the annotation file).")
+        var sample: String?
+        @Option(name: .long, help: "With --kb: the query's input modalities, comma-separated (default: all of the sample's state0).")
+        var inputs: String?
+        @Option(name: .long, help: "With --kb: candidates retrieved before the filter.")
+        var retrieve: Int = 16
         @OptionGroup var filter: FilterOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup var encoderOptions: ActionEncoderOptions
 
         func run() throws {
-            let file = try CandidateFile.load(URL(fileURLWithPath: candidates))
+            let file = try loadQuery()
             let result = try ReflectorFilter(config: filter.config(base: file.filter ?? ReflectorFilterConfig()))
                 .apply(query: file.query, candidates: file.candidates)
             if output.json {
@@ -69,6 +85,37 @@ extension ReflectorCommand {
                 print("kept \(result.kept.count) of \(file.candidates.count): \(result.kept.map(\.id).joined(separator: ", "))")
                 print(result.explanation())
             }
+        }
+
+        /// The query and candidates: from --candidates, or retrieved for --sample of --data from --kb.
+        private func loadQuery() throws -> CandidateFile {
+            if let candidates {
+                guard kb == nil, sample == nil else { throw ValidationError("give either --candidates or --kb with --data and --sample") }
+                return try CandidateFile.load(URL(fileURLWithPath: candidates))
+            }
+            guard let kb, let data, let sample else { throw ValidationError("give --candidates FILE, or --kb, --data and --sample") }
+            let cache = encoderOptions.cache(for: try encoderOptions.encoder())
+            var folder: ObjCBool = false
+            FileManager.default.fileExists(atPath: data, isDirectory: &folder)
+            let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split ?? (folder.boolValue ? "test" : nil))
+            let transitions = try TrainingSetup.transitions(config, cache: cache)
+            guard let t = transitions.first(where: { $0.provenance.sampleID == sample }) else {
+                throw ValidationError("no sample '\(sample)' in \(config.source) (\(transitions.count) samples, ids 0…\(max(0, transitions.count - 1)))")
+            }
+            var state = t.state0
+            if let inputs {
+                var kept = State()
+                for name in inputs.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                    guard let m = Modality(rawValue: name) else { throw ValidationError("--inputs: unknown modality '\(name)'") }
+                    guard let e = t.state0[m] else { throw ValidationError("--inputs: sample \(sample) has no \(name) in state0") }
+                    kept[m] = e
+                }
+                state = kept
+            }
+            let query = ReflectorQuery(state: state, action: t.action, provenance: t.provenance)
+            let knowledge = try AgentSetup.knowledge(kb, cache: cache)
+            try cache.save()
+            return CandidateFile(query: query, candidates: try knowledge.candidates(for: query, k: retrieve))
         }
     }
 }

@@ -82,13 +82,14 @@ struct TrainReflectorCommand: ParsableCommand {
         try cache.save()
 
         let filter = try ReflectorFilter(config: tuning.filter)
-        let trainSamples = try ReflectorTuner.prepare(transitions: train, modes: modes, source: knowledge, filter: filter, candidates: tuning.candidates) {
-            ProgressLine.update("retrieving context for training transitions: \($0)/\($1)")
+        let trainSamples = try ReflectorTuner.prepare(transitions: train, modes: modes, source: knowledge, filter: filter, candidates: tuning.candidates,
+                                                      limit: tuning.trainSamples, seed: tuning.seed) {
+            ProgressLine.update("retrieving context for training samples: \($0)/\($1)")
         }
         ProgressLine.finish()
         let evalSamples = try ReflectorTuner.prepare(transitions: heldOut, modes: evalConfig.modalityModes.map(TaskMode.init), source: knowledge,
-                                                     filter: filter, candidates: tuning.candidates) {
-            ProgressLine.update("retrieving context for held-out transitions: \($0)/\($1)")
+                                                     filter: filter, candidates: tuning.candidates, limit: tuning.evalSamples, seed: tuning.seed &+ 1) {
+            ProgressLine.update("retrieving context for held-out samples: \($0)/\($1)")
         }
         ProgressLine.finish()
         guard !trainSamples.isEmpty, !evalSamples.isEmpty else {

@@ -4,6 +4,7 @@
 import Foundation
 import TestSupport
 import XCTest
+import ZIPFoundation  // zlib-backed deflate and CRC-32, the oracles for our decoder and checksum
 
 /// One small tensor of every dtype, with deterministic contents.
 func sampleTensors(seed: UInt64 = 7) -> [(name: String, tensor: TensorData)] {
@@ -213,6 +214,17 @@ final class InflateTests: XCTestCase {
         let text = Array(String(repeating: "the plane takes off over the snowy slope; ", count: 2000).utf8)  // long matches
         let mixed = (0..<100_000).map { i in UInt8(truncatingIfNeeded: (i % 251) ^ Int(rng.next() % 4)) }  // dynamic trees
         return [[], [42], Array("a".utf8), random, text, mixed]
+    }
+
+    func testCRC32KnownValueAndZlib() throws {
+        XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)  // the standard check value
+        XCTAssertEqual(CRC32.checksum([]), 0)
+        for original in Self.corpus(seed: 4) {
+            for cut in [0, 1, 7, 13] where cut <= original.count {
+                let part = Array(original.dropFirst(cut))
+                XCTAssertEqual(CRC32.checksum(part), Data(part).crc32(checksum: 0))  // ZIPFoundation's (zlib's) CRC
+            }
+        }
     }
 
     func testInflateMatchesZlib() throws {

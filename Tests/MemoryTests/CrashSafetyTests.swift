@@ -7,18 +7,6 @@ import TestSupport
 import XCTest
 
 final class CrashSafetyTests: XCTestCase {
-    /// The `worldgpt` executable next to the test bundle (built by `swift build --build-tests`), or $WORLDGPT_BIN.
-    func worldgptBinary() throws -> URL {
-        if let env = ProcessInfo.processInfo.environment["WORLDGPT_BIN"] { return URL(fileURLWithPath: env) }
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        if dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
-        for candidate in [dir, dir.deletingLastPathComponent(), Fixtures.projectRoot.appendingPathComponent(".build/debug")] {
-            let url = candidate.appendingPathComponent("worldgpt")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        throw XCTSkip("the worldgpt executable is not built next to the tests (run `swift build --build-tests`)")
-    }
-
     func bits(_ s: StepRecord) -> [[UInt32]] {
         var out = [s.action.embedding?.values.map(\.bitPattern) ?? []]
         for state in [s.input, s.predicted, s.observed] { for m in Modality.allCases { out.append(state[m]?.values.map(\.bitPattern) ?? []) } }
@@ -32,20 +20,28 @@ final class CrashSafetyTests: XCTestCase {
         let db = dir.url.appendingPathComponent("crash.sqlite")
         var rng = SeededGenerator(seed: 2026)
         var reported = -1
-        let dim = 64
+        let dim = 32
         for round in 0..<20 {
             let child = Process()
             child.executableURL = binary
             child.arguments = ["memory", "offload-loop", "--db", db.path, "--dim", "\(dim)", "--batch", "8"]
             let pipe = Pipe()
             child.standardOutput = pipe
+            let collector = OutputCollector(pipe.fileHandleForReading)
             try child.run()
-            let delay = 0.03 + Double(rng.next() % 270) / 1000  // 30–300 ms, includes process start
-            Thread.sleep(forTimeInterval: delay)
+            // A quarter of the kills land anywhere from process start (creation, first commit); the rest land
+            // 0–120 ms into the steady offload loop (after the first commit, however slow the machine is).
+            if rng.next() % 4 == 0 {
+                Thread.sleep(forTimeInterval: Double(rng.next() % 300) / 1000)
+            } else {
+                let deadline = Date().addingTimeInterval(30)
+                while !collector.text.contains("committed"), Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+                Thread.sleep(forTimeInterval: Double(rng.next() % 120) / 1000)
+            }
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
             XCTAssertEqual(child.terminationReason, .uncaughtSignal, "round \(round): the child was killed, not finished")
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let output = collector.finish()
             for line in output.split(separator: "\n") {
                 let parts = line.split(separator: " ")
                 if parts.count == 3, parts[0] == "committed", let last = Int(parts[2]) {
@@ -75,5 +71,35 @@ final class CrashSafetyTests: XCTestCase {
         }
         print("crash safety: \(reported + 1) steps reported committed across 20 SIGKILLs")
         XCTAssertGreaterThan(reported, 8, "the child made progress between kills")
+    }
+}
+
+/// Reads a child's stdout on a background thread so the test can poll it while the child runs.
+final class OutputCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                lock.lock(); data.append(chunk); lock.unlock()
+            }
+            done.signal()
+        }
+    }
+
+    /// Everything read so far.
+    var text: String {
+        lock.lock(); defer { lock.unlock() }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Waits for end of file and returns everything.
+    func finish() -> String {
+        done.wait()
+        return text
     }
 }

@@ -3,6 +3,7 @@ import Formats
 import Foundation
 import Memory
 import TestSupport
+import XCTest
 
 /// A random unit embedding.
 func randomEmbedding(_ dim: Int, _ rng: inout SeededGenerator) -> Embedding {
@@ -28,3 +29,16 @@ func withStores(dim: Int, _ body: (EpisodeStore, String) throws -> Void) throws 
     defer { dir.remove() }
     try body(try EpisodeStore(url: dir.url.appendingPathComponent("store.sqlite"), dim: dim), "disk")
 }
+
+/// The `worldgpt` executable next to the test bundle (built by `swift build --build-tests`), or $WORLDGPT_BIN.
+func worldgptBinary() throws -> URL {
+    if let env = ProcessInfo.processInfo.environment["WORLDGPT_BIN"] { return URL(fileURLWithPath: env) }
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    if dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
+    for candidate in [dir, dir.deletingLastPathComponent(), Fixtures.projectRoot.appendingPathComponent(".build/debug")] {
+        let url = candidate.appendingPathComponent("worldgpt")
+        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+    }
+    throw XCTSkip("the worldgpt executable is not built next to the tests (run `swift build --build-tests`)")
+}
+

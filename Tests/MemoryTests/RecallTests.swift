@@ -86,6 +86,7 @@ final class RecallTests: XCTestCase {
         XCTAssertEqual(try EpisodeStore(url: url, readOnly: true).actionDim, actionDim)
         let reopened = try EpisodeStore(url: url, readOnly: true)
         try check(reopened, try oracle(reopened), rng: &rng)  // mapped key files
+        XCTAssertEqual(reopened.recallKeysFromFiles, 90, "the reopened store used the key files, not SQLite")
         let writer = try EpisodeStore(url: url)
         try writer.prune(keepLast: 10)
         try check(writer, try oracle(writer), rng: &rng)  // generation changed: keys rebuilt

@@ -34,3 +34,25 @@ final class TensorCoreTests: XCTestCase {
         XCTAssertEqual(Tensor.concatenateRows([a, a.reshaped([1, 4]).reshaped([2, 2])]).shape, [4, 2])
     }
 }
+
+final class ElementaryFunctionTests: XCTestCase {
+    func testFastErfAndExpMatchLibmInDouble() {
+        var worstErf = 0.0, worstExp = 0.0, worstTanh = 0.0
+        for i in 0...40_000 {
+            let x = Float(i) / 4000 - 5  // [-5, 5]
+            worstErf = max(worstErf, abs(Double(Kernels.erf(x)) - Foundation.erf(Double(x))))
+            worstTanh = max(worstTanh, abs(Double(Kernels.tanh(x)) - Foundation.tanh(Double(x))))
+            let y = -Float(i) / 400  // [-100, 0]
+            if y > -87 { worstExp = max(worstExp, abs(Double(Kernels.expNonPositive(y)) / Foundation.exp(Double(y)) - 1)) }
+        }
+        XCTAssertLessThanOrEqual(worstErf, 6e-7)
+        XCTAssertLessThanOrEqual(worstExp, 3e-7)
+        XCTAssertLessThanOrEqual(worstTanh, 3e-7)
+        XCTAssertEqual(Kernels.tanh(-20), -1)
+        XCTAssertEqual(Kernels.erf(0), 0)
+        XCTAssertEqual(Kernels.erf(-10), -1, accuracy: 1e-7)
+        XCTAssertEqual(Kernels.expNonPositive(0), 1, accuracy: 1e-7)
+        XCTAssertEqual(Kernels.expNonPositive(-1000), 0, accuracy: 1e-37)
+        XCTAssertTrue(Kernels.expNonPositive(.nan).isNaN)
+    }
+}

@@ -1,4 +1,4 @@
-// End-to-end tests of `worldgpt inspect` and `worldgpt dataset check` (they run the built binary).
+// End-to-end tests of `worldgpt inspect`, `convert` and `dataset check` (they run the built binary).
 import Foundation
 import TestSupport
 import XCTest
@@ -43,6 +43,28 @@ final class FormatsCLITests: XCTestCase {
         let truncated = try runWorldGPT(["inspect", Fixtures.url("torch/truncated.pt").path])
         XCTAssertNotEqual(truncated.status, 0)
         XCTAssertTrue(truncated.stderr.contains("truncated.pt"), truncated.stderr)
+    }
+
+    func testConvertKeepsValuesAcrossFormats() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let source = Fixtures.url("torch/nested.pt").path
+        let pt = dir.url.appendingPathComponent("copy.pt").path
+        XCTAssertEqual(try runWorldGPT(["convert", source, pt]).status, 0)
+        // .pt → .pt keeps the whole structure: the inspection is identical.
+        XCTAssertEqual(try runWorldGPT(["inspect", "--json", pt]).stdout, try runWorldGPT(["inspect", "--json", source]).stdout)
+        let st = dir.url.appendingPathComponent("flat.safetensors").path
+        let converted = try runWorldGPT(["convert", source, st])
+        XCTAssertEqual(converted.status, 0, converted.stderr)
+        XCTAssertTrue(converted.stdout.contains("wrote 6 tensor(s)"), converted.stdout)
+        let flat = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try runWorldGPT(["inspect", "--json", st]).stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(Set(flat.keys), ["tensors.0", "tensors.1", "pair.0", "inner.a", "inner.shared.0", "inner.shared.1"])
+        let head = try XCTUnwrap((flat["inner.shared.1"] as? [String: Any])?["head"] as? [Double])
+        for (a, e) in zip(head, [0.4245716631412506, -0.5016557574272156, 0.30682507157325745]) { XCTAssertEqual(a, e, accuracy: 1e-15) }
+        XCTAssertEqual(head.count, 3)
+        let npy = try runWorldGPT(["convert", source, dir.url.appendingPathComponent("x.npy").path])
+        XCTAssertNotEqual(npy.status, 0)
+        XCTAssertTrue(npy.stderr.contains(".npy holds one array, got 6"), npy.stderr)
     }
 
     func testDatasetCheckCountsAndProblems() throws {

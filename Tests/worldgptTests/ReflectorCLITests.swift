@@ -68,3 +68,30 @@ final class ReflectorRunCLITests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("no array 'context_k9'"), result.stderr)
     }
 }
+
+final class ReflectorExplainKBCLITests: XCTestCase {
+    func testExplainOnAKnowledgeBaseDropsTheQuerysOwnSampleAndLaterSteps() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let world = dir.url.appendingPathComponent("world")
+        let generated = try runWorldGPT([
+            "simworld", "generate", "--config", Fixtures.projectRoot.appendingPathComponent("examples/simworld-tiny.yaml").path, "--out", world.path,
+        ])
+        XCTAssertEqual(generated.status, 0, generated.stderr)
+        // The query is a sample of the kb split itself, so its own transition and its episode's later steps are candidates.
+        let result = try runWorldGPT([
+            "reflector", "explain", "--kb", world.path, "--data", world.path, "--split", "kb", "--sample", "5",
+            "--text-encoder", "hashed", "--action-cache", "none",
+        ])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("kb:5 ") && $0.hasSuffix("dropped: leakage (query's own sample)") }, result.stdout)
+        XCTAssertTrue(lines.contains { $0.contains("dropped: leakage (later step") }, result.stdout)
+        XCTAssertEqual(lines.filter { $0.contains("kept: rank") }.count, 4, result.stdout)
+        XCTAssertEqual(lines.count, 2 + 16, result.stdout)  // header, kept line, one line per retrieved candidate
+
+        let missing = try runWorldGPT(["reflector", "explain", "--kb", world.path, "--data", world.path, "--sample", "99999", "--text-encoder", "hashed", "--action-cache", "none"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("no sample '99999'"), missing.stderr)
+    }
+}

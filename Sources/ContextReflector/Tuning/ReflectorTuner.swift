@@ -36,8 +36,12 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
     public var queryTokens: Int = 4
     /// Also train the world model's reflector-token input projection (`reflector.*`).
     public var tuneProjection: Bool = true
-    /// Seed of the reflector's initialisation and the batch order.
+    /// Seed of the reflector's initialisation, the sample choice and the batch order.
     public var seed: UInt64 = 0
+    /// Most (transition, mode) training samples prepared (retrieval + filter run once per sample); 0 = all.
+    public var trainSamples: Int = 8192
+    /// Most (transition, mode) held-out samples evaluated; 0 = all.
+    public var evalSamples: Int = 2048
 
     /// The defaults.
     public init() {}
@@ -46,6 +50,7 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
         case steps, batchSize = "batch_size", learningRate = "learning_rate", minLearningRate = "min_learning_rate"
         case warmupSteps = "warmup_steps", weightDecay = "weight_decay", gradientClip = "gradient_clip", candidates, filter
         case hiddenWidth = "hidden_width", layers, heads, queryTokens = "query_tokens", tuneProjection = "tune_projection", seed
+        case trainSamples = "train_samples", evalSamples = "eval_samples"
     }
 
     /// Decodes any subset of the fields; missing ones keep their defaults.
@@ -70,6 +75,8 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
         try read(.queryTokens, \.queryTokens)
         try read(.tuneProjection, \.tuneProjection)
         try read(.seed, \.seed)
+        try read(.trainSamples, \.trainSamples)
+        try read(.evalSamples, \.evalSamples)
         self = d
     }
 
@@ -79,6 +86,7 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
                               ("layers", layers), ("query_tokens", queryTokens)] where value <= 0 {
             throw ReflectorError.invalidConfig("\(name) must be positive (got \(value))")
         }
+        guard trainSamples >= 0, evalSamples >= 0 else { throw ReflectorError.invalidConfig("train_samples and eval_samples must be ≥ 0") }
         guard warmupSteps >= 0 else { throw ReflectorError.invalidConfig("warmup_steps must be ≥ 0") }
         guard learningRate > 0, learningRate.isFinite, minLearningRate >= 0, minLearningRate <= learningRate else {
             throw ReflectorError.invalidConfig("need 0 ≤ min_learning_rate ≤ learning_rate, learning_rate > 0")
@@ -188,20 +196,30 @@ public final class ReflectorTuner {
             seed: config.seed)
     }
 
-    /// Retrieves and filters context for every (transition, mode) pair where the mode applies.
-    /// - Parameter progress: called with (done, total) transitions.
+    /// Retrieves and filters context for the (transition, mode) pairs where the mode applies — all of them, or
+    /// `limit` of them chosen at random with `seed` (kept in data order).
+    /// - Parameter progress: called with (done, total) samples.
     public static func prepare(
         transitions: [Transition], modes: [TaskMode], source: any ContextSource, filter: ReflectorFilter, candidates: Int,
-        progress: ((Int, Int) -> Void)? = nil
+        limit: Int = 0, seed: UInt64 = 0, progress: ((Int, Int) -> Void)? = nil
     ) throws -> [TuningSample] {
-        var samples: [TuningSample] = []
+        var pairs: [(Int, Int)] = []
         for (i, t) in transitions.enumerated() {
-            for mode in modes where mode.applies(to: t) {
-                let query = ReflectorQuery(state: mode.mask(t.state0), action: t.action, provenance: t.provenance)
-                let result = filter.apply(query: query, candidates: try source.candidates(for: query, k: candidates))
-                samples.append(TuningSample(transition: t, mode: mode, query: query, filter: result))
-            }
-            progress?(i + 1, transitions.count)
+            for (k, mode) in modes.enumerated() where mode.applies(to: t) { pairs.append((i, k)) }
+        }
+        if limit > 0, pairs.count > limit {
+            var rng = SeededRandom(seed: seed &+ 0x51_7CC1)
+            for i in stride(from: pairs.count - 1, to: 0, by: -1) { pairs.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            pairs = Array(pairs.prefix(limit)).sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+        }
+        var samples: [TuningSample] = []
+        samples.reserveCapacity(pairs.count)
+        for (n, (i, k)) in pairs.enumerated() {
+            let t = transitions[i], mode = modes[k]
+            let query = ReflectorQuery(state: mode.mask(t.state0), action: t.action, provenance: t.provenance)
+            let result = filter.apply(query: query, candidates: try source.candidates(for: query, k: candidates))
+            samples.append(TuningSample(transition: t, mode: mode, query: query, filter: result))
+            if n % 64 == 63 || n + 1 == pairs.count { progress?(n + 1, pairs.count) }
         }
         return samples
     }

@@ -1,7 +1,6 @@
 // A small ZIP reader (stored and deflated entries, zip64) over a memory-mapped file, and a ZIP writer
 // (stored entries, 64-byte aligned payloads as torch.save writes them). Used by .pt and .npz.
 import Foundation
-import ZIPFoundation
 
 /// One entry of a ZIP archive's central directory.
 struct ZipEntry {
@@ -150,7 +149,7 @@ struct ZipReader {
         default:
             throw FormatError.unsupported(path: path, reason: "ZIP compression method \(entry.method) in \(entry.name)")
         }
-        guard result.crc32(checksum: 0) == entry.crc32 else { throw fail("CRC-32 mismatch in \(entry.name)") }
+        guard result.withUnsafeBytes({ CRC32.checksum($0) }) == entry.crc32 else { throw fail("CRC-32 mismatch in \(entry.name)") }
         return result
     }
 
@@ -187,7 +186,7 @@ struct ZipWriter {
         guard offset + payload.count + 1024 < 0xFFFF_FFFF else {
             throw FormatError.invalidValue(path: path, reason: "archive larger than 4 GiB (zip64 writing is not supported)")
         }
-        let crc = Data(payload).crc32(checksum: 0)
+        let crc = CRC32.checksum(payload)
         // Pad so the payload starts on an alignment boundary: extra field tag 0x4246 ("FB") like torch.
         let headerEnd = offset + 30 + nameBytes.count
         var pad = (alignment - (headerEnd + 4) % alignment) % alignment
@@ -225,11 +224,12 @@ struct ZipWriter {
         count += 1
     }
 
-    /// The finished archive: entries, central directory and end record.
+    /// The finished archive: entries, central directory and end record (the writer is spent afterwards).
     mutating func finish() throws -> [UInt8] {
         guard count < 0xFFFF else { throw FormatError.invalidValue(path: path, reason: "more than 65534 ZIP entries") }
         let cdOffset = bytes.count
         var out = bytes
+        bytes = []  // `out` now owns the only reference: appending does not copy the payloads
         out += central
         out.appendLE(UInt32(0x0605_4B50))
         out.appendLE(UInt16(0)); out.appendLE(UInt16(0))

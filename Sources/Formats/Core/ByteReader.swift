@@ -74,7 +74,9 @@ struct ByteReader {
 
     /// `count` bytes copied into an array.
     mutating func array(_ count: Int, _ what: @autoclosure () -> String = "data") throws -> [UInt8] {
-        [UInt8](try bytes(count, what()))
+        try need(count, what())
+        defer { offset += count }
+        return data.copiedBytes(offset..<(offset + count))
     }
 
     /// Bytes up to (not including) the next `terminator`, consuming the terminator.
@@ -114,7 +116,11 @@ func mapFile(_ url: URL) throws -> Data {
 /// Writes `bytes` atomically (temporary file + rename), converting failures into `FormatError.io`.
 func writeFile(_ bytes: [UInt8], to url: URL) throws {
     do {
-        try Data(bytes).write(to: url, options: .atomic)
+        try bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return try Data().write(to: url, options: .atomic) }
+            // No copy: the array outlives the write.
+            try Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none).write(to: url, options: .atomic)
+        }
     } catch {
         throw FormatError.io(path: url.path, reason: describeIOError(error))
     }

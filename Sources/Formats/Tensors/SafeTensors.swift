@@ -75,9 +75,8 @@ public enum SafeTensors {
             entries.append((name, dtype, shape, begin, end))
         }
         entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
-        let base = data.startIndex + dataStart
         let tensors = entries.map { e in
-            (name: e.name, tensor: TensorData(dtype: e.dtype, shape: e.shape, bytes: [UInt8](data[(base + e.begin)..<(base + e.end)])))
+            (name: e.name, tensor: TensorData(dtype: e.dtype, shape: e.shape, bytes: data.copiedBytes((dataStart + e.begin)..<(dataStart + e.end))))
         }
         return (tensors, metadata)
     }

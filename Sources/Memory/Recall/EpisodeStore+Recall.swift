@@ -6,6 +6,9 @@ import GRDB
 import Retrieval
 
 extension EpisodeStore {
+    /// How many recall keys came from the memory-mapped key files (the rest were read from SQLite); a diagnostic.
+    public var recallKeysFromFiles: Int { keyCache?.mappedCount ?? 0 }
+
     /// Loads (or refreshes) the recall keys; later `append` calls keep them current.
     public func prepareRecall() throws {
         if let cache = keyCache, cache.actionDim == (actionDim ?? 0), try pruneGeneration() == cache.generation {

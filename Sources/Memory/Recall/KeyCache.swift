@@ -170,17 +170,18 @@ final class KeyCache {
                 withUnsafeBytes(of: v.littleEndian) { header.append(contentsOf: $0) }
             }
             header.append(Data(count: Self.headerSize - header.count))
-            try write(header, to: files.meta, at: 0)
+            try write(header, to: files.meta, at: 0, truncate: false)
             persistedCount = count
         } catch {
             throw StoreError.io(path: files.meta.path, reason: "cannot write the recall key cache: \(error)")
         }
     }
 
-    private func write(_ data: Data, to url: URL, at offset: UInt64) throws {
+    /// Writes `data` at `offset`; appends first cut the file there (dropping bytes a crash left past the header's count).
+    private func write(_ data: Data, to url: URL, at offset: UInt64, truncate: Bool = true) throws {
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
-        try handle.truncate(atOffset: offset)
+        if truncate { try handle.truncate(atOffset: offset) } else { try handle.seek(toOffset: offset) }
         try handle.write(contentsOf: data)
     }
 

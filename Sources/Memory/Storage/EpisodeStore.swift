@@ -42,6 +42,10 @@ public final class EpisodeStore {
         if !readOnly && exists && !FileManager.default.isWritableFile(atPath: url.path) {
             throw StoreError.readOnly(path: url.path, reason: "the file is not writable; open it read-only to inspect it")
         }
+        if !readOnly && !exists {
+            guard let dim, dim > 0 else { throw StoreError.invalidArgument("\(url.path) is a new store: give the embedding dimension") }
+            try Self.createEmpty(at: url, dim: dim)
+        }
         var config = Configuration()
         config.readonly = readOnly
         config.busyMode = .timeout(10)
@@ -69,6 +73,26 @@ public final class EpisodeStore {
         self.database = database
         self.dim = try Self.prepareSchema(database, path: path, dim: dim, readOnly: readOnly)
         actionDim = try Self.storedActionDim(database, path: path)
+    }
+
+    /// Creates a complete empty store under a temporary name and renames it into place, so a crash during
+    /// creation leaves either no file or a valid empty store (never a half-made schema).
+    static func createEmpty(at url: URL, dim: Int) throws {
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).creating-\(getpid())")
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: tmp.path + suffix) }
+        do {
+            var config = Configuration()
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA page_size = 8192") }
+            let queue = try DatabaseQueue(path: tmp.path, configuration: config)
+            try queue.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+            _ = try prepareSchema(queue, path: url.path, dim: dim, readOnly: false)
+            try queue.close()
+            try FileManager.default.moveItem(at: tmp, to: url)
+        } catch {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: tmp.path + suffix) }
+            if let e = error as? StoreError { throw e }
+            throw openError(error, path: url.path, readOnly: false)
+        }
     }
 
     /// An in-memory store (tests, scratch rollouts).

@@ -12,6 +12,7 @@ public enum SimWorldError: Error, CustomStringConvertible, Equatable {
     /// A media file could not be rendered or encoded.
     case mediaFailed(path: String, reason: String)
 
+    /// A message naming the field or file and the problem.
     public var description: String {
         switch self {
         case .invalidConfig(let field, let reason):

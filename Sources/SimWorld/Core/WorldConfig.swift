@@ -23,15 +23,17 @@ public struct WorldConfig: Equatable, Sendable, Codable {
     public var spring = 0.4
     /// Velocity an action adds, before the scenario's gain.
     public var impulse = 0.35
-    /// Range of the per-scenario action gain.
+    /// Lower end of the per-scenario action gain range.
     public var gainMin = 0.6
+    /// Upper end of the gain range.
     public var gainMax = 1.4
     /// Largest per-scenario rotation of the pushed direction, in radians.
     public var rotationMax = 0.6
     /// Share of scenarios that permute which object an action moves.
     public var swapProbability = 0.3
-    /// Range of the per-scenario velocity retention (1 − friction).
+    /// Lower end of the per-scenario velocity retention (1 − friction) range.
     public var retentionMin = 0.3
+    /// Upper end of the retention range.
     public var retentionMax = 0.7
     /// Standard deviation of initial positions.
     public var initialSpread = 0.5
@@ -55,8 +57,11 @@ public struct WorldConfig: Equatable, Sendable, Codable {
     public var modalities: [Modality] = Modality.allCases
 
     // MARK: Splits (fractions of each scenario's episodes)
+    /// Share of each scenario's episodes in `train`.
     public var trainFraction = 0.6
+    /// Share in `kb` (the knowledge base).
     public var kbFraction = 0.2
+    /// Share in `test`.
     public var testFraction = 0.1
     /// The rest goes to `sequences`.
     public var sequencesFraction: Double { max(0, 1 - trainFraction - kbFraction - testFraction) }
@@ -66,11 +71,13 @@ public struct WorldConfig: Equatable, Sendable, Codable {
     public var oracleSamples = 16
     /// Render real media files and take embeddings from the media encoders.
     public var media = false
-    /// Video frames per clip, and frame width/height in pixels (media mode).
+    /// Video frames per clip (media mode).
     public var videoFrames = 8
+    /// Frame width and height in pixels (media mode).
     public var frameSize = 64
-    /// Audio clip length in seconds and sample rate (media mode).
+    /// Audio clip length in seconds (media mode).
     public var audioSeconds = 0.5
+    /// Audio sample rate in Hz (media mode).
     public var sampleRate = 16000
 
     /// The default configuration.

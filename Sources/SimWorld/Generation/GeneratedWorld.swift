@@ -50,6 +50,7 @@ public struct SimTransition: Sendable {
     public let observation0: Int, observation1: Int
     /// What the action means and how it was phrased.
     public let meaning: ActionMeaning
+    /// The action sentence as written in the annotations.
     public let sentence: String
 }
 

@@ -53,10 +53,12 @@ public struct OracleReport: Equatable, Sendable, Codable {
 /// Computes the oracle figures.
 enum Oracles {
     /// Measures all oracles on the `test` transitions.
+    /// `observer` gives the clean embeddings of candidate next states; `observations` the observed ones.
     static func measure(
-        config: WorldConfig, scenarios: [Scenario], maps: [ObservationMap], episodes: [SimEpisode],
+        config: WorldConfig, scenarios: [Scenario], observer: any CleanObserver, episodes: [SimEpisode],
         transitions: [SimTransition], observations: [Modality: [Float]], progress: WorldGenerator.Progress?
-    ) -> OracleReport {
+    ) throws -> OracleReport {
+        let modalities = config.modalities
         let test = transitions.filter { $0.split == .test }
         let samples = config.oracleSamples
         let scenarioCount = scenarios.count
@@ -77,8 +79,8 @@ enum Oracles {
 
         // Candidates per transition: [true] + scenarios + samples (no history) + samples (neither).
         let perTransition = 1 + scenarioCount + 2 * samples
-        var sums = [[Double]](repeating: [Double](repeating: 0, count: 5), count: maps.count)
-        let chunk = max(1, 4096 / perTransition)
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: 5), count: modalities.count)
+        let chunk = max(1, (config.media ? 512 : 4096) / perTransition)
         var start = 0
         var nextPositions = [Double](repeating: 0, count: width)
         var nextVelocities = [Double](repeating: 0, count: width)
@@ -120,19 +122,20 @@ enum Oracles {
                     put(nextPositions)
                 }
             }
-            for (mi, map) in maps.enumerated() {
-                let d = map.outputSize
-                var features = [Float](repeating: 0, count: count * perTransition * map.inputSize)
+            for (mi, modality) in modalities.enumerated() {
+                let d = config.dimension
+                var views: [LatentView] = []
+                views.reserveCapacity(count * perTransition)
                 for r in 0..<count {
                     let attributes = episodes[test[start + r].episode].staticAttributes
                     for c in 0..<perTransition {
                         let row = r * perTransition + c
-                        let positions = Array(candidates[(row * width)..<((row + 1) * width)])
-                        map.features(positions: positions, staticAttributes: attributes, into: &features, offset: row * map.inputSize)
+                        views.append(LatentView(positions: Array(candidates[(row * width)..<((row + 1) * width)]), attributes: attributes,
+                                                key: (start + r) * perTransition + c))
                     }
                 }
-                let clean = map.cleanEmbeddings(features: features, count: count * perTransition)
-                let observed = observations[map.modality]!
+                let clean = try observer.clean(modality, views: views)
+                let observed = observations[modality]!
                 for r in 0..<count {
                     let t = test[start + r]
                     let target = t.observation1 * d
@@ -166,9 +169,9 @@ enum Oracles {
                           noHistory: round2(100 * s[2] / n), stateActionOnly: round2(100 * s[3] / n),
                           identity: round2(100 * s[4] / n))
         }
-        let entries = maps.enumerated().map { OracleReport.Entry(modality: $0.element.modality, figures: figures(sums[$0.offset])) }
+        let entries = modalities.enumerated().map { OracleReport.Entry(modality: $0.element, figures: figures(sums[$0.offset])) }
         var total = [Double](repeating: 0, count: 5)
-        for s in sums { for k in 0..<5 { total[k] += s[k] / Double(max(1, maps.count)) } }
+        for s in sums { for k in 0..<5 { total[k] += s[k] / Double(max(1, modalities.count)) } }
         return OracleReport(perModality: entries, mean: figures(total), testTransitions: test.count, samples: samples)
     }
 

@@ -19,25 +19,51 @@ public struct WorldGenerator: Sendable {
     public init(_ config: WorldConfig) { self.config = config }
 
     /// Generates the world in memory, with oracles.
-    /// - Throws: `SimWorldError.invalidConfig` when the configuration is out of range.
+    /// - Throws: `SimWorldError.invalidConfig` when the configuration is out of range, or when it asks for
+    ///   media (media are rendered to files and read back: use `generate(to:)`).
     public func generate(progress: Progress? = nil) throws -> GeneratedWorld {
+        if config.media {
+            throw SimWorldError.invalidConfig(field: "media", reason: "media worlds are rendered to files: use generate(to:)")
+        }
+        return try build(mediaRoot: nil, progress: progress).world
+    }
+
+    /// Simulates, observes (synthetically, or through media files under `mediaRoot`) and measures the oracles.
+    func build(mediaRoot: URL?, progress: Progress?) throws -> (world: GeneratedWorld, mediaFiles: Int) {
         try config.validate()
         let scenarios = Scenario.makeAll(config: config)
         progress?("simulate", 0)
         let episodes = simulateEpisodes(scenarios)
         let transitions = WorldGenerator.transitions(of: episodes, steps: config.steps)
-        let maps = config.modalities.map { ObservationMap(modality: $0, config: config) }
-        progress?("observe", 0)
+        var maps: [ObservationMap] = []
         var observations: [Modality: [Float]] = [:]
-        for (i, map) in maps.enumerated() {
-            observations[map.modality] = observe(episodes: episodes, map: map)
-            progress?("observe", Double(i + 1) / Double(maps.count))
+        var mediaFiles = 0
+        let observer: any CleanObserver
+        if config.media, let mediaRoot {
+            let perEpisode = config.steps + 1
+            let ids = episodes.map(\.id)
+            let names: @Sendable (Modality, Int) -> String = { modality, row in
+                "\(ids[row / perEpisode])-t\(row % perEpisode).\(GeneratedWorld.fileExtension(modality))"
+            }
+            progress?("media", 0)
+            (observations, mediaFiles) = try renderAndEncodeMedia(episodes: episodes, names: names, root: mediaRoot, progress: progress)
+            observer = MediaObserver(config: config)
+        } else {
+            maps = config.modalities.map { ObservationMap(modality: $0, config: config) }
+            progress?("observe", 0)
+            for (i, map) in maps.enumerated() {
+                observations[map.modality] = observe(episodes: episodes, map: map)
+                progress?("observe", Double(i + 1) / Double(maps.count))
+            }
+            observer = SyntheticObserver(maps: maps)
         }
         progress?("oracles", 0)
-        let oracles = Oracles.measure(config: config, scenarios: scenarios, maps: maps, episodes: episodes,
-                                      transitions: transitions, observations: observations, progress: progress)
-        return GeneratedWorld(config: config, scenarios: scenarios, maps: maps, episodes: episodes,
-                              transitions: transitions, observations: observations, oracles: oracles)
+        let oracles = try Oracles.measure(config: config, scenarios: scenarios, observer: observer,
+                                          episodes: episodes, transitions: transitions, observations: observations,
+                                          progress: progress)
+        let world = GeneratedWorld(config: config, scenarios: scenarios, maps: maps, episodes: episodes,
+                                   transitions: transitions, observations: observations, oracles: oracles)
+        return (world, mediaFiles)
     }
 
     /// Which split each of a scenario's episodes belongs to: a seeded shuffle cut by the split fractions.

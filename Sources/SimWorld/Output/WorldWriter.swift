@@ -48,10 +48,11 @@ extension WorldGenerator {
             phases.append((name, now.timeIntervalSince(clock)))
             clock = now
         }
-        let world = try generate(progress: progress)
-        lap("generate")
+        try config.validate()
+        try WorldWriter.createFolders(root: root, config: config)
+        let (world, mediaFiles) = try build(mediaRoot: config.media ? root : nil, progress: progress)
+        lap(config.media ? "media+generate" : "generate")
         let writer = WorldWriter(world: world, root: root)
-        try writer.createFolders()
         let embeddingFiles = try writer.writeEmbeddings(progress: progress)
         lap("embeddings")
         try writer.writeAnnotations()
@@ -60,7 +61,7 @@ extension WorldGenerator {
         lap("annotations")
         let counts = Split.allCases.map { split in (split, world.transitions.filter { $0.split == split }.count) }
         return GenerationSummary(root: root, world: world, splitCounts: counts, embeddingFiles: embeddingFiles,
-                                 mediaFiles: 0, phaseSeconds: phases)
+                                 mediaFiles: mediaFiles, phaseSeconds: phases)
     }
 }
 
@@ -89,11 +90,11 @@ public struct WorldWriter: Sendable {
     }
 
     /// Creates the root and every `<modality>/Train_pt` (and `Train`) folder and `state/`.
-    func createFolders() throws {
+    static func createFolders(root: URL, config: WorldConfig) throws {
         var folders = [root, root.appendingPathComponent("state")]
-        for m in world.config.modalities {
-            folders.append(root.appendingPathComponent(m.rawValue).appendingPathComponent("Train_pt"))
-            if world.config.media { folders.append(root.appendingPathComponent(m.rawValue).appendingPathComponent("Train")) }
+        for m in config.modalities {
+            folders.append(root.appendingPathComponent(m.rawValue).appendingPathComponent(WorldNetLayout.embeddingFolder))
+            if config.media { folders.append(root.appendingPathComponent(m.rawValue).appendingPathComponent(WorldNetLayout.mediaFolder)) }
         }
         for folder in folders {
             do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {

@@ -11,6 +11,7 @@ public struct WorldObject: Equatable, Sendable {
     /// Base pitch in Hz of its sound when rendering audio.
     public let pitch: Double
 
+    /// Objects are equal when colour and noun are (the RGB tuple is not Equatable).
     public static func == (lhs: WorldObject, rhs: WorldObject) -> Bool { lhs.colour == rhs.colour && lhs.noun == rhs.noun }
 
     /// The three objects, in index order.

@@ -81,7 +81,7 @@ extension Kernels {
             var sum: Float = 0
             for j in 0..<s {
                 if j < limit && (mask == nil || mask![j] > 0.5) {
-                    let e = Foundation.exp(row[j] - mx)
+                    let e = Kernels.expNonPositive(row[j] - mx)
                     row[j] = e
                     sum += e
                 } else {
