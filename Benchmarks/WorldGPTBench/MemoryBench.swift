@@ -93,8 +93,8 @@ private func runMemoryBench(steps total: Int) throws {
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
-        p.waitUntilExit()
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        waitForExit(p)
         if let ms = text.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) { cold.append(ms) } else { print("  cold recall child said: \(text)") }
     }
     rows.append(BenchRow(metric: "recall over \(total) steps p50 ms, cold process (open + recall)", ours: median(cold), peer: 150, peerName: "goal", higherIsBetter: false))

@@ -3,6 +3,7 @@
 // tree (Benchmarks/peers/retrieval_peers.py in bench-out/venv-retrieval). Prints ours / peer / ratio.
 import Dispatch
 import Foundation
+import Glibc
 import Retrieval
 import Tensor
 
@@ -63,6 +64,17 @@ func readNPYInt64(_ url: URL) throws -> (rows: Int, cols: Int, values: [Int64]) 
     let dims = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     let values = data.withUnsafeBytes { raw in (0..<(dims[0] * dims[1])).map { raw.loadUnaligned(fromByteOffset: 10 + headerLength + $0 * 8, as: Int64.self) } }
     return (dims[0], dims[1], values)
+}
+
+/// Waits for a child without Foundation's `waitUntilExit`, which was seen to hang here after the child ended.
+func waitForExit(_ process: Process) {
+    let pid = process.processIdentifier
+    while process.isRunning {
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { return }
+        if kill(pid, 0) != 0 { return }
+        usleep(20_000)
+    }
 }
 
 /// Seconds since an arbitrary origin (monotonic).
@@ -144,8 +156,7 @@ private func runRetrievalBench(quick: Bool, skipPeers: Bool) throws {
         p.arguments = [root.appendingPathComponent("Benchmarks/peers/retrieval_peers.py").path, "--data-dir", dataDir.path, "--out", peersJSON.path, "--sections", sections.joined(separator: ",")]
         p.standardOutput = FileHandle.nullDevice
         try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { print("retrieval bench: peer script failed (\(p.terminationStatus))"); return }
+        waitForExit(p)
     }
     let peers = (try JSONSerialization.jsonObject(with: Data(contentsOf: peersJSON))) as? [String: Any] ?? [:]
     func peer(_ path: String...) -> Double? {

@@ -4,24 +4,27 @@
 /// Dot products of one query with stored rows, 4 rows per pass so the query stays in registers.
 public enum DotKernel {
     /// `a · b` over `n` components.
+    ///
+    /// Written with 4-wide vectors and 4 accumulators: the package builds for baseline x86-64 (SSE, 16
+    /// vector registers), where 16-wide accumulators spill.
     @inline(__always)  // the innermost operation of every search; the call would cost as much as a short dot.
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
         var i = 0
         let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-        while i + 32 <= n {
-            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            acc1 += ra.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self)
-                * rb.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self)
-            i += 32
-        }
-        if i + 16 <= n {
-            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        while i + 16 <= n {
+            let o = i * 4
+            acc0 += ra.loadUnaligned(fromByteOffset: o, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: o, as: SIMD4<Float>.self)
+            acc1 += ra.loadUnaligned(fromByteOffset: o + 16, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: o + 16, as: SIMD4<Float>.self)
+            acc2 += ra.loadUnaligned(fromByteOffset: o + 32, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: o + 32, as: SIMD4<Float>.self)
+            acc3 += ra.loadUnaligned(fromByteOffset: o + 48, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: o + 48, as: SIMD4<Float>.self)
             i += 16
         }
-        var s = (acc0 + acc1).sum()
+        while i + 4 <= n {
+            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self)
+            i += 4
+        }
+        var s = ((acc0 + acc1) + (acc2 + acc3)).sum()
         while i < n {
             s += a[i] * b[i]
             i += 1
@@ -30,27 +33,36 @@ public enum DotKernel {
     }
 
     /// `out[r] = query · rows[r]` for `rowCount` contiguous rows of length `dim`.
+    ///
+    /// Four rows per pass share each query load; 2 accumulators of 4 lanes per row (8 registers) plus the
+    /// query (2) fit SSE's 16 registers without spilling.
     public static func scores(query: UnsafePointer<Float>, rows: UnsafePointer<Float>, rowCount: Int, dim: Int, out: UnsafeMutablePointer<Float>) {
-        guard dim % 16 == 0 else {
+        guard dim % 8 == 0 else {
             for r in 0..<rowCount { out[r] = dot(query, rows + r * dim, dim) }
             return
         }
         let q = UnsafeRawPointer(query)
         var r = 0
+        let rowBytes = dim * 4
         while r + 4 <= rowCount {
-            let p0 = UnsafeRawPointer(rows + r * dim), p1 = p0 + dim * 4, p2 = p1 + dim * 4, p3 = p2 + dim * 4
-            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            let p0 = UnsafeRawPointer(rows + r * dim), p1 = p0 + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes
+            var a0 = SIMD4<Float>(), b0 = SIMD4<Float>(), a1 = SIMD4<Float>(), b1 = SIMD4<Float>()
+            var a2 = SIMD4<Float>(), b2 = SIMD4<Float>(), a3 = SIMD4<Float>(), b3 = SIMD4<Float>()
             var off = 0
-            let end = dim * 4
-            while off < end {
-                let qv = q.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
-                a0 += qv * p0.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
-                a1 += qv * p1.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
-                a2 += qv * p2.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
-                a3 += qv * p3.loadUnaligned(fromByteOffset: off, as: SIMD16<Float>.self)
-                off += 64
+            while off < rowBytes {
+                let q0 = q.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
+                let q1 = q.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
+                a0 += q0 * p0.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
+                b0 += q1 * p0.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
+                a1 += q0 * p1.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
+                b1 += q1 * p1.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
+                a2 += q0 * p2.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
+                b2 += q1 * p2.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
+                a3 += q0 * p3.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
+                b3 += q1 * p3.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
+                off += 32
             }
-            out[r] = a0.sum(); out[r + 1] = a1.sum(); out[r + 2] = a2.sum(); out[r + 3] = a3.sum()
+            out[r] = (a0 + b0).sum(); out[r + 1] = (a1 + b1).sum(); out[r + 2] = (a2 + b2).sum(); out[r + 3] = (a3 + b3).sum()
             r += 4
         }
         while r < rowCount {
