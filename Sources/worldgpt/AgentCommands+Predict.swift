@@ -34,7 +34,7 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let (runtime, store, encoder) = try setup.makeRuntime()
+        let (worldModel, encoder) = try setup.loadModel()
         var state: State
         var actionText = action
         var truth: State?
@@ -56,6 +56,7 @@ struct PredictCommand: ParsableCommand {
         guard let actionText, !actionText.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ValidationError("give --action \"...\" (an action sentence)")
         }
+        let (runtime, store) = try setup.makeRuntime(worldModel, encoder: encoder, dim: state.embeddings.values.first?.dim ?? 768)
         let name = episode ?? "predict-\(provenance?.sampleID ?? "1")"
         var index = 0
         if let store, let episode, try store.episodes().contains(where: { $0.name == episode }) {
@@ -127,7 +128,8 @@ struct ForkCommand: ParsableCommand {
         let reference = try StepReference(parsing: from)
         guard let index = reference.index else { throw AgentError.badStepReference(from, reason: "no step given") }
         let script = try ActionScript.load(URL(fileURLWithPath: actions))
-        let (runtime, store, _) = try setup.makeRuntime()
+        let (worldModel, encoder) = try setup.loadModel()
+        let (runtime, store) = try setup.makeRuntime(worldModel, encoder: encoder, dim: try EpisodeStore(url: URL(fileURLWithPath: db), readOnly: true).dim)
         guard let store else { throw ValidationError("fork needs --db") }
         let steps = try store.steps(StepReference(episode: reference.episode, index: nil)).map(\.record).sorted { $0.index < $1.index }
         guard let branch = steps.first(where: { $0.index == index }) else {

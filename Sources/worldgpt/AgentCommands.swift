@@ -44,24 +44,28 @@ struct RuntimeSetupOptions: ParsableArguments {
                               retrievalK: retrievalK, filter: filter)
     }
 
-    /// Builds the runtime; returns it with its store (nil without --db).
-    func makeRuntime(dimHint: Int? = nil) throws -> (runtime: Runtime, store: EpisodeStore?, encoder: ActionEncoder) {
+    /// The world model and the action encoder it expects (first step: data is embedded with that encoder).
+    func loadModel() throws -> (model: any WorldModel, encoder: ActionEncoder) {
         if let threads { BLAS.threadCount = threads }
-        let (worldModel, encoder) = try AgentSetup.worldModel(model, kb: kb, encoderOptions: encoderOptions)
+        return try AgentSetup.worldModel(model, kb: kb, encoderOptions: encoderOptions)
+    }
+
+    /// Builds the runtime around `worldModel`; `dim` is the state dimension (for a new --db store).
+    func makeRuntime(_ worldModel: any WorldModel, encoder: ActionEncoder, dim: Int) throws -> (runtime: Runtime, store: EpisodeStore?) {
         let cache = encoderOptions.cache(for: encoder)
         var knowledge: (any ContextSource)?
         if !noRetrieval, let kb { knowledge = try AgentSetup.knowledge(kb, cache: cache) }
         var store: EpisodeStore?
         var memory: WorkingMemory?
         if let db {
-            let s = try EpisodeStore(url: URL(fileURLWithPath: db), dim: dimHint)
+            let s = try EpisodeStore(url: URL(fileURLWithPath: db), dim: dim)
             store = s
             memory = WorkingMemory(store: s, window: max(history, 1), batchSize: 256)
         }
         let tokenizer = try reflector.map { try AgentSetup.tokenizer(URL(fileURLWithPath: $0), model: worldModel) }
         let runtime = try Runtime(model: worldModel, textEncoder: CachedEmbedder(cache: cache), memory: memory,
                                   knowledge: knowledge, tokenizer: tokenizer, options: runtimeOptions())
-        return (runtime, store, encoder)
+        return (runtime, store)
     }
 }
 
@@ -179,7 +183,7 @@ struct RolloutCommand: ParsableCommand {
 
     func run() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
-        let (runtime, store, encoder) = try setup.makeRuntime()
+        let (worldModel, encoder) = try setup.loadModel()
         let cache = setup.encoderOptions.cache(for: encoder)
         var plans: [EpisodePlan]
         if let data {
@@ -196,6 +200,7 @@ struct RolloutCommand: ParsableCommand {
             let state = try StartState.load(start)
             plans = [EpisodePlan(name: episode, start: state, actions: (0..<(steps ?? script.actions.count)).map { Action(text: script.action(at: $0)) })]
         }
+        let (runtime, store) = try setup.makeRuntime(worldModel, encoder: encoder, dim: plans[0].start.embeddings.values.first?.dim ?? 768)
         var handle: FileHandle?
         if let trace {
             FileManager.default.createFile(atPath: trace, contents: nil)

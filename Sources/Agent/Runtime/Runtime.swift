@@ -61,6 +61,8 @@ public final class Runtime {
     public let tokenizer: (any ContextTokenizer)?
     /// What the runtime does at each step.
     public let options: RuntimeOptions
+    /// The clock that stamps offloaded steps (inject a fixed one for replayable stores).
+    public let clock: @Sendable () -> Date
     private let filter: ReflectorFilter
     private var actionCache: [String: Embedding] = [:]
 
@@ -68,9 +70,10 @@ public final class Runtime {
     /// - Throws: `AgentError.invalidOption` for invalid options.
     public init(
         model: any WorldModel, textEncoder: (any Embedder)?, memory: WorkingMemory?, knowledge: (any ContextSource)?,
-        tokenizer: (any ContextTokenizer)?, options: RuntimeOptions = RuntimeOptions()
+        tokenizer: (any ContextTokenizer)?, options: RuntimeOptions = RuntimeOptions(), clock: @escaping @Sendable () -> Date = { Date() }
     ) throws {
         try options.validate()
+        self.clock = clock
         self.model = model
         self.textEncoder = textEncoder
         self.memory = memory
@@ -138,7 +141,7 @@ public final class Runtime {
             let record = StepRecord(
                 episode: request.episode, index: request.index, action: actions[i], input: request.state,
                 predicted: predictions[i], observed: request.observed ?? State(), provenance: request.provenance,
-                timestamp: Date(timeIntervalSince1970: 0), annotations: Self.annotations(memory: memories[i], episode: request.episode, index: request.index, filter: filters[i]))
+                timestamp: clock(), annotations: Self.annotations(memory: memories[i], episode: request.episode, index: request.index, filter: filters[i]))
             try memory?.add(record)
             recentSteps[request.episode, default: []].append(record)
             if recentSteps[request.episode]!.count > 16 { recentSteps[request.episode]!.removeFirst() }

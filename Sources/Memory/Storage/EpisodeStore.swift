@@ -39,6 +39,8 @@ public final class EpisodeStore {
         isReadOnly = readOnly
         let exists = FileManager.default.fileExists(atPath: url.path)
         if readOnly && !exists { throw StoreError.notFound(path: url.path, what: "database file") }
+        // Refuse before creating anything: a failed create must not leave an empty file behind.
+        if !exists && dim == nil { throw StoreError.invalidArgument("\(url.path) is a new store: give the embedding dimension") }
         if !readOnly && exists && !FileManager.default.isWritableFile(atPath: url.path) {
             throw StoreError.readOnly(path: url.path, reason: "the file is not writable; open it read-only to inspect it")
         }
