@@ -38,6 +38,9 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
     public var tuneProjection: Bool = true
     /// Seed of the reflector's initialisation, the sample choice and the batch order.
     public var seed: UInt64 = 0
+    /// Start a new reflector with `fc3` at zero, so its first tokens are constant and training grows them from
+    /// there. Off by default: on the tiny test world it stalled learning (the body gets no gradient at first).
+    public var zeroInitOutput: Bool = false
     /// Most (transition, mode) training samples prepared (retrieval + filter run once per sample); 0 = all.
     public var trainSamples: Int = 8192
     /// Most (transition, mode) held-out samples evaluated; 0 = all.
@@ -50,7 +53,7 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
         case steps, batchSize = "batch_size", learningRate = "learning_rate", minLearningRate = "min_learning_rate"
         case warmupSteps = "warmup_steps", weightDecay = "weight_decay", gradientClip = "gradient_clip", candidates, filter
         case hiddenWidth = "hidden_width", layers, heads, queryTokens = "query_tokens", tuneProjection = "tune_projection", seed
-        case trainSamples = "train_samples", evalSamples = "eval_samples"
+        case trainSamples = "train_samples", evalSamples = "eval_samples", zeroInitOutput = "zero_init_output"
     }
 
     /// Decodes any subset of the fields; missing ones keep their defaults.
@@ -77,6 +80,7 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
         try read(.seed, \.seed)
         try read(.trainSamples, \.trainSamples)
         try read(.evalSamples, \.evalSamples)
+        try read(.zeroInitOutput, \.zeroInitOutput)
         self = d
     }
 
@@ -189,11 +193,15 @@ public final class ReflectorTuner {
     /// A new reflector sized for `model` with the config's Q-Former sizes, initialised from its seed.
     public static func newReflector(for model: NativeWorldModel, config: ReflectorTuningConfig) throws -> LearnedReflector {
         let builder = ReflectorInputBuilder(stateWidth: model.config.embeddingDimension, actionWidth: model.config.actionDimension)
-        return try LearnedReflector(
+        let reflector = try LearnedReflector(
             config: builder.reflectorConfig(
                 hiddenWidth: config.hiddenWidth, layers: config.layers, heads: config.heads, queryTokens: config.queryTokens,
                 outputWidth: model.config.reflectorWidth),
             seed: config.seed)
+        if config.zeroInitOutput {
+            for p in reflector.store.parameters where p.name.hasPrefix("fc3.") { reflector.store.setValue(p, Tensor(zeros: p.shape)) }
+        }
+        return reflector
     }
 
     /// Retrieves and filters context for the (transition, mode) pairs where the mode applies — all of them, or

@@ -67,28 +67,39 @@ extension Kernels {
     }
 
     /// In-place softmax over each row of a [T, S] score block, skipping masked and (if causal) future keys.
+    ///
+    /// Written as separate simple loops (max, exp, sum, scale) so the exp and scale loops vectorise and the
+    /// reductions run on four accumulators; masked keys are zeroed exactly afterwards.
     @inline(__always)  // called once per head in the hot loop.
     static func maskedSoftmaxRows(_ p: UnsafeMutablePointer<Float>, rows t: Int, keys s: Int, mask: UnsafePointer<Float>?, causal: Bool) {
         for i in 0..<t {
             let row = p + i * s
             let limit = causal ? min(s, i + (s - t) + 1) : s
-            var mx = -Float.infinity
-            for j in 0..<limit where (mask == nil || mask![j] > 0.5) && row[j] > mx { mx = row[j] }
+            if limit < s { (row + limit).update(repeating: 0, count: s - limit) }
+            if let mask { for j in 0..<limit where !(mask[j] > 0.5) { row[j] = -Float.infinity } }
+            // Row maximum over visible keys (4 independent lanes).
+            var m0 = -Float.infinity, m1 = -Float.infinity, m2 = -Float.infinity, m3 = -Float.infinity
+            var j = 0
+            while j + 4 <= limit {
+                m0 = max(m0, row[j]); m1 = max(m1, row[j + 1]); m2 = max(m2, row[j + 2]); m3 = max(m3, row[j + 3])
+                j += 4
+            }
+            while j < limit { m0 = max(m0, row[j]); j += 1 }
+            let mx = max(max(m0, m1), max(m2, m3))
             if mx == -Float.infinity {
                 row.update(repeating: 0, count: s)
                 continue
             }
-            var sum: Float = 0
-            for j in 0..<s {
-                if j < limit && (mask == nil || mask![j] > 0.5) {
-                    let e = Kernels.expNonPositive(row[j] - mx)
-                    row[j] = e
-                    sum += e
-                } else {
-                    row[j] = 0
-                }
+            for j in 0..<limit { row[j] = Kernels.expNonPositive(row[j] - mx) }
+            if let mask { for j in 0..<limit where !(mask[j] > 0.5) { row[j] = 0 } }
+            var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+            j = 0
+            while j + 4 <= limit {
+                s0 += row[j]; s1 += row[j + 1]; s2 += row[j + 2]; s3 += row[j + 3]
+                j += 4
             }
-            let inv = 1 / sum
+            while j < limit { s0 += row[j]; j += 1 }
+            let inv = 1 / ((s0 + s1) + (s2 + s3))
             for j in 0..<limit { row[j] *= inv }
         }
     }
