@@ -53,11 +53,8 @@ extension Data {
     /// The bytes in `range` (offsets from `startIndex`) copied into an array with one memcpy.
     func copiedBytes(_ range: Range<Int>) -> [UInt8] {
         withUnsafeBytes { raw in
-            [UInt8](unsafeUninitializedCapacity: range.count) { out, initialized in
-                if let dst = out.baseAddress, let src = raw.baseAddress, !range.isEmpty {
-                    UnsafeMutableRawPointer(dst).copyMemory(from: src + range.lowerBound, byteCount: range.count)
-                }
-                initialized = range.count
+            makeLargeBuffer(count: range.count) { dst in
+                if let src = raw.baseAddress { dst.copyMemory(from: src + range.lowerBound, byteCount: range.count) }
             }
         }
     }

@@ -178,6 +178,9 @@ struct ZipWriter {
         self.alignment = alignment
     }
 
+    /// Reserves room for `byteCount` more archive bytes (avoids regrowing the buffer for large payloads).
+    mutating func reserve(_ byteCount: Int) { bytes.reserveCapacity(bytes.count + byteCount) }
+
     /// Appends a stored entry.
     mutating func add(_ name: String, _ payload: [UInt8]) throws {
         let nameBytes = Array(name.utf8)

@@ -21,7 +21,7 @@ public enum NPY {
         }
     }
 
-    /// Reads one array from a `.npy` file (memory-mapped), converted to row-major little-endian.
+    /// Reads one array from a `.npy` file, converted to row-major little-endian.
     /// - Throws: `FormatError` naming the file for a bad header, an unsupported dtype, or missing data.
     public static func read(_ url: URL) throws -> TensorData {
         try parse(mapFile(url), path: url.path)

@@ -51,14 +51,13 @@ enum StridedCopy {
         }
         let runBytes = run * elementSize
         let runs = count / run
-        return [UInt8](unsafeUninitializedCapacity: count * elementSize) { out, initialized in
-            guard let dst = out.baseAddress else { initialized = 0; return }
+        return makeLargeBuffer(count: count * elementSize) { dst in
             let rank = dims.count
             var index = [Int](repeating: 0, count: rank)
             var position = offset
             var written = 0
             for _ in 0..<runs {
-                UnsafeMutableRawPointer(dst + written).copyMemory(from: base + position * elementSize, byteCount: runBytes)
+                (dst + written).copyMemory(from: base + position * elementSize, byteCount: runBytes)
                 written += runBytes
                 // Odometer over the outer dimensions, last first. Wrapping arithmetic: the position is restored exactly.
                 var d = rank - 1
@@ -71,7 +70,6 @@ enum StridedCopy {
                     d -= 1
                 }
             }
-            initialized = written
         }
     }
 }

@@ -20,6 +20,9 @@ extension TorchFile {
         var writer = PickleWriter(path: path)
         try writer.pickle(value)
         var zip = ZipWriter(path: path, alignment: 64)
+        // Payloads plus, per record, a local header, alignment padding and slack for the central directory.
+        let records = writer.storages.count + 5
+        zip.reserve(writer.output.count + writer.storages.reduce(0) { $0 + $1.count } + records * (3 * prefix.utf8.count + 256))
         try zip.add("\(prefix)/data.pkl", writer.output)
         try zip.add("\(prefix)/.format_version", Array("1".utf8))
         try zip.add("\(prefix)/.storage_alignment", Array("64".utf8))

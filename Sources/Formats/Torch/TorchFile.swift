@@ -15,8 +15,7 @@ public enum TorchFile {
     /// row-major order whatever their strides and storage offsets were.
     /// - Throws: `FormatError.forbiddenGlobal` naming any other global; `FormatError.corrupt` for damaged files.
     public static func load(_ url: URL) throws -> TorchValue {
-        let data = try mapFile(url)
-        return try load(data: data, path: url.path)
+        try load(data: mapFile(url), path: url.path)
     }
 
     /// Loads `.pt` bytes; `path` names them in errors.

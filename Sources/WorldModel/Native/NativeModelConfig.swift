@@ -22,6 +22,10 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     public var reflectorWidth: Int
     /// Seed of the parameter initialisation.
     public var seed: UInt64
+    /// The factor applied to each head's output Δ (default 1). A small factor (e.g. 0.1) keeps the early, noisy
+    /// Δ that Adam produces from swamping the unit-norm residual base, but it also slows cross-modal learning:
+    /// on the default SimWorld 0.1 scored 1–5 points lower than 1 at the same step budget (docs/worldmodel.md).
+    public var residualScale: Float
     /// The text encoder that embedded the training actions (e.g. `all-MiniLM-L6-v2`, `hashed-384`);
     /// predictions must embed actions with the same one.
     public var actionEncoder: String?
@@ -29,7 +33,8 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     /// A configuration; the defaults train in minutes on two cores.
     public init(
         embeddingDimension: Int = 768, actionDimension: Int = 384, width: Int = 256, depth: Int = 3, heads: Int = 4,
-        mlpRatio: Int = 4, maxMemorySteps: Int = 8, reflectorWidth: Int = 256, seed: UInt64 = 0, actionEncoder: String? = nil
+        mlpRatio: Int = 4, maxMemorySteps: Int = 8, reflectorWidth: Int = 256, seed: UInt64 = 0, actionEncoder: String? = nil,
+        residualScale: Float = 1
     ) {
         self.embeddingDimension = embeddingDimension
         self.actionDimension = actionDimension
@@ -41,6 +46,23 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         self.reflectorWidth = reflectorWidth
         self.seed = seed
         self.actionEncoder = actionEncoder
+        self.residualScale = residualScale
+    }
+
+    /// Decodes a config; `action_encoder` and `residual_scale` may be absent (nil and 1).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        embeddingDimension = try c.decode(Int.self, forKey: .embeddingDimension)
+        actionDimension = try c.decode(Int.self, forKey: .actionDimension)
+        width = try c.decode(Int.self, forKey: .width)
+        depth = try c.decode(Int.self, forKey: .depth)
+        heads = try c.decode(Int.self, forKey: .heads)
+        mlpRatio = try c.decode(Int.self, forKey: .mlpRatio)
+        maxMemorySteps = try c.decode(Int.self, forKey: .maxMemorySteps)
+        reflectorWidth = try c.decode(Int.self, forKey: .reflectorWidth)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        actionEncoder = try c.decodeIfPresent(String.self, forKey: .actionEncoder)
+        residualScale = try c.decodeIfPresent(Float.self, forKey: .residualScale) ?? 1
     }
 
     /// Throws `WorldModelError.invalidConfig` naming the first bad field.
@@ -56,6 +78,9 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         try positive(mlpRatio, "model.mlp_ratio")
         try positive(maxMemorySteps, "model.max_memory_steps")
         try positive(reflectorWidth, "model.reflector_width")
+        guard residualScale > 0, residualScale.isFinite else {
+            throw WorldModelError.invalidConfig(field: "model.residual_scale", reason: "must be a positive number, got \(residualScale)")
+        }
         guard width % heads == 0 else {
             throw WorldModelError.invalidConfig(field: "model.heads", reason: "width \(width) is not divisible by \(heads) heads")
         }
@@ -64,6 +89,6 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case embeddingDimension = "embedding_dim", actionDimension = "action_dim", width, depth, heads
         case mlpRatio = "mlp_ratio", maxMemorySteps = "max_memory_steps", reflectorWidth = "reflector_width", seed
-        case actionEncoder = "action_encoder"
+        case actionEncoder = "action_encoder", residualScale = "residual_scale"
     }
 }

@@ -89,7 +89,7 @@ public struct ModelBatch: Sendable {
 /// action (`action` projection), one per recalled memory step (`memory` projection of
 /// `[avg(state0), avg(state1), action]` + a `memory_age` embedding), one per reflector token (`reflector`
 /// projection), and one learned `query` token per target modality. After `depth` pre-LN blocks and a final
-/// norm, each query token goes through `head.<m>` to a residual Δ: the prediction is
+/// norm, each query token goes through `head.<m>` (scaled by `residualScale`) to a residual Δ: the prediction is
 /// `normalize(state0_m + Δ)` when the modality is an input, else `normalize(Δ)`.
 /// Memory and reflector tokens are optional: the same weights run with or without them.
 ///
@@ -218,7 +218,7 @@ public final class NativeWorldModel: WorldModel {
                 let o = (s * t + queryStart + k) * c
                 rows.replaceSubrange(s * c..<(s + 1) * c, with: normed.data[o..<o + c])
             }
-            var out = heads[m]!.forward(Tensor(shape: [b, c], data: rows))
+            var out = heads[m]!.forward(Tensor(shape: [b, c], data: rows)) * config.residualScale
             if let base = batch.states[m] { out.add(Tensor(shape: [b, d], data: base)) }
             outputs[m] = out
         }
@@ -236,7 +236,7 @@ public final class NativeWorldModel: WorldModel {
         let queryStart = t - batch.targets.count
         for (k, m) in batch.targets.enumerated() {
             guard let dPred = dPredictions[m] else { continue }
-            let dRows = heads[m]!.backward(dPred)
+            let dRows = heads[m]!.backward(dPred * config.residualScale)
             for s in 0..<b {
                 let o = (s * t + queryStart + k) * c
                 dNormed.replaceSubrange(o..<o + c, with: dRows.data[s * c..<(s + 1) * c])
