@@ -11,3 +11,4 @@ mediaBench(arguments: benchArguments)
 if benchArguments.isEmpty || benchArguments.contains("tensor") { runTensorBench() }
 formatsBench(arguments: benchArguments)
 simWorldBench(arguments: benchArguments)
+agentBench(arguments: benchArguments)

@@ -45,6 +45,25 @@ public struct StepOutcome: Sendable {
     public var cosine: [Modality: Double]
 }
 
+/// Wall time spent in each phase of the runtime's steps, summed over all steps so far.
+public struct PhaseTimings: Equatable, Sendable {
+    /// Gathering the episode's recent steps (working memory).
+    public var recall: Double = 0
+    /// Retrieving knowledge-base candidates.
+    public var retrieval: Double = 0
+    /// The reflector's filter stage.
+    public var reflector: Double = 0
+    /// The reflector's learned stage (Q-Former tokens).
+    public var learnedStage: Double = 0
+    /// The world model's predictions.
+    public var prediction: Double = 0
+    /// Writing steps to the store (working memory and offload transactions).
+    public var offload: Double = 0
+
+    /// All phases together.
+    public var total: Double { recall + retrieval + reflector + learnedStage + prediction + offload }
+}
+
 /// The cognitive architecture around a world model: memory, retrieval, reflector, each optional.
 ///
 /// Thread-confined: use one runtime per thread.
@@ -63,6 +82,8 @@ public final class Runtime {
     public let options: RuntimeOptions
     /// The clock that stamps offloaded steps (inject a fixed one for replayable stores).
     public let clock: @Sendable () -> Date
+    /// Time spent per phase (for benchmarks and `--verbose` summaries).
+    public private(set) var timings = PhaseTimings()
     private let filter: ReflectorFilter
     private var actionCache: [String: Embedding] = [:]
 
@@ -116,11 +137,21 @@ public final class Runtime {
         var queries: [(position: Int, query: ReflectorQuery)] = []
         for (position, (request, action)) in zip(requests, actions).enumerated() {
             let targets = options.targets.isEmpty ? request.state.modalities : options.targets
+            var mark = DispatchTime.now().uptimeNanoseconds
+            func lap(_ phase: WritableKeyPath<PhaseTimings, Double>) {
+                let now = DispatchTime.now().uptimeNanoseconds
+                timings[keyPath: phase] += Double(now - mark) / 1e9
+                mark = now
+            }
             let items = options.memory ? recentMemory(episode: request.episode, before: request.index) : []
+            lap(\.recall)
             var result: FilterResult?
             if options.retrieval, let knowledge {
                 let query = ReflectorQuery(state: request.state, action: action, provenance: request.provenance)
-                result = filter.apply(query: query, candidates: try knowledge.candidates(for: query, k: options.retrievalK))
+                let candidates = try knowledge.candidates(for: query, k: options.retrievalK)
+                lap(\.retrieval)
+                result = filter.apply(query: query, candidates: candidates)
+                lap(\.reflector)
                 queries.append((position, query))
             }
             inputs.append(PredictionInput(
@@ -130,11 +161,19 @@ public final class Runtime {
             filters.append(result)
             memories.append(items)
         }
+        var start = DispatchTime.now().uptimeNanoseconds
+        func elapsed() -> Double {
+            let now = DispatchTime.now().uptimeNanoseconds
+            defer { start = now }
+            return Double(now - start) / 1e9
+        }
         if let tokenizer, !queries.isEmpty {
             let tokens = try tokenizer.tokens(for: queries.map(\.query), kept: queries.map { filters[$0.position]?.kept ?? [] })
             for (q, t) in zip(queries, tokens) { inputs[q.position].reflectorTokens = t }
         }
+        timings.learnedStage += elapsed()
         let predictions = try model.predictBatch(inputs)
+        timings.prediction += elapsed()
         var outcomes: [StepOutcome] = []
         for i in 0..<requests.count {
             let request = requests[i]
@@ -151,11 +190,16 @@ public final class Runtime {
             }
             outcomes.append(StepOutcome(record: record, memory: memories[i], filter: filters[i], cosine: cosine))
         }
+        timings.offload += elapsed()
         return outcomes
     }
 
     /// Flushes offloaded steps still queued in working memory.
-    public func flush() throws { try memory?.flush() }
+    public func flush() throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try memory?.flush()
+        timings.offload += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
 
     /// Seeds an episode's recent history (after a resume or a fork) from stored steps, oldest first.
     public func restore(episode: String, steps: [StepRecord]) {

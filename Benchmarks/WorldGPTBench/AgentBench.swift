@@ -1,0 +1,53 @@
+// Rollout throughput of the runtime with everything on: 64 episodes × 7 steps through memory, retrieval,
+// the reflector (filter + learned Q-Former), the native world model and durable offload to SQLite; and the
+// share of time outside the world model (goal ≤ 25%). No peer exists for the whole runtime.
+import Agent
+import ContextReflector
+import Encoders
+import Formats
+import Foundation
+import Memory
+import SimWorld
+import WorldModel
+
+/// Runs the rollout benchmark when `arguments` is empty or names "agent".
+func agentBench(arguments: [String]) {
+    guard arguments.isEmpty || arguments.contains("agent") else { return }
+    print("== agent: rollout throughput, 64 episodes × 7 steps, everything on (goal: memory + retrieval + reflector ≤ 25% of the time)")
+    do {
+        var config = WorldConfig()
+        config.episodes = 40  // 16 scenarios × 40 episodes: 64 sequences, a 2,560-transition knowledge base
+        let world = try WorldGenerator(config).generate()
+        let encoder = try TextEncoders.default(warn: false)
+        func embedded(_ split: SimWorld.Split) throws -> [Transition] {
+            var transitions = world.vocabularyTransitions(in: split)
+            let texts = Array(Set(transitions.map(\.action.text))).sorted()
+            let vectors = Dictionary(uniqueKeysWithValues: zip(texts, try encoder.embed(texts)))
+            for i in transitions.indices { transitions[i].action.embedding = Embedding(vectors[transitions[i].action.text]!) }
+            return transitions
+        }
+        let kb = try embedded(.kb)
+        let plans = EpisodePlans.fromSequences(try embedded(.sequences), limit: 64)
+        let model = try NativeWorldModel(config: NativeModelConfig(embeddingDimension: config.dimension, actionDimension: encoder.dim))
+        let reflector = try ReflectorTuner.newReflector(for: model, config: ReflectorTuningConfig())
+        let tokenizer = LearnedStage(reflector: reflector, stateWidth: config.dimension, actionWidth: encoder.dim)
+        let source = try TransitionContextSource(transitions: kb)
+        let folder = URL(fileURLWithPath: "bench-out/agent")
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let store = try EpisodeStore(url: folder.appendingPathComponent("memory.sqlite"), dim: config.dimension)
+        let runtime = try Runtime(model: model, textEncoder: encoder, memory: WorkingMemory(store: store, window: 5, batchSize: 256),
+                                  knowledge: source, tokenizer: tokenizer, options: RuntimeOptions())
+        let start = Date()
+        let outcomes = try RolloutDriver(runtime: runtime, store: store).run(plans)
+        let seconds = Date().timeIntervalSince(start)
+        let t = runtime.timings
+        let outside = t.recall + t.retrieval + t.reflector + t.learnedStage + t.offload
+        print(String(format: "   %d steps in %.2f s: %.1f steps/s (%d episodes in lock-step)", outcomes.count, seconds, Double(outcomes.count) / seconds, plans.count))
+        print(String(format: "   time: prediction %.2f s, recall %.3f s, retrieval %.2f s, reflector filter %.2f s, learned stage %.2f s, offload %.2f s",
+                     t.prediction, t.recall, t.retrieval, t.reflector, t.learnedStage, t.offload))
+        print(String(format: "   share outside the world model: %.1f%% (goal ≤ 25%%)", 100 * outside / max(t.total, 1e-9)))
+    } catch {
+        print("   agent bench failed: \(error)")
+    }
+}
