@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-demo-out}"
 bin=.build/release/worldgpt
-threads="${WORLDGPT_THREADS:-2}"
+threads="${WORLDGPT_THREADS:-2}"  # OpenBLAS threads; use 1 on a machine shared with other work
 mkdir -p "$out"
 stage() { printf '\n== %s\n' "$*"; }
 start=$(date +%s)
