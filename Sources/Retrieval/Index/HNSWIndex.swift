@@ -405,9 +405,9 @@ struct Graph: @unchecked Sendable {
         let top = maxLevel.pointee
         let raisesTop = level > top
         if !raisesTop { locks.unlockGlobal() }  // else hold the global lock for the whole insertion (rare)
-        locks.lock(node)
+        // Node locks are striped and only ever held one at a time (never across a search), so two threads
+        // can never wait on each other, and a node never waits on its own stripe.
         defer {
-            locks.unlock(node)
             if raisesTop {
                 entryPoint.pointee = node
                 maxLevel.pointee = level
@@ -424,9 +424,11 @@ struct Graph: @unchecked Sendable {
             while scratch.top.count > 0 { pairs.append(scratch.top.pop()) }
             pairs.reverse()  // best first
             let chosen = selectNeighbors(pairs, max: M)
+            locks.lock(node)
             let mine = list(node, l)
             mine[0] = Int32(chosen.count)
             for (i, c) in chosen.enumerated() { mine[1 + i] = c }
+            locks.unlock(node)
             let cap = l == 0 ? 2 * M : M
             for c in chosen where c != node {
                 locks.lock(c)
