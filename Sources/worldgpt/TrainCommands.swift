@@ -97,6 +97,12 @@ struct TrainCommand: ParsableCommand {
         if let threads { BLAS.threadCount = threads }
         let file = try TrainingFile.load(URL(fileURLWithPath: config))
         let dataset = try TrainingSetup.dataset(for: file, dataOverride: data.map { URL(fileURLWithPath: $0) })
+        // Resolve the validation data before training, so a bad path fails now rather than after the run.
+        let validationConfig = try (validation.map { URL(fileURLWithPath: $0) } ?? file.validationURL).map { url -> DatasetConfig in
+            let config = try DatasetSources.config(url, split: nil)
+            try DatasetSources.check(config)
+            return config
+        }
         let encoder = try encoderOptions.encoder()
         ProgressLine.note("loading \(dataset.source) (\(dataset.datasetList.count) subset(s)), actions embedded by \(encoder.name)")
         let transitions = try TrainingSetup.transitions(dataset, cache: encoderOptions.cache(for: encoder))
@@ -121,9 +127,7 @@ struct TrainCommand: ParsableCommand {
         ProgressLine.finish()
         print(String(format: "trained %d steps in %.1f s (%.0f samples/s); final model: %@", summary.steps, summary.seconds,
                      summary.samplesPerSecond, summary.finalCheckpoint?.path ?? "-"))
-        if let validation = validation.map({ URL(fileURLWithPath: $0) }) ?? file.validationURL {
-            let valConfig = try DatasetSources.config(validation, split: nil)
-            try DatasetSources.check(valConfig)
+        if let valConfig = validationConfig {
             let valTransitions = try TrainingSetup.transitions(valConfig, cache: encoderOptions.cache(for: encoder))
             let report = try Evaluator(modes: valConfig.modalityModes.map(TaskMode.init)).evaluate(trainer.model, on: valTransitions)
             print(report.table(title: "validation (\(valConfig.source))"))
