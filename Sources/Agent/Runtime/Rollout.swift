@@ -109,13 +109,14 @@ public struct RolloutDriver {
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> [StepOutcome] {
         let length = plans.map { min($0.count, steps ?? $0.count) }
         // Steps already stored per episode (a prefix of each plan, thanks to in-order offload).
+        let storedNames = Set(try store?.episodes().map(\.name) ?? [])
         var stored: [[StepRecord]] = []
         for plan in plans {
-            let records = try store.map { store -> [StepRecord] in
-                guard try store.episodes().contains(where: { $0.name == plan.name }) else { return [] }
-                return try store.steps(StepReference(episode: plan.name, index: nil)).map(\.record).sorted { $0.index < $1.index }
-            } ?? []
-            stored.append(records)
+            guard let store, storedNames.contains(plan.name) else {
+                stored.append([])
+                continue
+            }
+            stored.append(try store.steps(StepReference(episode: plan.name, index: nil)).map(\.record).sorted { $0.index < $1.index })
         }
         var states = plans.map(\.start)
         for (e, records) in stored.enumerated() where !records.isEmpty {

@@ -3,6 +3,7 @@
 import ContextReflector
 import Formats
 import Foundation
+import Tensor
 
 /// One built sample: the transition, what the reflector kept for it, and its history.
 public struct BuiltSample: Sendable {
@@ -67,7 +68,8 @@ public struct SampleBuilder {
             var past: [Transition] = []
             if let e = t.provenance.episode, let s = t.provenance.step, let steps = byEpisode[e] {
                 let span = UInt64(history.upperBound - history.lowerBound + 1)
-                let wanted = history.lowerBound + Int(Self.mix(seed ^ UInt64(index)) % span)
+                var draw = SeededRandom(seed: seed ^ UInt64(index))
+                let wanted = history.lowerBound + Int(draw.next() % span)
                 var k = s - 1
                 while past.count < wanted, let previous = steps[k] {
                     past.append(previous)
@@ -150,14 +152,6 @@ public struct SampleBuilder {
         if let e = t.provenance.episode { entry["episode"] = e }
         if let s = t.provenance.step { entry["step"] = s }
         return entry
-    }
-
-    /// SplitMix64 finaliser: a stable hash of the seed and sample index.
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 
     /// The schema file written beside the samples.
