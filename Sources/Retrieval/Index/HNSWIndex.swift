@@ -365,9 +365,19 @@ struct Graph: @unchecked Sendable {
             let (cs, c) = scratch.candidates.pop()
             if cs < bound && scratch.top.count >= ef { break }
             neighbors(c, level, into: &scratch.neighbors, locked: locked)
-            for nb in scratch.neighbors {
-                if scratch.visited[Int(nb)] == tag { continue }
+            // Keep the unvisited neighbours, then compute their similarities with the vector two ahead already
+            // being fetched (the walk is bound by memory latency: each vector is 3 KB at D = 768).
+            var fresh = 0
+            for nb in scratch.neighbors where scratch.visited[Int(nb)] != tag {
                 scratch.visited[Int(nb)] = tag
+                scratch.neighbors[fresh] = nb
+                fresh += 1
+            }
+            let vectorBytes = dim * 4
+            for i in 0..<min(2, fresh) { DotKernel.prefetch(vector(scratch.neighbors[i]), bytes: vectorBytes) }
+            for i in 0..<fresh {
+                let nb = scratch.neighbors[i]
+                if i + 2 < fresh { DotKernel.prefetch(vector(scratch.neighbors[i + 2]), bytes: vectorBytes) }
                 let s = sim(q, nb)
                 if scratch.top.count < ef || s > bound {
                     scratch.candidates.push(s, nb)

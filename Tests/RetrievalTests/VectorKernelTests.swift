@@ -1,0 +1,103 @@
+// The C vector kernels (AVX-512F, AVX2+FMA, portable) against a naive double-precision twin, at every level this
+// CPU supports, on awkward lengths (tails shorter than a vector, odd row counts); FlatIndex on the fallback path.
+import Foundation
+import Retrieval
+import TestSupport
+import XCTest
+
+final class VectorKernelTests: XCTestCase {
+    /// Every level up to the CPU's best (the portable one always runs).
+    var levels: [SIMDLevel] { [SIMDLevel.portable, .avx2, .avx512].filter { $0.rawValue <= DotKernel.supportedLevel.rawValue } }
+
+    override func tearDown() {
+        DotKernel.setLevel(DotKernel.supportedLevel)
+        super.tearDown()
+    }
+
+    func randomFloats(_ n: Int, rng: inout SeededGenerator) -> [Float] { (0..<n).map { _ in rng.nextGaussian() } }
+
+    func naiveDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> (value: Double, magnitude: Double) {
+        var s = 0.0, m = 0.0
+        for i in 0..<n { s += Double(a[i]) * Double(b[i]); m += abs(Double(a[i]) * Double(b[i])) }
+        return (s, m)
+    }
+
+    func testSetLevelClampsAndReports() {
+        XCTAssertEqual(DotKernel.setLevel(.portable), .portable)
+        XCTAssertEqual(DotKernel.level, .portable)
+        XCTAssertEqual(DotKernel.setLevel(.avx512), DotKernel.supportedLevel)
+        XCTAssertEqual(DotKernel.level, DotKernel.supportedLevel)
+    }
+
+    func testDotAndScoresMatchNaiveAtEveryLevel() {
+        var rng = SeededGenerator(seed: 41)
+        for level in levels {
+            XCTAssertEqual(DotKernel.setLevel(level), level)
+            for dim in [1, 3, 7, 8, 15, 16, 17, 31, 33, 48, 63, 64, 65, 100, 768] {
+                for rowCount in [0, 1, 2, 3, 4, 5, 9] {
+                    let q = randomFloats(dim, rng: &rng), rows = randomFloats(rowCount * dim, rng: &rng)
+                    var out = [Float](repeating: .nan, count: rowCount + 1)
+                    q.withUnsafeBufferPointer { qp in
+                        rows.withUnsafeBufferPointer { rp in
+                            out.withUnsafeMutableBufferPointer { op in
+                                DotKernel.scores(query: qp.baseAddress!, rows: rp.baseAddress ?? qp.baseAddress!, rowCount: rowCount, dim: dim, out: op.baseAddress!)
+                            }
+                            for r in 0..<rowCount {
+                                let (expected, magnitude) = naiveDot(qp.baseAddress!, rp.baseAddress! + r * dim, dim)
+                                let tolerance = 1e-6 * magnitude + 1e-7
+                                XCTAssertEqual(Double(out[r]), expected, accuracy: tolerance, "scores level \(level) dim \(dim) row \(r)/\(rowCount)")
+                                let single = DotKernel.dot(qp.baseAddress!, rp.baseAddress! + r * dim, dim)
+                                XCTAssertEqual(Double(single), expected, accuracy: tolerance, "dot level \(level) dim \(dim)")
+                            }
+                        }
+                    }
+                    XCTAssertTrue(out[rowCount].isNaN, "wrote past rowCount at level \(level)")
+                }
+            }
+        }
+    }
+
+    func testInt8ScoresMatchNaiveAtEveryLevel() {
+        var rng = SeededGenerator(seed: 42)
+        for level in levels {
+            DotKernel.setLevel(level)
+            for dim in [1, 5, 15, 16, 17, 32, 33, 47, 768] {
+                for rowCount in [0, 1, 2, 3, 7] {
+                    let q = randomFloats(dim, rng: &rng)
+                    let codes = (0..<(rowCount * dim)).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) }
+                    var out = [Float](repeating: .nan, count: rowCount + 1)
+                    q.withUnsafeBufferPointer { qp in
+                        codes.withUnsafeBufferPointer { cp in
+                            out.withUnsafeMutableBufferPointer { op in
+                                DotKernel.scoresInt8(query: qp.baseAddress!, codes: cp.baseAddress ?? UnsafePointer(bitPattern: 8)!, rowCount: rowCount, dim: dim, out: op.baseAddress!)
+                            }
+                        }
+                    }
+                    for r in 0..<rowCount {
+                        var s = 0.0, m = 0.0
+                        for j in 0..<dim { s += Double(q[j]) * Double(codes[r * dim + j]); m += abs(Double(q[j]) * Double(codes[r * dim + j])) }
+                        XCTAssertEqual(Double(out[r]), s, accuracy: 1e-6 * m + 1e-6, "int8 level \(level) dim \(dim) row \(r)")
+                    }
+                    XCTAssertTrue(out[rowCount].isNaN, "wrote past rowCount at level \(level)")
+                }
+            }
+        }
+    }
+
+    func testFlatIndexIsExactOnThePortableFallback() throws {
+        DotKernel.setLevel(.portable)
+        var rng = SeededGenerator(seed: 43)
+        let dim = 40, rows = 3_000
+        let base = unitVectors(rows, dim: dim, rng: &rng)
+        let ids = (0..<rows).map { Int64($0) }
+        let index = FlatIndex(dim: dim, threads: 2)
+        try index.add(ids: ids, vectors: base)
+        let queries = unitVectors(2, dim: dim, rng: &rng)
+        let found = try index.search(queries, k: 7)
+        for qi in 0..<2 {
+            let query = queries[(qi * dim)..<((qi + 1) * dim)]
+            let all = naiveTopK(base, ids: ids, query: query, dim: dim, k: rows)
+            assertExactTopK(found[qi], Array(all.prefix(7)), truth: Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0.score) }))
+        }
+    }
+}
