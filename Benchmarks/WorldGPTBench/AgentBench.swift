@@ -44,10 +44,39 @@ func agentBench(arguments: [String]) {
         let t = runtime.timings
         let outside = t.recall + t.retrieval + t.reflector + t.learnedStage + t.offload
         print(String(format: "   %d steps in %.2f s: %.1f steps/s (%d episodes in lock-step)", outcomes.count, seconds, Double(outcomes.count) / seconds, plans.count))
-        print(String(format: "   time: prediction %.2f s, recall %.3f s, retrieval %.2f s, reflector filter %.2f s, learned stage %.2f s, offload %.2f s",
-                     t.prediction, t.recall, t.retrieval, t.reflector, t.learnedStage, t.offload))
+        print(String(format: "   time: prediction %.2f s, recall %.3f s, retrieval %.3f s, reflector filter %.3f s, learned stage %.3f s, offload %.3f s (+ %.3f s committing in the background writer, overlapped)",
+                     t.prediction, t.recall, t.retrieval, t.reflector, t.learnedStage, t.offload, t.offloadBackground))
         print(String(format: "   share outside the world model: %.1f%% (goal ≤ 25%%)", 100 * outside / max(t.total, 1e-9)))
+        try agentPhaseBreakdown(plans: plans, source: source, tokenizer: tokenizer, runtime: runtime)
     } catch {
         print("   agent bench failed: \(error)")
     }
+}
+
+/// Times each non-model phase alone over the rollout's own queries (7 batches of 64), to show where the time goes.
+func agentPhaseBreakdown(plans: [EpisodePlan], source: any ContextSource, tokenizer: LearnedStage, runtime: Runtime) throws {
+    let filter = try ReflectorFilter(config: runtime.options.filter)
+    var batches: [[ReflectorQuery]] = []
+    for t in 0..<7 {
+        let actions = try runtime.embedActions(plans.map { $0.actions[t] })
+        batches.append(zip(plans, actions).map { plan, action in
+            ReflectorQuery(state: t == 0 ? plan.start : plan.truths[t - 1]!, action: action, provenance: plan.provenances[t])
+        })
+    }
+    func time(_ body: () throws -> Void) rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+    var candidates: [[[ReflectorCandidate]]] = []
+    let retrieval = try time { candidates = try batches.map { try $0.map { try source.candidates(for: $0, k: runtime.options.retrievalK) } } }
+    var kept: [[[ReflectorCandidate]]] = []
+    let filtering = time { kept = zip(batches, candidates).map { b, c in zip(b, c).map { filter.apply(query: $0, candidates: $1).kept } } }
+    var inputs: [ReflectorInput] = []
+    let packing = try time { inputs = try zip(batches, kept).map { try tokenizer.builder.batch(queries: $0, context: $1.map { $0.map(\.transition) }) } }
+    let validation = try time { for i in inputs { try tokenizer.reflector.validate(i) } }
+    let forward = try time { for i in inputs { _ = try tokenizer.reflector.forward(i) } }
+    let tokens = try time { for (b, k) in zip(batches, kept) { _ = try tokenizer.tokens(for: b, kept: k) } }
+    print(String(format: "   phases alone (448 queries): retrieval %.3f s, filter %.3f s, learned stage %.3f s (packing %.3f, validation %.3f, forward %.3f)",
+                 retrieval, filtering, tokens, packing, validation, forward))
 }

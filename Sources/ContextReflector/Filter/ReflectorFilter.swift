@@ -158,9 +158,10 @@ public struct ReflectorFilter: Sendable {
     public func apply(query: ReflectorQuery, candidates: [ReflectorCandidate]) -> FilterResult {
         var decisions = [FilterDecision?](repeating: nil, count: candidates.count)
         var survivors: [Int] = []
-        let queryState = query.state.averaged()
+        let queryState = FilterVectors.average(query.state)
+        var state0s = [[Float]?](repeating: nil, count: candidates.count)
         for (i, c) in candidates.enumerated() {
-            if let d = ruleDecision(query: query, queryState: queryState, candidate: c) {
+            if let d = fastRuleDecision(query: query, queryState: queryState, candidate: c, state0: &state0s[i]) {
                 decisions[i] = d
             } else {
                 survivors.append(i)
@@ -169,8 +170,38 @@ public struct ReflectorFilter: Sendable {
         // Score order, stable on input order.
         survivors.sort { candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1 }
         // Pairwise transition cosines of the survivors only, through BLAS (one Gram matrix per part).
-        let similarity = PairwiseSimilarity(survivors.map { candidates[$0].transition }, indices: survivors, total: candidates.count)
+        let parts: [[[Float]?]] = [
+            survivors.map { state0s[$0] ?? FilterVectors.average(candidates[$0].transition.state0) },
+            survivors.map { candidates[$0].transition.action.embedding?.values },
+            survivors.map { FilterVectors.average(candidates[$0].transition.state1) },
+        ]
+        let similarity = PairwiseSimilarity(parts: parts, indices: survivors, total: candidates.count)
+        return select(candidates: candidates, decisions: decisions, survivors: survivors, similarity: similarity)
+    }
 
+    /// The filter as first written, on `Formats`' allocating vector helpers: the naive twin `apply` is tested against.
+    func applyReference(query: ReflectorQuery, candidates: [ReflectorCandidate]) -> FilterResult {
+        var decisions = [FilterDecision?](repeating: nil, count: candidates.count)
+        var survivors: [Int] = []
+        let queryState = query.state.averaged()
+        for (i, c) in candidates.enumerated() {
+            if let d = ruleDecision(query: query, queryState: queryState, candidate: c) {
+                decisions[i] = d
+            } else {
+                survivors.append(i)
+            }
+        }
+        survivors.sort { candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1 }
+        let similarity = PairwiseSimilarity(survivors.map { candidates[$0].transition }, indices: survivors, total: candidates.count)
+        return select(candidates: candidates, decisions: decisions, survivors: survivors, similarity: similarity)
+    }
+
+    /// Duplicate collapse, MMR selection and the remaining decisions, given the rule decisions and the survivors
+    /// in score order.
+    private func select(
+        candidates: [ReflectorCandidate], decisions: [FilterDecision?], survivors: [Int], similarity: PairwiseSimilarity
+    ) -> FilterResult {
+        var decisions = decisions
         // Near-duplicate collapse: keep the best-scored of each group.
         var distinct: [Int] = []
         for i in survivors {
@@ -228,6 +259,51 @@ public struct ReflectorFilter: Sendable {
             }
         }
         return FilterResult(kept: selected.map { candidates[$0] }, decisions: decisions.map { $0! }, config: config)
+    }
+
+    /// `ruleDecision` on raw buffers: the same rules, order and arithmetic; the candidate's averaged state0 is
+    /// left in `state0` when it was computed (for the pairwise cosines).
+    private func fastRuleDecision(
+        query: ReflectorQuery, queryState: [Float]?, candidate c: ReflectorCandidate, state0: inout [Float]?
+    ) -> FilterDecision? {
+        func drop(_ verdict: FilterDecision.Verdict, _ reason: String) -> FilterDecision {
+            FilterDecision(candidateID: c.id, score: c.score, verdict: verdict, reason: "dropped: " + reason)
+        }
+        guard c.score.isFinite else { return drop(.invalid, "invalid (non-finite score)") }
+        guard FilterVectors.isFinite(c.transition) else { return drop(.invalid, "invalid (non-finite embedding)") }
+        if config.leakageGuard {
+            if let d = provenanceLeak(query: query, candidate: c) { return d }
+            if config.identicalCosine <= 1, let a = queryState {
+                state0 = FilterVectors.average(c.transition.state0)
+                if let b = state0, a.count == b.count, let qa = query.action.embedding, let ca = c.transition.action.embedding,
+                    qa.dim == ca.dim, FilterVectors.cosineReaches(a, b, config.identicalCosine),
+                    FilterVectors.cosineReaches(qa.values, ca.values, config.identicalCosine)
+                {
+                    return drop(.leakage, "leakage (same state and action as the query)")
+                }
+            }
+        }
+        if c.score < config.threshold {
+            return drop(.threshold, "below threshold \(fmt(config.threshold, 2)) (score \(fmt(c.score, 2)))")
+        }
+        return nil
+    }
+
+    /// The leakage guard's provenance rules: the query's own sample, or a same or later step of its own episode.
+    private func provenanceLeak(query: ReflectorQuery, candidate c: ReflectorCandidate) -> FilterDecision? {
+        func drop(_ reason: String) -> FilterDecision {
+            FilterDecision(candidateID: c.id, score: c.score, verdict: .leakage, reason: "dropped: " + reason)
+        }
+        let p = c.transition.provenance
+        guard let q = query.provenance else { return nil }
+        if p.dataset == q.dataset, p.sampleID == q.sampleID { return drop("leakage (query's own sample)") }
+        if let episode = q.episode, p.dataset == q.dataset, p.episode == episode, let qs = q.step, let cs = p.step, cs >= qs {
+            return drop(
+                cs == qs
+                    ? "leakage (same step \(cs) of the query's own episode \(episode))"
+                    : "leakage (later step \(cs) of the query's own episode \(episode), query at step \(qs))")
+        }
+        return nil
     }
 
     /// The validity and leakage decision for one candidate, or nil when it passes both and the threshold.
@@ -301,11 +377,64 @@ private struct PairwiseSimilarity {
                     BLAS.sgemm(transposeB: true, m: n, n: n, k: width, a: a, b: a, c: c)
                 }
             }
-            for i in 0..<n where present[i] {
-                for j in 0..<n where present[j] {
-                    sums[i * n + j] += gram[i * n + j]
-                    counts[i * n + j] += 1
+            accumulate(gram, present: present)
+        }
+    }
+
+    /// The same matrices from the parts already extracted (`parts[p][r]`: part p of survivor r, nil when absent),
+    /// with the unit rows written straight into each part's matrix and their norms computed four at a time —
+    /// the arithmetic of the initializer above, value for value.
+    init(parts: [[[Float]?]], indices: [Int], total: Int) {
+        n = indices.count
+        row = [Int](repeating: -1, count: total)
+        for (r, i) in indices.enumerated() { row[i] = r }
+        sums = [Float](repeating: 0, count: n * n)
+        counts = [UInt8](repeating: 0, count: n * n)
+        guard n > 0 else { return }
+        var matrix: [Float] = []
+        var gram = [Float](repeating: 0, count: n * n)
+        for vectors in parts {
+            precondition(vectors.count == n, "one vector (or nil) per survivor")
+            guard let width = vectors.compactMap({ $0?.count }).first, width > 0 else { continue }
+            matrix.removeAll(keepingCapacity: true)
+            matrix.append(contentsOf: repeatElement(0, count: n * width))
+            var present = [Bool](repeating: false, count: n)
+            matrix.withUnsafeMutableBufferPointer { m in
+                guard let base = m.baseAddress else { return }
+                var rows: [Int] = []
+                for (r, v) in vectors.enumerated() {
+                    guard let v, v.count == width else { continue }
+                    v.withUnsafeBufferPointer { src in
+                        if let s = src.baseAddress { (base + r * width).update(from: s, count: width) }
+                    }
+                    rows.append(r)
                 }
+                let norms = FilterVectors.norms(rows.map { UnsafePointer(base + $0 * width) }, width: width)
+                for (r, norm) in zip(rows, norms) {
+                    let unit = base + r * width
+                    guard norm > 0 else {
+                        unit.update(repeating: 0, count: width)
+                        continue
+                    }
+                    present[r] = true
+                    let scale = Float(1 / norm)
+                    for c in 0..<width { unit[c] *= scale }
+                }
+                gram.withUnsafeMutableBufferPointer { g in
+                    guard let c = g.baseAddress else { return }
+                    BLAS.sgemm(transposeB: true, m: n, n: n, k: width, a: base, b: base, c: c)
+                }
+            }
+            accumulate(gram, present: present)
+        }
+    }
+
+    /// Adds one part's Gram matrix into the sums where both rows have the part.
+    private mutating func accumulate(_ gram: [Float], present: [Bool]) {
+        for i in 0..<n where present[i] {
+            for j in 0..<n where present[j] {
+                sums[i * n + j] += gram[i * n + j]
+                counts[i * n + j] += 1
             }
         }
     }
