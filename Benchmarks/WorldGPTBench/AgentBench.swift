@@ -76,7 +76,21 @@ func agentPhaseBreakdown(plans: [EpisodePlan], source: any ContextSource, tokeni
     let packing = try time { inputs = try zip(batches, kept).map { try tokenizer.builder.batch(queries: $0, context: $1.map { $0.map(\.transition) }) } }
     let validation = try time { for i in inputs { try tokenizer.reflector.validate(i) } }
     let forward = try time { for i in inputs { _ = try tokenizer.reflector.forward(i) } }
+    var packed: [ReflectorInferenceBatch] = []
+    let fastPacking = try time {
+        packed = try zip(batches, kept).map { b, k in
+            try ReflectorInferenceBatch(queries: b, context: k.map { $0.map(\.transition) }, stateWidth: tokenizer.builder.stateWidth,
+                                        actionWidth: tokenizer.builder.actionWidth)
+        }
+    }
+    let inference = try time { for p in packed { _ = try tokenizer.reflector.infer(p) } }
+    let tokensPerBatch = packed.map { $0.contextStart[$0.count] }
+    let distinct = kept.map { Set($0.flatMap { $0.map(\.id) }).count }
+    let distinctOverall = Set(kept.flatMap { $0.flatMap { $0.map(\.id) } }).count
+    print("   kept context per batch: \(tokensPerBatch.map(String.init).joined(separator: ", ")) tokens; distinct triplets per batch "
+          + "\(distinct.map(String.init).joined(separator: ", ")), \(distinctOverall) over the run")
     let tokens = try time { for (b, k) in zip(batches, kept) { _ = try tokenizer.tokens(for: b, kept: k) } }
-    print(String(format: "   phases alone (448 queries): retrieval %.3f s, filter %.3f s, learned stage %.3f s (packing %.3f, validation %.3f, forward %.3f)",
-                 retrieval, filtering, tokens, packing, validation, forward))
+    print(String(format: "   phases alone (448 queries): retrieval %.3f s, filter %.3f s, learned stage %.3f s", retrieval, filtering, tokens))
+    print(String(format: "   learned stage: inference path packing %.3f s + infer %.3f s; training path packing %.3f s + validation %.3f s + forward %.3f s",
+                 fastPacking, inference, packing, validation, forward))
 }

@@ -28,10 +28,12 @@ public struct LearnedStage: ContextTokenizer {
 
     public func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
         guard !queries.isEmpty else { return [] }
-        let input = try builder.batch(queries: queries, context: kept.map { $0.map(\.transition) })
-        let out = try reflector.forward(input)
+        // The inference path: packed without padding tokens, no backward caches (equal to `forward` within 1e-5).
+        let batch = try ReflectorInferenceBatch(
+            queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth)
+        let out = try reflector.infer(batch)
         let q = reflector.config.queryTokenCount, o = reflector.config.outputWidth
-        return (0..<queries.count).map { ReflectorTokens(tokenCount: q, width: o, values: Array(out.data[($0 * q * o)..<(($0 + 1) * q * o)])) }
+        return (0..<queries.count).map { ReflectorTokens(tokenCount: q, width: o, values: Array(out[($0 * q * o)..<(($0 + 1) * q * o)])) }
     }
 }
 
