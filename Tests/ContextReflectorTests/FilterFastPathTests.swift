@@ -77,6 +77,8 @@ final class FilterFastPathTests: XCTestCase {
             ReflectorFilterConfig(threshold: 0, mmrLambda: 1, budget: 20, leakageGuard: false),
         ]
         var kept = 0, decided = Set<FilterDecision.Verdict>()
+        // One cache across every round: ids come back with other transitions, which it must notice.
+        let cache = FilterCache(capacity: 50)
         for round in 0..<60 {
             let query = ReflectorQuery(
                 state: state(&rng, dim: 12), action: Action(text: "q", embedding: Embedding((0..<6).map { _ in rng.nextGaussian() })),
@@ -87,6 +89,8 @@ final class FilterFastPathTests: XCTestCase {
                 let fast = filter.apply(query: query, candidates: set)
                 let naive = filter.applyReference(query: query, candidates: set)
                 XCTAssertEqual(summary(fast), summary(naive), "round \(round), config \(config)")
+                let cached = filter.apply(query: query, candidates: set, cache: cache)
+                XCTAssertEqual(summary(cached), summary(naive), "round \(round), config \(config), cached")
                 kept += fast.kept.count
                 decided.formUnion(fast.decisions.map(\.verdict))
             }

@@ -98,6 +98,8 @@ public final class Runtime {
     /// Commits each step's batch in the background, in order (nil without memory).
     private let writer: OffloadWriter?
     private let filter: ReflectorFilter
+    /// What the filter derives from each knowledge-base candidate, remembered across steps (one source per runtime).
+    private let filterCache = FilterCache()
     private var actionCache: [String: Embedding] = [:]
 
     /// A runtime over the given parts.
@@ -164,7 +166,7 @@ public final class Runtime {
                 let query = ReflectorQuery(state: request.state, action: action, provenance: request.provenance)
                 let candidates = try knowledge.candidates(for: query, k: options.retrievalK)
                 lap(\.retrieval)
-                result = filter.apply(query: query, candidates: candidates)
+                result = filter.apply(query: query, candidates: candidates, cache: filterCache)
                 lap(\.reflector)
                 queries.append((position, query))
             }

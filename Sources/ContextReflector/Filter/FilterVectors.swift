@@ -79,6 +79,36 @@ enum FilterVectors {
         return out
     }
 
+    /// `Embedding(values).normalized().values`, or nil when the norm is 0 (Double norm, Float scale, as there).
+    static func unit(_ values: [Float]) -> [Float]? {
+        guard !values.isEmpty else { return nil }
+        let norm = values.withUnsafeBufferPointer { p in norms([p.baseAddress!], width: p.count)[0] }
+        guard norm > 0 else { return nil }
+        let scale = Float(1 / norm)
+        return values.map { $0 * scale }
+    }
+
+    /// False only when the cosine of the vectors behind two unit vectors is certainly below `limit`: their Float
+    /// dot product is more than 1e-3 under it (its rounding error is below 1e-5). True when either is missing.
+    static func mayReach(_ a: [Float]?, _ b: [Float]?, _ limit: Double) -> Bool {
+        guard let a, let b, a.count == b.count else { return true }
+        let dot = a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb -> Float in
+                var acc = SIMD8<Float>(repeating: 0)
+                var i = 0
+                let ra = UnsafeRawPointer(pa.baseAddress!), rb = UnsafeRawPointer(pb.baseAddress!)
+                while i + 8 <= pa.count {
+                    acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                var tail: Float = 0
+                while i < pa.count { tail += pa[i] * pb[i]; i += 1 }
+                return acc.sum() + tail
+            }
+        }
+        return !(dot.isFinite && Double(dot) < limit - 1e-3)
+    }
+
     /// A Float estimate of the cosine (four-lane sums; within ~1e-5 of `Embedding.cosine` for unit-scale vectors).
     static func roughCosine(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         var d0: Float = 0, d1: Float = 0, d2: Float = 0, d3: Float = 0

@@ -156,13 +156,26 @@ public struct ReflectorFilter: Sendable {
     /// `budget` items from the survivors; unpicked survivors are `diversity` drops if score alone would
     /// have kept them, `budget` drops otherwise. Ties keep input order. Deterministic.
     public func apply(query: ReflectorQuery, candidates: [ReflectorCandidate]) -> FilterResult {
+        apply(query: query, candidates: candidates, cache: nil)
+    }
+
+    /// `apply(query:candidates:)`, taking what does not depend on the query (finiteness, unit vectors of each
+    /// candidate's parts) from `cache` — the same decisions, bit for bit, at a lookup per repeated candidate.
+    ///
+    /// The cache must only ever see candidates of one knowledge source (their ids name one transition each).
+    public func apply(query: ReflectorQuery, candidates: [ReflectorCandidate], cache: FilterCache?) -> FilterResult {
         var decisions = [FilterDecision?](repeating: nil, count: candidates.count)
         var survivors: [Int] = []
         let queryState = FilterVectors.average(query.state)
+        let queryUnits = [queryState.flatMap(FilterVectors.unit), query.action.embedding.flatMap { FilterVectors.unit($0.values) }]
+        var prepared = [PreparedCandidate?](repeating: nil, count: candidates.count)
         var state0s = [[Float]?](repeating: nil, count: candidates.count)
         for (i, c) in candidates.enumerated() {
-            if let d = fastRuleDecision(query: query, queryState: queryState, candidate: c, state0: &state0s[i]) {
-                decisions[i] = d
+            prepared[i] = cache?.prepared(c) ?? PreparedCandidate(c.transition)
+            let decision = prepared[i].map { preparedRuleDecision(query: query, queryState: queryState, queryUnits: queryUnits, candidate: c, prepared: $0) }
+                ?? fastRuleDecision(query: query, queryState: queryState, candidate: c, state0: &state0s[i])
+            if let decision {
+                decisions[i] = decision
             } else {
                 survivors.append(i)
             }
@@ -170,12 +183,14 @@ public struct ReflectorFilter: Sendable {
         // Score order, stable on input order.
         survivors.sort { candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1 }
         // Pairwise transition cosines of the survivors only, through BLAS (one Gram matrix per part).
-        let parts: [[[Float]?]] = [
-            survivors.map { state0s[$0] ?? FilterVectors.average(candidates[$0].transition.state0) },
-            survivors.map { candidates[$0].transition.action.embedding?.values },
-            survivors.map { FilterVectors.average(candidates[$0].transition.state1) },
-        ]
-        let similarity = PairwiseSimilarity(parts: parts, indices: survivors, total: candidates.count)
+        let parts: [(widths: [Int?], units: [[Float]?])] = survivors.map { i in
+            if let p = prepared[i] { return (p.widths, p.units) }
+            // A state with mixed modality widths: the original code stops here (State.averaged's precondition).
+            let t = candidates[i].transition
+            let vectors = [state0s[i] ?? FilterVectors.average(t.state0), t.action.embedding?.values, FilterVectors.average(t.state1)]
+            return (vectors.map { $0?.count }, vectors.map { $0.flatMap(FilterVectors.unit) })
+        }
+        let similarity = PairwiseSimilarity(units: parts, indices: survivors, total: candidates.count)
         return select(candidates: candidates, decisions: decisions, survivors: survivors, similarity: similarity)
     }
 
@@ -259,6 +274,34 @@ public struct ReflectorFilter: Sendable {
             }
         }
         return FilterResult(kept: selected.map { candidates[$0] }, decisions: decisions.map { $0! }, config: config)
+    }
+
+    /// `ruleDecision` over a prepared candidate: the same rules and order; the copy-of-the-query check first
+    /// compares unit vectors in Float and computes the exact Double cosines only when that comes within 1e-3.
+    private func preparedRuleDecision(
+        query: ReflectorQuery, queryState: [Float]?, queryUnits: [[Float]?], candidate c: ReflectorCandidate, prepared p: PreparedCandidate
+    ) -> FilterDecision? {
+        func drop(_ verdict: FilterDecision.Verdict, _ reason: String) -> FilterDecision {
+            FilterDecision(candidateID: c.id, score: c.score, verdict: verdict, reason: "dropped: " + reason)
+        }
+        guard c.score.isFinite else { return drop(.invalid, "invalid (non-finite score)") }
+        guard p.isFinite else { return drop(.invalid, "invalid (non-finite embedding)") }
+        if config.leakageGuard {
+            if let d = provenanceLeak(query: query, candidate: c) { return d }
+            let limit = config.identicalCosine
+            if limit <= 1, let a = queryState, let w = p.widths[0], a.count == w, let qa = query.action.embedding,
+                let ca = c.transition.action.embedding, qa.dim == ca.dim,
+                FilterVectors.mayReach(queryUnits[0], p.units[0], limit), FilterVectors.mayReach(queryUnits[1], p.units[1], limit),
+                let b = FilterVectors.average(c.transition.state0),
+                FilterVectors.cosineReaches(a, b, limit), FilterVectors.cosineReaches(qa.values, ca.values, limit)
+            {
+                return drop(.leakage, "leakage (same state and action as the query)")
+            }
+        }
+        if c.score < config.threshold {
+            return drop(.threshold, "below threshold \(fmt(config.threshold, 2)) (score \(fmt(c.score, 2)))")
+        }
+        return nil
     }
 
     /// `ruleDecision` on raw buffers: the same rules, order and arithmetic; the candidate's averaged state0 is
@@ -381,10 +424,9 @@ private struct PairwiseSimilarity {
         }
     }
 
-    /// The same matrices from the parts already extracted (`parts[p][r]`: part p of survivor r, nil when absent),
-    /// with the unit rows written straight into each part's matrix and their norms computed four at a time —
-    /// the arithmetic of the initializer above, value for value.
-    init(parts: [[[Float]?]], indices: [Int], total: Int) {
+    /// The same matrices from each survivor's prepared parts (`units[r]`: the width and unit vector of each part,
+    /// computed as `normalized()` does) — the arithmetic of the initializer above, value for value.
+    init(units: [(widths: [Int?], units: [[Float]?])], indices: [Int], total: Int) {
         n = indices.count
         row = [Int](repeating: -1, count: total)
         for (r, i) in indices.enumerated() { row[i] = r }
@@ -393,32 +435,18 @@ private struct PairwiseSimilarity {
         guard n > 0 else { return }
         var matrix: [Float] = []
         var gram = [Float](repeating: 0, count: n * n)
-        for vectors in parts {
-            precondition(vectors.count == n, "one vector (or nil) per survivor")
-            guard let width = vectors.compactMap({ $0?.count }).first, width > 0 else { continue }
+        for part in 0..<3 {
+            // The part's width: the first present one; other widths count as absent.
+            guard let width = units.lazy.compactMap({ $0.widths[part] }).first, width > 0 else { continue }
             matrix.removeAll(keepingCapacity: true)
             matrix.append(contentsOf: repeatElement(0, count: n * width))
             var present = [Bool](repeating: false, count: n)
             matrix.withUnsafeMutableBufferPointer { m in
                 guard let base = m.baseAddress else { return }
-                var rows: [Int] = []
-                for (r, v) in vectors.enumerated() {
-                    guard let v, v.count == width else { continue }
-                    v.withUnsafeBufferPointer { src in
-                        if let s = src.baseAddress { (base + r * width).update(from: s, count: width) }
-                    }
-                    rows.append(r)
-                }
-                let norms = FilterVectors.norms(rows.map { UnsafePointer(base + $0 * width) }, width: width)
-                for (r, norm) in zip(rows, norms) {
-                    let unit = base + r * width
-                    guard norm > 0 else {
-                        unit.update(repeating: 0, count: width)
-                        continue
-                    }
+                for (r, u) in units.enumerated() {
+                    guard u.widths[part] == width, let unit = u.units[part] else { continue }
+                    unit.withUnsafeBufferPointer { src in (base + r * width).update(from: src.baseAddress!, count: width) }
                     present[r] = true
-                    let scale = Float(1 / norm)
-                    for c in 0..<width { unit[c] *= scale }
                 }
                 gram.withUnsafeMutableBufferPointer { g in
                     guard let c = g.baseAddress else { return }
