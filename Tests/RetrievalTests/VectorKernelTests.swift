@@ -100,4 +100,25 @@ final class VectorKernelTests: XCTestCase {
             assertExactTopK(found[qi], Array(all.prefix(7)), truth: Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0.score) }))
         }
     }
+
+    func testHNSWBuildAndSearchOnThePortableFallback() throws {
+        DotKernel.setLevel(.portable)
+        var rng = SeededGenerator(seed: 44)
+        let dim = 24, n = 1_500
+        let base = unitVectors(n, dim: dim, rng: &rng), queries = unitVectors(40, dim: dim, rng: &rng)
+        let ids = (0..<n).map { Int64($0) }
+        let hnsw = HNSWIndex(dim: dim, M: 8, efConstruction: 64, efSearch: 64, buildThreads: 2)
+        try hnsw.add(ids: ids, vectors: base)
+        let exact = FlatIndex(dim: dim, threads: 1)
+        try exact.add(ids: ids, vectors: base)
+        let truth = try exact.search(queries, k: 10), found = try hnsw.search(queries, k: 10)
+        var hit = 0
+        for (f, t) in zip(found, truth) { hit += Set(f.map(\.id)).intersection(t.map(\.id)).count }
+        XCTAssertGreaterThanOrEqual(Double(hit) / Double(truth.count * 10), 0.95, "recall@10 on the portable kernels")
+        let excluded = Set(truth.compactMap { $0.first?.id })
+        for res in try hnsw.search(queries, k: 10, filter: SearchFilter(excludedIDs: excluded)) {
+            XCTAssertEqual(res.count, 10)
+            XCTAssertTrue(Set(res.map(\.id)).isDisjoint(with: excluded))
+        }
+    }
 }

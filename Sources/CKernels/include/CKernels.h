@@ -3,6 +3,7 @@
 #ifndef WORLDGPT_CKERNELS_H
 #define WORLDGPT_CKERNELS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,29 @@ void wgk_scores_i8(const float *q, const int8_t *codes, size_t nrows, size_t dim
 
 /// Hints the CPU to fetch `bytes` starting at p into cache (no effect on results).
 void wgk_prefetch(const void *p, size_t bytes);
+
+/// Raw views of an HNSW graph (the arrays of Retrieval's HNSWIndex).
+typedef struct {
+    const float *vectors;           ///< N × dim
+    size_t dim;
+    const int32_t *links0;          ///< level 0: N × stride0, count first
+    size_t stride0;
+    const int32_t *upper;           ///< upper levels, packed per node from upper_offset[node]
+    const int64_t *upper_offset;
+    size_t stride_upper;
+    const uint8_t *deleted;         ///< N flags (tombstones)
+    size_t max_links;               ///< largest link count of any level (2·M)
+    pthread_mutex_t *locks;         ///< striped node locks (node % lock_count) while building; NULL when searching
+    size_t lock_count;
+} wgk_hnsw_graph;
+
+/// Beam search with beam `ef` on `level` from `entry` (Alg. 2 of the HNSW paper). `visited[n] == tag` marks
+/// visited nodes (the caller bumps the tag per search). Masked or deleted nodes (when `skip_deleted`) are
+/// traversed but never enter the result. `cand_*` needs room for N entries, `top_*` for ef + 1.
+/// Returns how many results `top_*` holds, as a min-heap (worst first).
+size_t wgk_hnsw_search_layer(const wgk_hnsw_graph *g, const float *q, int32_t entry, size_t ef, int32_t level,
+                             uint32_t *visited, uint32_t tag, const uint64_t *mask, int skip_deleted,
+                             float *cand_sims, int32_t *cand_nodes, float *top_sims, int32_t *top_nodes);
 
 #ifdef __cplusplus
 }

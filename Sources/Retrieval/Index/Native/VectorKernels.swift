@@ -31,6 +31,36 @@ enum NativeKernels {
     @inline(__always)  // per visited neighbour in HNSW.
     static func prefetch(_ p: UnsafeRawPointer, bytes: Int) { wgk_prefetch(p, bytes) }
 
+    /// One beam search of `graph` on `level` (see `wgk_hnsw_search_layer`); the results land in `scratch.top`.
+    static func hnswSearchLayer(
+        _ graph: Graph, _ q: UnsafePointer<Float>, entry: Int32, ef: Int, level: Int32, locked: Bool, mask: UnsafePointer<UInt64>?,
+        skipDeleted: Bool, scratch: inout SearchScratch
+    ) {
+        let tag = scratch.tag
+        let upperOffset = UnsafeRawPointer(graph.upperOffset).assumingMemoryBound(to: Int64.self)
+        let deleted = UnsafeRawPointer(graph.deleted).assumingMemoryBound(to: UInt8.self)
+        var g = wgk_hnsw_graph(
+            vectors: graph.vectors, dim: graph.dim, links0: graph.links0, stride0: 2 * graph.M + 1,
+            upper: graph.upper.map { UnsafePointer($0) }, upper_offset: upperOffset, stride_upper: graph.M + 1,
+            deleted: deleted, max_links: 2 * graph.M, locks: locked ? graph.locks.locks : nil, lock_count: graph.locks.count)
+        let n = scratch.visited.withUnsafeMutableBufferPointer { visited in
+            scratch.candidateSims.withUnsafeMutableBufferPointer { cs in
+                scratch.candidateNodes.withUnsafeMutableBufferPointer { cn in
+                    scratch.resultSims.withUnsafeMutableBufferPointer { rs in
+                        scratch.resultNodes.withUnsafeMutableBufferPointer { rn in
+                            wgk_hnsw_search_layer(
+                                &g, q, entry, ef, level, visited.baseAddress!, tag, mask, skipDeleted ? 1 : 0,
+                                cs.baseAddress!, cn.baseAddress!, rs.baseAddress!, rn.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
+        scratch.top.removeAll()
+        scratch.top.sims.append(contentsOf: scratch.resultSims[0..<n])
+        scratch.top.nodes.append(contentsOf: scratch.resultNodes[0..<n])
+    }
+
     static var level: SIMDLevel { SIMDLevel(rawValue: Int(wgk_level())) ?? .portable }
     static var supportedLevel: SIMDLevel { SIMDLevel(rawValue: Int(wgk_supported_level())) ?? .portable }
     static func setLevel(_ level: SIMDLevel) -> SIMDLevel { SIMDLevel(rawValue: Int(wgk_set_level(Int32(level.rawValue)))) ?? .portable }
