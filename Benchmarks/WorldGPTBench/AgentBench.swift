@@ -98,7 +98,9 @@ func agentPhaseBreakdown(plans: [EpisodePlan], source: any ContextSource, tokeni
     let distinctOverall = Set(kept.flatMap { $0.flatMap { $0.map(\.id) } }).count
     print("   kept context per batch: \(tokensPerBatch.map(String.init).joined(separator: ", ")) tokens; distinct triplets per batch "
           + "\(distinct.map(String.init).joined(separator: ", ")), \(distinctOverall) over the run")
-    let tokens = try time { for (b, k) in zip(batches, kept) { _ = try tokenizer.tokens(for: b, kept: k) } }
+    // A fresh stage: its context cache starts empty, as in the rollout.
+    let stage = LearnedStage(reflector: tokenizer.reflector, stateWidth: tokenizer.builder.stateWidth, actionWidth: tokenizer.builder.actionWidth)
+    let tokens = try time { for (b, k) in zip(batches, kept) { _ = try stage.tokens(for: b, kept: k) } }
     print(String(format: "   phases alone (448 queries, CPU time of the calling thread): retrieval %.3f s, filter %.3f s (%.3f s without its cache), learned stage %.3f s",
                  retrieval, filtering, uncached, tokens))
     print(String(format: "   learned stage: inference path packing %.3f s + infer %.3f s; training path packing %.3f s + validation %.3f s + forward %.3f s",

@@ -131,4 +131,21 @@ final class FilterFastPathTests: XCTestCase {
         XCTAssertEqual(FilterVectors.cosineReaches(a.values, b.values, a.cosine(b)), true)
         XCTAssertEqual(FilterVectors.cosineReaches(a.values, b.values, a.cosine(b).nextUp), false)
     }
+
+    func testReasonNumbersPrintExactlyAsFoundationFormats() {
+        var rng = SeededGenerator(seed: 8)
+        var values: [Double] = [0, -0.0, 0.125, 0.375, 0.005, 0.015, 0.0005, 2.5, -2.5, 0.9945, 0.99999, 1e-12, -1e-12, 123_456.785, 1e20, -7.5e-3,
+                                .nan, .infinity, -.infinity]
+        for _ in 0..<20_000 {
+            let magnitude = Double(rng.next() % 12) - 6
+            values.append(Double(rng.nextGaussian()) * pow(10, magnitude))
+            values.append(Double(rng.next() % 100_000) / 8_000)  // many exact binary fractions, ties among them
+        }
+        for v in values {
+            for digits in 0...3 {
+                XCTAssertEqual(fmt(v, digits), String(format: "%.\(digits)f", v), "\(v) with \(digits) digits")
+            }
+        }
+    }
 }
+

@@ -100,4 +100,48 @@ final class ReflectorInferenceTests: XCTestCase {
         nan.context[7] = .nan
         XCTAssertThrowsError(try reflector.infer(nan)) { XCTAssertTrue("\($0)".contains("context"), "\($0)") }
     }
+
+    func testContextCacheGivesTheUncachedTokensAcrossStepsReusedIdsAndWeightChanges() throws {
+        var rng = SeededGenerator(seed: 23)
+        let stateWidth = 6, actionWidth = 4
+        func state() -> State {
+            var s = State()
+            for m in Modality.allCases.prefix(1 + Int(rng.next() % 4)) { s[m] = Embedding((0..<stateWidth).map { _ in rng.nextGaussian() }) }
+            return s
+        }
+        func candidate(_ id: Int) -> ReflectorCandidate {
+            ReflectorCandidate(
+                id: "kb:\(id)",
+                transition: Transition(state0: state(), action: Action(text: "t\(id)", embedding: Embedding((0..<actionWidth).map { _ in rng.nextGaussian() })),
+                                       state1: state(), provenance: Provenance(dataset: "kb", sampleID: "s\(id)")),
+                score: 0.5)
+        }
+        let pool = (0..<10).map(candidate)
+        let builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
+        let reflector = try LearnedReflector(config: builder.reflectorConfig(hiddenWidth: 8, layers: 2, heads: 2, outputWidth: 5), seed: 1)
+        randomize(reflector, seed: 2)
+        let cache = ReflectorContextCache(capacity: 8)
+        func check(_ kept: [[ReflectorCandidate]], _ label: String) throws {
+            let queries = kept.map { _ in ReflectorQuery(state: state(), action: Action(text: "q", embedding: Embedding((0..<actionWidth).map { _ in rng.nextGaussian() }))) }
+            let cached = try reflector.infer(queries: queries, kept: kept, stateWidth: stateWidth, actionWidth: actionWidth, cache: cache)
+            let built = try builder.batch(queries: queries, context: kept.map { $0.map(\.transition) })
+            XCTAssertLessThanOrEqual(maxDifference(cached, try reflector.forward(built).data), 1e-5, label)
+        }
+        // Steps that keep overlapping candidates (hits), one row with nothing kept, and more than the capacity.
+        for step in 0..<6 {
+            let kept = (0..<4).map { row in (0..<(row == 2 ? 0 : 1 + Int(rng.next() % 3))).map { _ in pool[Int(rng.next() % UInt64(3 + step))] } }
+            try check(kept, "step \(step)")
+        }
+        XCTAssertGreaterThan(cache.count, 0)
+        // An id that now names another transition is projected again; one id for two transitions in one batch
+        // (two sources mixed up) is computed without the cache.
+        var moved = candidate(99)
+        moved.id = pool[0].id
+        try check([[moved, pool[1]], [pool[3]]], "reused id")
+        try check([[moved, pool[1]], [pool[0]]], "one id, two transitions")
+        try check([[pool[0]], [pool[1]]], "the old transition again")
+        // New weights (a training step, a load) invalidate every remembered projection.
+        randomize(reflector, seed: 3)
+        try check([[pool[0], pool[1]], [pool[2]]], "new weights")
+    }
 }

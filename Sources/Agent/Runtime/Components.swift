@@ -19,6 +19,8 @@ public struct LearnedStage: ContextTokenizer {
     public let reflector: LearnedReflector
     /// Packs queries and context into the reflector's input arrays.
     public let builder: ReflectorInputBuilder
+    /// The projected context of kept candidates, by id (one knowledge source per runtime).
+    private let cache = ReflectorContextCache()
 
     /// A learned stage for a model with the given state and action widths.
     public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int) {
@@ -28,10 +30,9 @@ public struct LearnedStage: ContextTokenizer {
 
     public func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
         guard !queries.isEmpty else { return [] }
-        // The inference path: packed without padding tokens, no backward caches (equal to `forward` within 1e-5).
-        let batch = try ReflectorInferenceBatch(
-            queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth)
-        let out = try reflector.infer(batch)
+        // The inference path: no padding tokens, no backward caches (equal to `forward` within 1e-5), and each kept
+        // candidate's projected context remembered across steps.
+        let out = try reflector.infer(queries: queries, kept: kept, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth, cache: cache)
         let q = reflector.config.queryTokenCount, o = reflector.config.outputWidth
         return (0..<queries.count).map { ReflectorTokens(tokenCount: q, width: o, values: Array(out[($0 * q * o)..<(($0 + 1) * q * o)])) }
     }

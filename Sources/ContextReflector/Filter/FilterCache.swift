@@ -15,27 +15,25 @@ struct PreparedCandidate {
     /// What the entry was computed from (checked on every cache hit).
     var signature: Signature
 
-    /// Provenance, action text, and the bit patterns of the first and last value of every embedding: enough to
-    /// notice an id that now names another transition without reading the whole transition again.
+    /// A hash of the provenance, the action text, and the first and last value and the width of every embedding:
+    /// enough to notice an id that now names another transition without reading the whole transition again.
     struct Signature: Equatable {
-        var provenance: Provenance
-        var actionText: String
-        var samples: [UInt32]
+        var hash: Int
 
         init(_ t: Transition) {
-            provenance = t.provenance
-            actionText = t.action.text
-            var samples: [UInt32] = []
+            var h = Hasher()
+            h.combine(t.provenance)
+            h.combine(t.action.text)
             func add(_ e: Embedding?) {
-                guard let e, let first = e.values.first, let last = e.values.last else { samples.append(0xFFFF_FFFF); return }
-                samples.append(first.bitPattern)
-                samples.append(last.bitPattern)
-                samples.append(UInt32(truncatingIfNeeded: e.dim))
+                guard let e, let first = e.values.first, let last = e.values.last else { h.combine(-1); return }
+                h.combine(first.bitPattern)
+                h.combine(last.bitPattern)
+                h.combine(e.dim)
             }
             for m in Modality.allCases { add(t.state0[m]) }
             add(t.action.embedding)
             for m in Modality.allCases { add(t.state1[m]) }
-            self.samples = samples
+            hash = h.finalize()
         }
     }
 
@@ -43,12 +41,14 @@ struct PreparedCandidate {
     /// reports it exactly where the original code did).
     init?(_ t: Transition) {
         func consistent(_ s: State) -> Bool {
-            let widths = Set(s.embeddings.values.map(\.dim))
-            return widths.count <= 1
+            guard let width = s.embeddings.first?.value.dim else { return true }
+            return s.embeddings.values.allSatisfy { $0.dim == width }
         }
         guard consistent(t.state0), consistent(t.state1) else { return nil }
-        isFinite = FilterVectors.isFinite(t)
         let parts = [FilterVectors.average(t.state0), t.action.embedding?.values, FilterVectors.average(t.state1)]
+        // A non-finite value makes its average non-finite, so finite parts prove a finite transition in one pass;
+        // otherwise (a non-finite value, or a finite sum that overflowed) check every value.
+        isFinite = parts.allSatisfy { $0.map(FilterVectors.isFinite) ?? true } || FilterVectors.isFinite(t)
         widths = parts.map { $0?.count }
         units = parts.map { $0.flatMap(FilterVectors.unit) }
         signature = Signature(t)

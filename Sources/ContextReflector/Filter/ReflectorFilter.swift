@@ -476,7 +476,25 @@ private struct PairwiseSimilarity {
     }
 }
 
-/// `value` with `digits` decimals, e.g. `fmt(0.8125, 2) == "0.81"`.
+/// `value` with `digits` decimals, e.g. `fmt(0.8125, 2) == "0.81"`: exactly what `String(format: "%.Nf")` prints.
+///
+/// Reasons are formatted for every candidate at every step, and Foundation's formatter costs about a microsecond a
+/// call; so values whose rounding is unambiguous are rounded here, and only those within 1e-6 of a tie (where the
+/// rounded product `|value|·10ᴺ`, off by at most 1e-7 below 1e9, could land on the wrong side) go to Foundation.
 func fmt(_ value: Double, _ digits: Int) -> String {
-    String(format: "%.\(digits)f", value)
+    let powers: [Double] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000]
+    guard digits >= 0, digits < powers.count, value.isFinite else { return String(format: "%.\(digits)f", value) }
+    let scaled = abs(value) * powers[digits]
+    let whole = scaled.rounded(.down)
+    let fraction = scaled - whole
+    guard scaled < 1e9, abs(fraction - 0.5) > 1e-6 else { return String(format: "%.\(digits)f", value) }
+    let n = Int(whole) + (fraction > 0.5 ? 1 : 0)
+    let unit = Int(powers[digits])
+    var text = value.sign == .minus ? "-" : ""
+    text += String(n / unit)
+    if digits > 0 {
+        let decimals = String(n % unit)
+        text += "." + String(repeating: "0", count: digits - decimals.count) + decimals
+    }
+    return text
 }
