@@ -121,4 +121,47 @@ final class VectorKernelTests: XCTestCase {
             XCTAssertTrue(Set(res.map(\.id)).isDisjoint(with: excluded))
         }
     }
+
+    /// The int8-bounds path (VNNI where present, and the portable integer kernel) equals the naive oracle, also with
+    /// 40 near-copies of one row (the bounds cannot separate them, so all of them must reach the exact pass), after
+    /// removals (rows move), under filters, and for a D that is not a multiple of 4.
+    func testInt8BoundedFlatSearchIsExactWithNearDuplicatesRemovalsAndFilters() throws {
+        for level in [SIMDLevel.portable, DotKernel.supportedLevel] {
+            DotKernel.setLevel(level)
+            var rng = SeededGenerator(seed: 45)
+            for dim in [50, 64] {
+                let rows = 2_500
+                var base = unitVectors(rows, dim: dim, rng: &rng)
+                for r in 100..<140 { for j in 0..<dim { base[r * dim + j] = base[7 * dim + j] + 1e-6 * rng.nextGaussian() } }
+                var ids = (0..<rows).map { Int64($0 * 3 + 1) }
+                let index = FlatIndex(dim: dim, threads: 2)
+                index.scanMethod = .int8Bounds
+                try index.add(ids: ids, vectors: base)
+                var queries = unitVectors(3, dim: dim, rng: &rng)
+                queries += Array(base[(7 * dim)..<(8 * dim)])  // a query right on the near-copies
+                let check = { (found: [[SearchResult]], filter: SearchFilter?) in
+                    for qi in 0..<4 {
+                        let query = queries[(qi * dim)..<((qi + 1) * dim)]
+                        let all = naiveTopK(base, ids: ids, query: query, dim: dim, k: ids.count, filter: filter)
+                        assertExactTopK(found[qi], Array(all.prefix(10)), truth: Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0.score) }))
+                    }
+                }
+                check(try index.search(queries, k: 10), nil)
+                for qi in 0..<4 { check(try index.search(Array(queries[(qi * dim)..<((qi + 1) * dim)]) + queries, k: 10).dropFirst().map { $0 }, nil) }
+                _ = try index.search(Array(queries[(3 * dim)...]), k: 10)
+                XCTAssertGreaterThanOrEqual(index.lastCandidateCount, 40, "level \(level) dim \(dim): every near-copy reaches the exact pass")
+                _ = try index.search(Array(queries[0..<dim]), k: 10)
+                XCTAssertLessThan(index.lastCandidateCount, rows / 2, "level \(level) dim \(dim): the bounds rule out most rows")
+                // Remove rows (the last rows move into the holes), then search with filters.
+                let gone = Array(ids[100..<120]) + Array(ids.suffix(5))
+                XCTAssertEqual(index.remove(ids: gone), gone.count)
+                let keep = ids.indices.filter { !Set(gone).contains(ids[$0]) }
+                base = keep.flatMap { Array(base[($0 * dim)..<(($0 + 1) * dim)]) }
+                ids = keep.map { ids[$0] }
+                check(try index.search(queries, k: 10), nil)
+                let filter = SearchFilter(excludedIDs: Set(ids.prefix(300)))
+                check(try index.search(queries, k: 10, filter: filter), filter)
+            }
+        }
+    }
 }

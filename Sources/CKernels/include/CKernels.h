@@ -33,6 +33,33 @@ void wgk_scores_i8(const float *q, const int8_t *codes, size_t nrows, size_t dim
 /// Hints the CPU to fetch `bytes` starting at p into cache (no effect on results).
 void wgk_prefetch(const void *p, size_t bytes);
 
+/// True when the int8 kernels use AVX-512 VNNI (the current level is AVX-512 and the CPU has VNNI).
+int wgk_has_vnni(void);
+
+/// Rows quantised to int8 for the first pass of exact search, packed in groups of 16 rows: group g holds, for each
+/// 4-dimension chunk c, 64 bytes (row j's 4 codes at 4·j). Per row: scale, error bound, |x̂| and the sum of codes.
+typedef struct {
+    const int8_t *packed;
+    size_t dim4;            ///< ceil(dim / 4); chunks past dim hold zeros
+    const float *scales;
+    const float *errors;    ///< bound on |x − x̂| plus the float rounding of the exact pass (see FlatIndex)
+    const float *norms;     ///< |x̂| rounded up
+    const int32_t *row_sums;
+} wgk_i8_rows;
+
+/// One query quantised to unsigned int8 (code + 128), with its scale, |q − q̂| bound and max(|q|, |q̂|) bound.
+typedef struct {
+    const uint8_t *codes;   ///< dim4 · 4 bytes
+    float scale, error, norm;
+} wgk_i8_query;
+
+/// Writes one row's dim int8 codes into its slot of a packed buffer.
+void wgk_pack_i8_row(int8_t *packed, size_t row, size_t dim, const int8_t *codes);
+
+/// For groups [g0, g1) and each query: out[q·ldo + 16·(g − g0) + j] = an upper bound of the float score of row
+/// 16·g + j (exact integer dot, scaled, plus the error bounds of both quantisations).
+void wgk_i8_upper_bounds(const wgk_i8_query *queries, size_t nq, const wgk_i8_rows *rows, size_t g0, size_t g1, float *out, size_t ldo);
+
 /// Raw views of an HNSW graph (the arrays of Retrieval's HNSWIndex).
 typedef struct {
     const float *vectors;           ///< N × dim

@@ -22,6 +22,13 @@ public final class FlatIndex: VectorIndex {
     /// The id of each row.
     public private(set) var ids: [Int64] = []
     private var rowOf: [Int64: Int] = [:]
+    /// The int8 form of the rows for the two-pass exact search (FlatIndex+Int8.swift); empty when D > 1024.
+    var compact = CompactRows()
+    var compactEnabled: Bool { dim <= CompactRows.maxDim }
+    /// Which scan searches use (`.automatic`: int8 bounds + exact re-scoring when the CPU has AVX-512 VNNI).
+    public var scanMethod: FlatScanMethod = .automatic
+    /// How many rows the last int8-bounded search re-scored exactly (a diagnostic for tests and benchmarks).
+    public internal(set) var lastCandidateCount = 0
 
     /// An empty index for `dim`-dimensional vectors.
     /// - Parameter threads: search threads; defaults to the number of active processors.
@@ -47,8 +54,16 @@ public final class FlatIndex: VectorIndex {
             if rowOf[id] != nil || !seen.insert(id).inserted { throw RetrievalError.duplicateID(id) }
         }
         for (offset, id) in newIDs.enumerated() { rowOf[id] = ids.count + offset }
+        let first = ids.count
         ids.append(contentsOf: newIDs)
         vectors.append(contentsOf: newVectors)
+        if compactEnabled {
+            compact.resize(rows: ids.count, dim: dim)
+            let dim = dim
+            newVectors.withUnsafeBufferPointer { v in
+                for r in 0..<newIDs.count { compact.set(row: first + r, from: v.baseAddress! + r * dim, dim: dim) }
+            }
+        }
     }
 
     /// The stored vector of `id`, if present.
@@ -75,11 +90,14 @@ public final class FlatIndex: VectorIndex {
                     let base = v.baseAddress!
                     (base + row * dim).update(from: base + last * dim, count: dim)
                 }
+                if compactEnabled { vectors.withUnsafeBufferPointer { compact.set(row: row, from: $0.baseAddress! + row * dim, dim: dim) } }
             }
+            if compactEnabled { compact.clear(row: last, dim: dim) }
             ids.removeLast()
             vectors.removeLast(dim)
             removed += 1
         }
+        if compactEnabled && removed > 0 { compact.resize(rows: ids.count, dim: dim) }
         return removed
     }
 
@@ -94,9 +112,9 @@ public final class FlatIndex: VectorIndex {
         case let .rows(rows):
             return gatherSearch(queries, nq: nq, k: k, rows: rows)
         case let .mask(mask):
-            return scanSearch(queries, nq: nq, k: k, mask: mask)
+            return usesInt8Bounds ? boundedSearch(queries, nq: nq, k: k, mask: mask) : scanSearch(queries, nq: nq, k: k, mask: mask)
         case .all:
-            return scanSearch(queries, nq: nq, k: k, mask: nil)
+            return usesInt8Bounds ? boundedSearch(queries, nq: nq, k: k, mask: nil) : scanSearch(queries, nq: nq, k: k, mask: nil)
         }
     }
 

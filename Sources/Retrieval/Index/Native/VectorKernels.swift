@@ -61,6 +61,24 @@ enum NativeKernels {
         scratch.top.nodes.append(contentsOf: scratch.resultNodes[0..<n])
     }
 
+    /// True when the int8 kernel runs on AVX-512 VNNI.
+    static var hasVNNI: Bool { wgk_has_vnni() != 0 }
+
+    static func packInt8Row(_ packed: UnsafeMutablePointer<Int8>, row: Int, dim: Int, codes: UnsafePointer<Int8>) {
+        wgk_pack_i8_row(packed, row, dim, codes)
+    }
+
+    /// Upper bounds of every (query, row) score for queries `range` and the given 16-row groups (`wgk_i8_upper_bounds`).
+    static func int8UpperBounds(_ queries: QuantizedQueries, _ range: Range<Int>, rows: Int8Rows, groups: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var r = wgk_i8_rows(packed: rows.packed, dim4: rows.dim4, scales: rows.scales, errors: rows.errors, norms: rows.norms, row_sums: rows.sums)
+        queries.codes.withUnsafeBufferPointer { codes in
+            let views = range.map { qi in
+                wgk_i8_query(codes: codes.baseAddress! + qi * queries.stride, scale: queries.scales[qi], error: queries.errors[qi], norm: queries.norms[qi])
+            }
+            views.withUnsafeBufferPointer { wgk_i8_upper_bounds($0.baseAddress!, $0.count, &r, groups.lowerBound, groups.upperBound, out, ldo) }
+        }
+    }
+
     static var level: SIMDLevel { SIMDLevel(rawValue: Int(wgk_level())) ?? .portable }
     static var supportedLevel: SIMDLevel { SIMDLevel(rawValue: Int(wgk_supported_level())) ?? .portable }
     static func setLevel(_ level: SIMDLevel) -> SIMDLevel { SIMDLevel(rawValue: Int(wgk_set_level(Int32(level.rawValue)))) ?? .portable }
