@@ -41,7 +41,7 @@ enum AblationReport {
         var tokenizer: (any ContextTokenizer)?
         if let reflector = options.reflector {
             guard let kbPath else { throw ValidationError("--ablation with --reflector needs --kb (or --data as a SimWorld folder with a kb split)") }
-            knowledge = try AgentSetup.knowledge(kbPath, cache: cache)
+            knowledge = try AgentSetup.knowledge(kbPath, cache: cache, model: worldModel)
             tokenizer = try AgentSetup.tokenizer(URL(fileURLWithPath: reflector), model: worldModel)
         } else {
             ProgressLine.note("ablation: no --reflector given: skipping +retrieval, +reflector and +all (the model reads context only through reflector tokens)")

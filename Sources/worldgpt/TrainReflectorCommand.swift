@@ -78,7 +78,7 @@ struct TrainReflectorCommand: ParsableCommand {
         let train = try TrainingSetup.transitions(trainConfig, cache: cache)
         var heldOut = try TrainingSetup.transitions(evalConfig, cache: cache)
         if let evalLimit { heldOut = Array(heldOut.prefix(evalLimit)) }
-        let knowledge = try AgentSetup.knowledge(kb, cache: cache)
+        let knowledge = try AgentSetup.knowledge(kb, cache: cache, model: native)
         try cache.save()
 
         let filter = try ReflectorFilter(config: tuning.filter)
@@ -103,6 +103,18 @@ struct TrainReflectorCommand: ParsableCommand {
         let tuner = try ReflectorTuner(model: native, reflector: learned, config: tuning)
         let base = try tuner.evaluate(evalSamples, useReflector: false)
         let untuned = try tuner.evaluate(evalSamples, useReflector: true)
+        if ProcessInfo.processInfo.environment["DIAG_MEMORY"] != nil {
+            for age in [1, 8] {
+                let asMemory = try ReflectorTuner.evaluate(evalSamples) { chunk in
+                    try native.predictBatch(chunk.map { s in
+                        var p = s.predictionInput
+                        p.memory = s.filter.kept.map { MemoryItem(state0: $0.transition.state0, action: $0.transition.action, state1: $0.transition.state1, stepsAgo: age) }
+                        return p
+                    })
+                }
+                print("DIAG kept context as memory (age \(age)): \(asMemory.cosine)")
+            }
+        }
         // Retrieval without the learned stage: the kNN baseline over the same knowledge (dataset knowledge only).
         var knn: TuningEvaluation?
         if !kb.hasSuffix(".sqlite") {

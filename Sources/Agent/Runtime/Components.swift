@@ -23,7 +23,9 @@ public struct LearnedStage: ContextTokenizer {
     /// A learned stage for a model with the given state and action widths.
     public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int) {
         self.reflector = reflector
-        builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
+        // The packing follows from the reflector's context width; a reflector that fits no packing fails its first forward.
+        builder = (try? ReflectorInputBuilder(for: reflector.config, stateWidth: stateWidth, actionWidth: actionWidth))
+            ?? ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
     }
 
     public func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {

@@ -34,6 +34,9 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
     public var heads: Int?
     /// Query tokens for a new reflector (the original: 4).
     public var queryTokens: Int = 4
+    /// How a new reflector sees kept triplets: `triplet` (one `[state0, state1, action]` token each, the default)
+    /// or `part` (the original's three tokens, which hides which state1 followed which state0).
+    public var contextPacking: ContextPacking = .perTriplet
     /// Also train the world model's reflector-token input projection (`reflector.*`).
     public var tuneProjection: Bool = true
     /// Seed of the reflector's initialisation, the sample choice and the batch order.
@@ -53,6 +56,7 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
         case steps, batchSize = "batch_size", learningRate = "learning_rate", minLearningRate = "min_learning_rate"
         case warmupSteps = "warmup_steps", weightDecay = "weight_decay", gradientClip = "gradient_clip", candidates, filter
         case hiddenWidth = "hidden_width", layers, heads, queryTokens = "query_tokens", tuneProjection = "tune_projection", seed
+        case contextPacking = "context_packing"
         case trainSamples = "train_samples", evalSamples = "eval_samples", zeroInitOutput = "zero_init_output"
     }
 
@@ -76,6 +80,7 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
         try read(.layers, \.layers)
         d.heads = try c.decodeIfPresent(Int.self, forKey: .heads)
         try read(.queryTokens, \.queryTokens)
+        try read(.contextPacking, \.contextPacking)
         try read(.tuneProjection, \.tuneProjection)
         try read(.seed, \.seed)
         try read(.trainSamples, \.trainSamples)
@@ -169,14 +174,7 @@ public final class ReflectorTuner {
     /// - Throws: `ReflectorError.invalidConfig` for bad settings or a reflector whose widths do not fit the model.
     public init(model: NativeWorldModel, reflector: LearnedReflector, config: ReflectorTuningConfig) throws {
         try config.validate()
-        let builder = ReflectorInputBuilder(stateWidth: model.config.embeddingDimension, actionWidth: model.config.actionDimension)
-        guard reflector.config.inputWidth == builder.stateWidth + builder.actionWidth, reflector.config.contextWidth == builder.contextWidth,
-            reflector.config.outputWidth == model.config.reflectorWidth
-        else {
-            throw ReflectorError.invalidConfig(
-                "reflector widths (input \(reflector.config.inputWidth), context \(reflector.config.contextWidth), output \(reflector.config.outputWidth)) "
-                    + "do not fit the world model (input \(builder.stateWidth + builder.actionWidth), context \(builder.contextWidth), reflector width \(model.config.reflectorWidth))")
-        }
+        let builder = try ReflectorInputBuilder.fitting(reflector.config, model: model.config)
         self.model = model
         self.reflector = reflector
         self.builder = builder
@@ -192,7 +190,8 @@ public final class ReflectorTuner {
 
     /// A new reflector sized for `model` with the config's Q-Former sizes, initialised from its seed.
     public static func newReflector(for model: NativeWorldModel, config: ReflectorTuningConfig) throws -> LearnedReflector {
-        let builder = ReflectorInputBuilder(stateWidth: model.config.embeddingDimension, actionWidth: model.config.actionDimension)
+        let builder = ReflectorInputBuilder(
+            stateWidth: model.config.embeddingDimension, actionWidth: model.config.actionDimension, packing: config.contextPacking)
         let reflector = try LearnedReflector(
             config: builder.reflectorConfig(
                 hiddenWidth: config.hiddenWidth, layers: config.layers, heads: config.heads, queryTokens: config.queryTokens,
