@@ -259,4 +259,27 @@ final class ReflectorTuningTests: XCTestCase {
         try restored.restoreState(from: folder.url)
         XCTAssertEqual(restored.reflector.store.values, stage.reflector.store.values)
     }
+
+    func testKeptChangeBaselineMovesTheQueryByTheMeanChangeOfTheKeptTransitions() throws {
+        func transition(_ id: String, _ image0: [Float], _ image1: [Float], audio1: [Float]) -> Transition {
+            Transition(
+                state0: State([.image: Formats.Embedding(image0)]), action: Action(text: "a", embedding: Formats.Embedding([1, 0])),
+                state1: State([.image: Formats.Embedding(image1), .audio: Formats.Embedding(audio1)]),
+                provenance: Provenance(dataset: "kb", scenario: "s", sampleID: id))
+        }
+        let kb = [transition("1", [1, 0], [1, 1], audio1: [2, 0]), transition("2", [0, 1], [0, 3], audio1: [0, 2])]
+        let query = transition("q", [1, 0.1], [0, 0], audio1: [0, 0])
+        let mode = TaskMode(inputs: [.image], targets: [.image, .audio])
+        let q = ReflectorQuery(state: mode.mask(query.state0), action: query.action, provenance: query.provenance)
+        let kept = try ReflectorFilter(config: ReflectorFilterConfig(threshold: -1, duplicateCosine: 1.1, mmrLambda: 1, budget: 4))
+            .apply(query: q, candidates: kb.enumerated().map { ReflectorCandidate(id: "kb:\($0.offset)", transition: $0.element, score: 1) })
+        XCTAssertEqual(kept.kept.count, 2)
+        let p = ReflectorTuner.keptChangePrediction(TuningSample(transition: query, mode: mode, query: q, filter: kept))
+        // image: (1, 0.1) + mean of (0, 1) and (0, 2) = (1, 1.6), normalised; audio (not an input): mean state1 (1, 1), normalised.
+        let n = Float(1 + 2.56).squareRoot()
+        XCTAssertEqual(p[.image]?.values[0] ?? 0, 1 / n, accuracy: 1e-6)
+        XCTAssertEqual(p[.image]?.values[1] ?? 0, 1.6 / n, accuracy: 1e-6)
+        XCTAssertEqual(p[.audio]?.values[0] ?? 0, Float(0.5).squareRoot(), accuracy: 1e-6)
+        XCTAssertEqual(p[.audio]?.values[1] ?? 0, Float(0.5).squareRoot(), accuracy: 1e-6)
+    }
 }

@@ -116,6 +116,14 @@ public struct TuningSample: Sendable {
     /// The filter's result on the retrieved candidates.
     public var filter: FilterResult
 
+    /// A sample whose context was already retrieved and filtered.
+    public init(transition: Transition, mode: TaskMode, query: ReflectorQuery, filter: FilterResult) {
+        self.transition = transition
+        self.mode = mode
+        self.query = query
+        self.filter = filter
+    }
+
     /// The prediction input without reflector tokens (kept context attached).
     public var predictionInput: PredictionInput {
         PredictionInput(
@@ -286,6 +294,35 @@ public final class ReflectorTuner {
             }
             return try model.predictBatch(inputs)
         }
+    }
+
+    /// Retrieval without a learned stage: per target modality, the query's state0 moved by the mean change
+    /// (state1 − state0) of the kept transitions that have it; for a target the query lacks, their mean state1.
+    /// A target no kept transition has is left out.
+    public static func keptChangePrediction(_ sample: TuningSample) -> State {
+        var out: [Modality: Formats.Embedding] = [:]
+        for m in sample.mode.targets {
+            let start = sample.query.state[m]
+            var sum: [Float] = []
+            var count = 0
+            for k in sample.filter.kept {
+                guard let after = k.transition.state1[m], after.dim == (start?.dim ?? after.dim) else { continue }
+                var change = after.values
+                if let start {
+                    guard let before = k.transition.state0[m], before.dim == start.dim else { continue }
+                    for i in change.indices { change[i] -= before.values[i] }
+                }
+                if sum.isEmpty { sum = [Float](repeating: 0, count: change.count) }
+                guard change.count == sum.count else { continue }
+                for i in sum.indices { sum[i] += change[i] }
+                count += 1
+            }
+            guard count > 0 else { continue }
+            let scale = 1 / Float(count)
+            for i in sum.indices { sum[i] = sum[i] * scale + (start?.values[i] ?? 0) }
+            out[m] = Formats.Embedding(sum).normalized()
+        }
+        return State(out)
     }
 
     /// Held-out cosine ×100 of any predictor over `samples` (e.g. a retrieval baseline).
