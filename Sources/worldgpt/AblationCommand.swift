@@ -19,8 +19,8 @@ struct AblationOptions: ParsableArguments {
     var steps = 7
     @Option(name: .long, help: "ablation: recent steps given as memory in the memory variants.")
     var history = 3
-    @Option(name: .long, help: "ablation: most context items the reflector keeps.")
-    var budget = 4
+    @Option(name: .long, help: "ablation: most context items the reflector keeps (default 8: what `make demo`'s reflector is tuned with).")
+    var budget = 8
     @Option(name: .long, help: "ablation: folder for ablation.csv and ablation.svg (default: beside --out, or the current folder).")
     var reportDir: String?
 }

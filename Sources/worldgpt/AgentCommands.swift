@@ -30,8 +30,8 @@ struct RuntimeSetupOptions: ParsableArguments {
     var history = 3
     @Option(name: .long, help: "Candidates retrieved per step before filtering.")
     var retrievalK = 16
-    @Option(name: .long, help: "Most context items the reflector keeps.")
-    var budget = 4
+    @Option(name: .long, help: "Most context items the reflector keeps (default 8: what `make demo`'s reflector is tuned with).")
+    var budget = 8
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?
     @OptionGroup var encoderOptions: ActionEncoderOptions
