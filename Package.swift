@@ -23,6 +23,8 @@ let package = Package(
             name: "CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        // Our own C: SIMD kernels (AVX-512 / AVX2+FMA with run-time dispatch, portable fallback) for the retrieval scans.
+        .target(name: "CKernels"),
 
         // Vocabulary and file formats: the bottom of the stack.
         .target(name: "Formats", dependencies: [
@@ -32,7 +34,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS", "Formats"]),
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
         .target(name: "Encoders", dependencies: ["Tensor", "Media", "Formats"]),
-        .target(name: "Retrieval", dependencies: ["Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Retrieval", dependencies: ["CKernels", "Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Memory", dependencies: ["Retrieval", "Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "ContextReflector", dependencies: ["Tensor", "Retrieval", "Formats", "WorldModel"]),
         .target(name: "WorldModel", dependencies: ["Tensor", "Formats", "Retrieval", "Yams"]),

@@ -19,7 +19,7 @@ struct BenchRow {
 
 /// Prints rows as a table; "goal met" compares ours with the peer in the better direction.
 func printBenchTable(_ title: String, _ rows: [BenchRow]) {
-    print("\n== \(title)")
+    print("\n== \(title)   [load average now: \(loadAverage())]")
     print("metric".padding(toLength: 58, withPad: " ", startingAt: 0) + "       ours        peer   ours/peer  reference")
     for r in rows {
         let peer = r.peer.map { String(format: "%11.3f", $0) } ?? "          -"
@@ -77,6 +77,11 @@ func waitForExit(_ process: Process) {
     }
 }
 
+/// The first three fields of /proc/loadavg (1, 5, 15 minutes).
+func loadAverage() -> String {
+    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(3).joined(separator: " ")
+}
+
 /// Seconds since an arbitrary origin (monotonic).
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -124,30 +129,30 @@ func recallAtK(_ found: [[SearchResult]], truth: [Int64], k: Int) -> Double {
 }
 
 /// `make bench` retrieval section. Arguments: `retrieval` selects it; `--skip-peers` reuses bench-out/peers-retrieval.json;
-/// `--quick` skips the 1M and HNSW parts.
+/// `--quick` skips the 1M and HNSW parts; `--skip-large` skips only the 1M part.
 func retrievalBench(arguments: [String]) {
     guard arguments.isEmpty || arguments.contains("retrieval") else { return }
-    do { try runRetrievalBench(quick: arguments.contains("--quick"), skipPeers: arguments.contains("--skip-peers")) } catch {
+    do { try runRetrievalBench(quick: arguments.contains("--quick"), skipLarge: arguments.contains("--skip-large"), skipPeers: arguments.contains("--skip-peers")) } catch {
         print("retrieval bench failed: \(error)")
     }
 }
 
-private func runRetrievalBench(quick: Bool, skipPeers: Bool) throws {
+private func runRetrievalBench(quick: Bool, skipLarge: Bool, skipPeers: Bool) throws {
     let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     let out = root.appendingPathComponent("bench-out")
     let dataDir = out.appendingPathComponent("data")
     let peersJSON = out.appendingPathComponent("peers-retrieval.json")
     let python = out.appendingPathComponent("venv-retrieval/bin/python")
     try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
-    print("retrieval bench: load average at start \(((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines))")
+    print("retrieval bench: load average at start \(loadAverage()); vector kernels: \(DotKernel.level)")
     if !skipPeers || !FileManager.default.fileExists(atPath: peersJSON.path) {
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
             print("retrieval bench: no peer venv; run Benchmarks/peers/setup-retrieval-venv.sh first")
             return
         }
-        var sections = ["flat"] + (quick ? [] : ["flat_large", "hnsw"])
+        var sections = ["flat"] + (quick ? [] : (skipLarge ? [] : ["flat_large"]) + ["hnsw"])
         if !FileManager.default.fileExists(atPath: dataDir.appendingPathComponent("bench_gt_clustered_100000.npy").path)
-            || (!quick && !FileManager.default.fileExists(atPath: dataDir.appendingPathComponent("bench_clustered_1000000.npy").path)) {
+            || (!quick && !skipLarge && !FileManager.default.fileExists(atPath: dataDir.appendingPathComponent("bench_clustered_1000000.npy").path)) {
             sections.insert("data", at: 0)
         }
         print("retrieval bench: running peers (\(sections.joined(separator: ","))) …")
@@ -226,6 +231,7 @@ private func runRetrievalBench(quick: Bool, skipPeers: Bool) throws {
 
     // Exact, N = 1M, batch 1 against the memory-bandwidth limit.
     rows = []
+    if !skipLarge {
     let bw1 = measureReadBandwidth(threads: 1), bw2 = measureReadBandwidth(threads: 2)
     rows.append(BenchRow(metric: "read bandwidth GB/s, 1 thread (SIMD sum, 2 GiB)", ours: bw1, peer: peer("numpy_read_GBps_1t"), peerName: "numpy np.sum", higherIsBetter: true))
     rows.append(BenchRow(metric: "read bandwidth GB/s, 2 threads", ours: bw2, peer: nil, peerName: "", higherIsBetter: true))
@@ -249,6 +255,7 @@ private func runRetrievalBench(quick: Bool, skipPeers: Bool) throws {
         }
     }
     printBenchTable("Exact search (FlatIndex), clustered, N=1M", rows)
+    }
 
     // HNSW, N = 100k clustered, M = 16, efConstruction = 200.
     rows = []

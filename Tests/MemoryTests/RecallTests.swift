@@ -115,4 +115,55 @@ final class RecallTests: XCTestCase {
         XCTAssertThrowsError(try store.recall(RecallQuery(state: State([.image: randomEmbedding(dim, &rng)])), k: 0))
         XCTAssertEqual(try store.recall(RecallQuery(state: State([.image: randomEmbedding(dim, &rng)]), episode: "none"), k: 3), [])
     }
+
+    /// Near-duplicate states (8 bases + 1e-5 noise) defeat the int8 bounds, so many steps reach the exact pass;
+    /// the result must still equal the naive oracle. Damaged or missing compact key files are rebuilt on open.
+    func testIntervalPassStaysExactWithNearDuplicatesAndStaleCompactKeysAreRebuilt() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let url = dir.url.appendingPathComponent("dup.sqlite")
+        var rng = SeededGenerator(seed: 21)
+        let bases = (0..<8).map { _ in randomEmbedding(dim, &rng) }
+        var steps = [StepRecord]()
+        for i in 0..<400 {
+            var step = makeStep(episode: i % 2 == 0 ? "a" : "b", index: i, dim: dim, rng: &rng, actionDim: actionDim)
+            if i % 2 == 0 {
+                let base = bases[i % 8].values
+                step.input = State([.image: Embedding(base.map { $0 + 1e-5 * rng.nextGaussian() })])
+            }
+            steps.append(step)
+        }
+        do {
+            let store = try EpisodeStore(url: url, dim: dim)
+            try store.append(steps)
+            let o = try oracle(store)
+            try check(store, o, rng: &rng)
+            let nearTies = try store.recall(RecallQuery(state: State([.image: bases[2]])), k: 5)
+            XCTAssertEqual(nearTies.count, 5)
+            XCTAssertGreaterThanOrEqual(store.lastRecallCandidateCount, 25, "the 25 near-copies of the base cannot be told apart by int8 keys")
+            let expected = naive(o, RecallQuery(state: State([.image: bases[2]])), k: 5, RecallWeights())
+            for (f, e) in zip(nearTies, expected) { XCTAssertEqual(Double(f.score), e.1, accuracy: 1e-5) }
+            _ = try store.recall(RecallQuery(state: State([.image: randomEmbedding(dim, &rng)])), k: 3)
+            XCTAssertLessThan(store.lastRecallCandidateCount, 400, "the int8 bounds rule out most steps of a random query")
+            XCTAssertGreaterThanOrEqual(store.lastRecallCandidateCount, 3)
+        }
+        let state8 = url.path + "-recall.state8", bounds = url.path + "-recall.bounds"
+        let good = try Data(contentsOf: URL(fileURLWithPath: state8))
+        XCTAssertEqual(good.count, 400 * dim, "one int8 code per component")
+        // Damage row 0's codes (the open-time sample covers the first and last rows) and truncate the bounds file.
+        var damaged = good
+        for j in 0..<dim { damaged[j] = 0x7F }
+        try damaged.write(to: URL(fileURLWithPath: state8))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: bounds))
+        try handle.truncate(atOffset: 100)
+        try handle.close()
+        let reader = try EpisodeStore(url: url, readOnly: true)
+        try check(reader, try oracle(reader), rng: &rng)
+        XCTAssertEqual(reader.recallKeysFromFiles, 400)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: state8)), damaged, "a read-only opener rebuilds in memory only")
+        let writer = try EpisodeStore(url: url)
+        try writer.prepareRecall()
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: state8)), good, "a writer rewrites the stale file")
+        try check(writer, try oracle(writer), rng: &rng)
+    }
 }

@@ -127,32 +127,39 @@ public struct RolloutDriver {
         var outcomes: [StepOutcome] = []
         let total = length.reduce(0, +)
         var done = 0
-        for t in 0..<(length.max() ?? 0) {
-            var requests: [StepRequest] = []
-            var owners: [Int] = []
-            for e in plans.indices where t < length[e] {
-                if t < stored[e].count {
-                    try onLine(TraceLine(record: stored[e][t]))
-                    done += 1
-                    continue
+        do {
+            for t in 0..<(length.max() ?? 0) {
+                var requests: [StepRequest] = []
+                var owners: [Int] = []
+                for e in plans.indices where t < length[e] {
+                    if t < stored[e].count {
+                        try onLine(TraceLine(record: stored[e][t]))
+                        done += 1
+                        continue
+                    }
+                    let plan = plans[e]
+                    requests.append(StepRequest(episode: plan.name, index: t, state: states[e], action: plan.actions[t],
+                                                observed: plan.truths[t], provenance: plan.provenances[t]))
+                    owners.append(e)
                 }
-                let plan = plans[e]
-                requests.append(StepRequest(episode: plan.name, index: t, state: states[e], action: plan.actions[t],
-                                            observed: plan.truths[t], provenance: plan.provenances[t]))
-                owners.append(e)
+                guard !requests.isEmpty else { continue }
+                // Each step's batch is committed in the background while the next one runs (in order, one
+                // transaction each): a crash loses at most the uncommitted tail, which a resume recomputes.
+                let results = try runtime.step(requests)
+                for (e, outcome) in zip(owners, results) {
+                    try onLine(TraceLine(record: outcome.record))
+                    let record = outcome.record
+                    states[e] = runtime.options.observe && !record.observed.isEmpty ? record.observed : record.predicted
+                }
+                outcomes += results
+                done += results.count
+                progress(done, total)
             }
-            guard !requests.isEmpty else { continue }
-            let results = try runtime.step(requests)
-            try runtime.flush()
-            for (e, outcome) in zip(owners, results) {
-                try onLine(TraceLine(record: outcome.record))
-                let record = outcome.record
-                states[e] = runtime.options.observe && !record.observed.isEmpty ? record.observed : record.predicted
-            }
-            outcomes += results
-            done += results.count
-            progress(done, total)
+        } catch {
+            try? runtime.flush()  // commit what was already computed; the first error is the one to report
+            throw error
         }
+        try runtime.flush()
         return outcomes
     }
 }

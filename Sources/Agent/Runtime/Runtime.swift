@@ -57,10 +57,13 @@ public struct PhaseTimings: Equatable, Sendable {
     public var learnedStage: Double = 0
     /// The world model's predictions.
     public var prediction: Double = 0
-    /// Writing steps to the store (working memory and offload transactions).
+    /// Offload on the critical path: building the step records, queueing them for the background writer,
+    /// and waiting for it (when its queue is full, and in `flush`).
     public var offload: Double = 0
+    /// Time the background writer spent committing steps (overlaps the other phases; not part of `total`).
+    public var offloadBackground: Double = 0
 
-    /// All phases together.
+    /// All phases on the critical path together (wall time of the steps).
     public var total: Double { recall + retrieval + reflector + learnedStage + prediction + offload }
 }
 
@@ -73,6 +76,9 @@ public final class Runtime {
     /// Embeds action texts that arrive without an embedding.
     public let textEncoder: (any Embedder)?
     /// The working memory in front of the episode store (nil: nothing is offloaded or recalled).
+    ///
+    /// Steps are offloaded by a background writer, one transaction per `step` call, in order; call `flush()`
+    /// before using the memory or its store directly.
     public let memory: WorkingMemory?
     /// Where knowledge comes from (nil: no retrieval).
     public let knowledge: (any ContextSource)?
@@ -83,8 +89,17 @@ public final class Runtime {
     /// The clock that stamps offloaded steps (inject a fixed one for replayable stores).
     public let clock: @Sendable () -> Date
     /// Time spent per phase (for benchmarks and `--verbose` summaries).
-    public private(set) var timings = PhaseTimings()
+    public var timings: PhaseTimings {
+        var t = phaseTimings
+        t.offloadBackground = writer?.busy ?? 0
+        return t
+    }
+    private var phaseTimings = PhaseTimings()
+    /// Commits each step's batch in the background, in order (nil without memory).
+    private let writer: OffloadWriter?
     private let filter: ReflectorFilter
+    /// What the filter derives from each knowledge-base candidate, remembered across steps (one source per runtime).
+    private let filterCache = FilterCache()
     private var actionCache: [String: Embedding] = [:]
 
     /// A runtime over the given parts.
@@ -98,6 +113,7 @@ public final class Runtime {
         self.model = model
         self.textEncoder = textEncoder
         self.memory = memory
+        writer = memory.map { OffloadWriter(memory: $0) }
         self.knowledge = knowledge
         self.tokenizer = tokenizer
         self.options = options
@@ -140,7 +156,7 @@ public final class Runtime {
             var mark = DispatchTime.now().uptimeNanoseconds
             func lap(_ phase: WritableKeyPath<PhaseTimings, Double>) {
                 let now = DispatchTime.now().uptimeNanoseconds
-                timings[keyPath: phase] += Double(now - mark) / 1e9
+                phaseTimings[keyPath: phase] += Double(now - mark) / 1e9
                 mark = now
             }
             let items = options.memory ? recentMemory(episode: request.episode, before: request.index) : []
@@ -150,7 +166,7 @@ public final class Runtime {
                 let query = ReflectorQuery(state: request.state, action: action, provenance: request.provenance)
                 let candidates = try knowledge.candidates(for: query, k: options.retrievalK)
                 lap(\.retrieval)
-                result = filter.apply(query: query, candidates: candidates)
+                result = filter.apply(query: query, candidates: candidates, cache: options.cacheCandidates ? filterCache : nil)
                 lap(\.reflector)
                 queries.append((position, query))
             }
@@ -171,17 +187,19 @@ public final class Runtime {
             let tokens = try tokenizer.tokens(for: queries.map(\.query), kept: queries.map { filters[$0.position]?.kept ?? [] })
             for (q, t) in zip(queries, tokens) { inputs[q.position].reflectorTokens = t }
         }
-        timings.learnedStage += elapsed()
+        phaseTimings.learnedStage += elapsed()
         let predictions = try model.predictBatch(inputs)
-        timings.prediction += elapsed()
+        phaseTimings.prediction += elapsed()
         var outcomes: [StepOutcome] = []
+        var records: [StepRecord] = []
+        records.reserveCapacity(requests.count)
         for i in 0..<requests.count {
             let request = requests[i]
             let record = StepRecord(
                 episode: request.episode, index: request.index, action: actions[i], input: request.state,
                 predicted: predictions[i], observed: request.observed ?? State(), provenance: request.provenance,
                 timestamp: clock(), annotations: Self.annotations(memory: memories[i], episode: request.episode, index: request.index, filter: filters[i]))
-            try memory?.add(record)
+            records.append(record)
             recentSteps[request.episode, default: []].append(record)
             if recentSteps[request.episode]!.count > 16 { recentSteps[request.episode]!.removeFirst() }
             var cosine: [Modality: Double] = [:]
@@ -190,15 +208,17 @@ public final class Runtime {
             }
             outcomes.append(StepOutcome(record: record, memory: memories[i], filter: filters[i], cosine: cosine))
         }
-        timings.offload += elapsed()
+        // One transaction for the whole lock-step batch, committed in the background while the next step runs.
+        try writer?.submit(records)
+        phaseTimings.offload += elapsed()
         return outcomes
     }
 
-    /// Flushes offloaded steps still queued in working memory.
+    /// Waits until every step so far is committed to the store (durable), and rethrows a failed offload.
     public func flush() throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        try memory?.flush()
-        timings.offload += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        try writer?.drain()
+        phaseTimings.offload += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
     /// Seeds an episode's recent history (after a resume or a fork) from stored steps, oldest first.

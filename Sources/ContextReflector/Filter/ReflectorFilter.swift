@@ -156,6 +156,46 @@ public struct ReflectorFilter: Sendable {
     /// `budget` items from the survivors; unpicked survivors are `diversity` drops if score alone would
     /// have kept them, `budget` drops otherwise. Ties keep input order. Deterministic.
     public func apply(query: ReflectorQuery, candidates: [ReflectorCandidate]) -> FilterResult {
+        apply(query: query, candidates: candidates, cache: nil)
+    }
+
+    /// `apply(query:candidates:)`, taking what does not depend on the query (finiteness, unit vectors of each
+    /// candidate's parts) from `cache` — the same decisions, bit for bit, at a lookup per repeated candidate.
+    ///
+    /// The cache must only ever see candidates of one knowledge source (their ids name one transition each).
+    public func apply(query: ReflectorQuery, candidates: [ReflectorCandidate], cache: FilterCache?) -> FilterResult {
+        var decisions = [FilterDecision?](repeating: nil, count: candidates.count)
+        var survivors: [Int] = []
+        let queryState = FilterVectors.average(query.state)
+        let queryUnits = [queryState.flatMap(FilterVectors.unit), query.action.embedding.flatMap { FilterVectors.unit($0.values) }]
+        var prepared = [PreparedCandidate?](repeating: nil, count: candidates.count)
+        var state0s = [[Float]?](repeating: nil, count: candidates.count)
+        for (i, c) in candidates.enumerated() {
+            prepared[i] = cache?.prepared(c) ?? PreparedCandidate(c.transition)
+            let decision = prepared[i].map { preparedRuleDecision(query: query, queryState: queryState, queryUnits: queryUnits, candidate: c, prepared: $0) }
+                ?? fastRuleDecision(query: query, queryState: queryState, candidate: c, state0: &state0s[i])
+            if let decision {
+                decisions[i] = decision
+            } else {
+                survivors.append(i)
+            }
+        }
+        // Score order, stable on input order.
+        survivors.sort { candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1 }
+        // Pairwise transition cosines of the survivors only, through BLAS (one Gram matrix per part).
+        let parts: [(widths: [Int?], units: [[Float]?])] = survivors.map { i in
+            if let p = prepared[i] { return (p.widths, p.units) }
+            // A state with mixed modality widths: the original code stops here (State.averaged's precondition).
+            let t = candidates[i].transition
+            let vectors = [state0s[i] ?? FilterVectors.average(t.state0), t.action.embedding?.values, FilterVectors.average(t.state1)]
+            return (vectors.map { $0?.count }, vectors.map { $0.flatMap(FilterVectors.unit) })
+        }
+        let similarity = PairwiseSimilarity(units: parts, indices: survivors, total: candidates.count)
+        return select(candidates: candidates, decisions: decisions, survivors: survivors, similarity: similarity)
+    }
+
+    /// The filter as first written, on `Formats`' allocating vector helpers: the naive twin `apply` is tested against.
+    func applyReference(query: ReflectorQuery, candidates: [ReflectorCandidate]) -> FilterResult {
         var decisions = [FilterDecision?](repeating: nil, count: candidates.count)
         var survivors: [Int] = []
         let queryState = query.state.averaged()
@@ -166,11 +206,17 @@ public struct ReflectorFilter: Sendable {
                 survivors.append(i)
             }
         }
-        // Score order, stable on input order.
         survivors.sort { candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1 }
-        // Pairwise transition cosines of the survivors only, through BLAS (one Gram matrix per part).
         let similarity = PairwiseSimilarity(survivors.map { candidates[$0].transition }, indices: survivors, total: candidates.count)
+        return select(candidates: candidates, decisions: decisions, survivors: survivors, similarity: similarity)
+    }
 
+    /// Duplicate collapse, MMR selection and the remaining decisions, given the rule decisions and the survivors
+    /// in score order.
+    private func select(
+        candidates: [ReflectorCandidate], decisions: [FilterDecision?], survivors: [Int], similarity: PairwiseSimilarity
+    ) -> FilterResult {
+        var decisions = decisions
         // Near-duplicate collapse: keep the best-scored of each group.
         var distinct: [Int] = []
         for i in survivors {
@@ -228,6 +274,79 @@ public struct ReflectorFilter: Sendable {
             }
         }
         return FilterResult(kept: selected.map { candidates[$0] }, decisions: decisions.map { $0! }, config: config)
+    }
+
+    /// `ruleDecision` over a prepared candidate: the same rules and order; the copy-of-the-query check first
+    /// compares unit vectors in Float and computes the exact Double cosines only when that comes within 1e-3.
+    private func preparedRuleDecision(
+        query: ReflectorQuery, queryState: [Float]?, queryUnits: [[Float]?], candidate c: ReflectorCandidate, prepared p: PreparedCandidate
+    ) -> FilterDecision? {
+        func drop(_ verdict: FilterDecision.Verdict, _ reason: String) -> FilterDecision {
+            FilterDecision(candidateID: c.id, score: c.score, verdict: verdict, reason: "dropped: " + reason)
+        }
+        guard c.score.isFinite else { return drop(.invalid, "invalid (non-finite score)") }
+        guard p.isFinite else { return drop(.invalid, "invalid (non-finite embedding)") }
+        if config.leakageGuard {
+            if let d = provenanceLeak(query: query, candidate: c) { return d }
+            let limit = config.identicalCosine
+            if limit <= 1, let a = queryState, let w = p.widths[0], a.count == w, let qa = query.action.embedding,
+                let ca = c.transition.action.embedding, qa.dim == ca.dim,
+                FilterVectors.mayReach(queryUnits[0], p.units[0], limit), FilterVectors.mayReach(queryUnits[1], p.units[1], limit),
+                let b = FilterVectors.average(c.transition.state0),
+                FilterVectors.cosineReaches(a, b, limit), FilterVectors.cosineReaches(qa.values, ca.values, limit)
+            {
+                return drop(.leakage, "leakage (same state and action as the query)")
+            }
+        }
+        if c.score < config.threshold {
+            return drop(.threshold, "below threshold \(fmt(config.threshold, 2)) (score \(fmt(c.score, 2)))")
+        }
+        return nil
+    }
+
+    /// `ruleDecision` on raw buffers: the same rules, order and arithmetic; the candidate's averaged state0 is
+    /// left in `state0` when it was computed (for the pairwise cosines).
+    private func fastRuleDecision(
+        query: ReflectorQuery, queryState: [Float]?, candidate c: ReflectorCandidate, state0: inout [Float]?
+    ) -> FilterDecision? {
+        func drop(_ verdict: FilterDecision.Verdict, _ reason: String) -> FilterDecision {
+            FilterDecision(candidateID: c.id, score: c.score, verdict: verdict, reason: "dropped: " + reason)
+        }
+        guard c.score.isFinite else { return drop(.invalid, "invalid (non-finite score)") }
+        guard FilterVectors.isFinite(c.transition) else { return drop(.invalid, "invalid (non-finite embedding)") }
+        if config.leakageGuard {
+            if let d = provenanceLeak(query: query, candidate: c) { return d }
+            if config.identicalCosine <= 1, let a = queryState {
+                state0 = FilterVectors.average(c.transition.state0)
+                if let b = state0, a.count == b.count, let qa = query.action.embedding, let ca = c.transition.action.embedding,
+                    qa.dim == ca.dim, FilterVectors.cosineReaches(a, b, config.identicalCosine),
+                    FilterVectors.cosineReaches(qa.values, ca.values, config.identicalCosine)
+                {
+                    return drop(.leakage, "leakage (same state and action as the query)")
+                }
+            }
+        }
+        if c.score < config.threshold {
+            return drop(.threshold, "below threshold \(fmt(config.threshold, 2)) (score \(fmt(c.score, 2)))")
+        }
+        return nil
+    }
+
+    /// The leakage guard's provenance rules: the query's own sample, or a same or later step of its own episode.
+    private func provenanceLeak(query: ReflectorQuery, candidate c: ReflectorCandidate) -> FilterDecision? {
+        func drop(_ reason: String) -> FilterDecision {
+            FilterDecision(candidateID: c.id, score: c.score, verdict: .leakage, reason: "dropped: " + reason)
+        }
+        let p = c.transition.provenance
+        guard let q = query.provenance else { return nil }
+        if p.dataset == q.dataset, p.sampleID == q.sampleID { return drop("leakage (query's own sample)") }
+        if let episode = q.episode, p.dataset == q.dataset, p.episode == episode, let qs = q.step, let cs = p.step, cs >= qs {
+            return drop(
+                cs == qs
+                    ? "leakage (same step \(cs) of the query's own episode \(episode))"
+                    : "leakage (later step \(cs) of the query's own episode \(episode), query at step \(qs))")
+        }
+        return nil
     }
 
     /// The validity and leakage decision for one candidate, or nil when it passes both and the threshold.
@@ -301,11 +420,49 @@ private struct PairwiseSimilarity {
                     BLAS.sgemm(transposeB: true, m: n, n: n, k: width, a: a, b: a, c: c)
                 }
             }
-            for i in 0..<n where present[i] {
-                for j in 0..<n where present[j] {
-                    sums[i * n + j] += gram[i * n + j]
-                    counts[i * n + j] += 1
+            accumulate(gram, present: present)
+        }
+    }
+
+    /// The same matrices from each survivor's prepared parts (`units[r]`: the width and unit vector of each part,
+    /// computed as `normalized()` does) — the arithmetic of the initializer above, value for value.
+    init(units: [(widths: [Int?], units: [[Float]?])], indices: [Int], total: Int) {
+        n = indices.count
+        row = [Int](repeating: -1, count: total)
+        for (r, i) in indices.enumerated() { row[i] = r }
+        sums = [Float](repeating: 0, count: n * n)
+        counts = [UInt8](repeating: 0, count: n * n)
+        guard n > 0 else { return }
+        var matrix: [Float] = []
+        var gram = [Float](repeating: 0, count: n * n)
+        for part in 0..<3 {
+            // The part's width: the first present one; other widths count as absent.
+            guard let width = units.lazy.compactMap({ $0.widths[part] }).first, width > 0 else { continue }
+            matrix.removeAll(keepingCapacity: true)
+            matrix.append(contentsOf: repeatElement(0, count: n * width))
+            var present = [Bool](repeating: false, count: n)
+            matrix.withUnsafeMutableBufferPointer { m in
+                guard let base = m.baseAddress else { return }
+                for (r, u) in units.enumerated() {
+                    guard u.widths[part] == width, let unit = u.units[part] else { continue }
+                    unit.withUnsafeBufferPointer { src in (base + r * width).update(from: src.baseAddress!, count: width) }
+                    present[r] = true
                 }
+                gram.withUnsafeMutableBufferPointer { g in
+                    guard let c = g.baseAddress else { return }
+                    BLAS.sgemm(transposeB: true, m: n, n: n, k: width, a: base, b: base, c: c)
+                }
+            }
+            accumulate(gram, present: present)
+        }
+    }
+
+    /// Adds one part's Gram matrix into the sums where both rows have the part.
+    private mutating func accumulate(_ gram: [Float], present: [Bool]) {
+        for i in 0..<n where present[i] {
+            for j in 0..<n where present[j] {
+                sums[i * n + j] += gram[i * n + j]
+                counts[i * n + j] += 1
             }
         }
     }
@@ -319,7 +476,25 @@ private struct PairwiseSimilarity {
     }
 }
 
-/// `value` with `digits` decimals, e.g. `fmt(0.8125, 2) == "0.81"`.
+/// `value` with `digits` decimals, e.g. `fmt(0.8125, 2) == "0.81"`: exactly what `String(format: "%.Nf")` prints.
+///
+/// Reasons are formatted for every candidate at every step, and Foundation's formatter costs about a microsecond a
+/// call; so values whose rounding is unambiguous are rounded here, and only those within 1e-6 of a tie (where the
+/// rounded product `|value|·10ᴺ`, off by at most 1e-7 below 1e9, could land on the wrong side) go to Foundation.
 func fmt(_ value: Double, _ digits: Int) -> String {
-    String(format: "%.\(digits)f", value)
+    let powers: [Double] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000]
+    guard digits >= 0, digits < powers.count, value.isFinite else { return String(format: "%.\(digits)f", value) }
+    let scaled = abs(value) * powers[digits]
+    let whole = scaled.rounded(.down)
+    let fraction = scaled - whole
+    guard scaled < 1e9, abs(fraction - 0.5) > 1e-6 else { return String(format: "%.\(digits)f", value) }
+    let n = Int(whole) + (fraction > 0.5 ? 1 : 0)
+    let unit = Int(powers[digits])
+    var text = value.sign == .minus ? "-" : ""
+    text += String(n / unit)
+    if digits > 0 {
+        let decimals = String(n % unit)
+        text += "." + String(repeating: "0", count: digits - decimals.count) + decimals
+    }
+    return text
 }

@@ -14,6 +14,14 @@ public enum ContextPacking: String, Sendable, Codable, CaseIterable {
     /// One token per triplet, `[state0, state1, action]` (width `2D + A`): the pairing stays visible, so
     /// what the action did to the state can be read off each token.
     case perTriplet = "triplet"
+
+    /// Context tokens per kept triplet.
+    public var tokensPerTriplet: Int { self == .perPart ? 3 : 1 }
+
+    /// The width of a context token for these state and action widths.
+    public func tokenWidth(stateWidth: Int, actionWidth: Int) -> Int {
+        self == .perPart ? max(stateWidth, actionWidth) : 2 * stateWidth + actionWidth
+    }
 }
 
 /// Builds `ReflectorInput` batches from queries and kept context.
@@ -66,15 +74,10 @@ public struct ReflectorInputBuilder: Sendable {
     }
 
     /// The context token width: `max(stateWidth, actionWidth)` per part, `2·stateWidth + actionWidth` per triplet.
-    public var contextWidth: Int {
-        switch packing {
-        case .perPart: max(stateWidth, actionWidth)
-        case .perTriplet: 2 * stateWidth + actionWidth
-        }
-    }
+    public var contextWidth: Int { packing.tokenWidth(stateWidth: stateWidth, actionWidth: actionWidth) }
 
     /// Context tokens per kept triplet.
-    var tokensPerTriplet: Int { packing == .perPart ? 3 : 1 }
+    var tokensPerTriplet: Int { packing.tokensPerTriplet }
 
     /// The reflector configuration this builder feeds, with the given Q-Former sizes.
     public func reflectorConfig(

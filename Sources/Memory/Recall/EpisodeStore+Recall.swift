@@ -1,5 +1,5 @@
 // Recall: the top-k past steps by a weighted sum of state similarity, action similarity and recency,
-// computed exactly over every stored step's keys (SIMD scan, split over threads), filters applied in the scan.
+// exact: an int8 scan with error bounds over every stored step, then exact float re-scoring of the survivors.
 import Formats
 import Foundation
 import GRDB
@@ -8,6 +8,9 @@ import Retrieval
 extension EpisodeStore {
     /// How many recall keys came from the memory-mapped key files (the rest were read from SQLite); a diagnostic.
     public var recallKeysFromFiles: Int { keyCache?.mappedCount ?? 0 }
+
+    /// How many steps the last `recall` re-scored exactly after the int8 pass (the rest were ruled out by their bounds).
+    public var lastRecallCandidateCount: Int { keyCache?.lastCandidateCount ?? 0 }
 
     /// Loads (or refreshes) the recall keys; later `append` calls keep them current.
     public func prepareRecall() throws {
@@ -45,45 +48,54 @@ extension EpisodeStore {
         let total = cache.count, dim = dim
         let useState = weights.state != 0, useAction = weights.action != 0 && query.action != nil && actionWidth > 0, useRecency = weights.recency != 0
         let excluded = query.excludedStepIDs, before = query.beforeStepID
+        // Pass 1 scores every step from its int8 key (a quarter of the bytes of the float keys) and keeps, per
+        // step, an interval [approx − slack, approx + slack] that surely holds its exact score (see `quantize`).
+        // A step whose upper end is below the k-th best lower end cannot be in the top k; the rest are re-scored
+        // exactly from the float keys in pass 2, so the result equals a full float scan.
+        func norm(_ v: [Float]) -> Float { Float(v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() * (1 + 1e-6)) }
+        let stateSlack = useState ? abs(weights.state) * norm(stateKey) : 0
+        let actionSlack = useAction ? abs(weights.action) * norm(actionKey) : 0
+        let combineSlack = 4e-6 * (abs(weights.state) + abs(weights.action) + abs(weights.recency)) + 1e-30
         let workers = max(1, min(threads, total / 8192))
-        var partial = [TopK](repeating: TopK(k: k), count: workers)
+        var lowers = [TopK](repeating: TopK(k: k), count: workers)
+        var candidates = [[(row: Int, upper: Float)]](repeating: [], count: workers)
         stateKey.withUnsafeBufferPointer { sq in
             actionKey.withUnsafeBufferPointer { aq in
                 cache.stepIDs.withUnsafeBufferPointer { stepIDs in
                     cache.episodeIDs.withUnsafeBufferPointer { episodeIDs in
-                        partial.withUnsafeMutableBufferPointer { tops in
-                            cache.withSegments { sKeys, aKeys, first, n in
-                                parallelFor(workers) { w in
-                                    let lo = n * w / workers, hi = n * (w + 1) / workers
-                                    let block = 4096
-                                    let s = UnsafeMutablePointer<Float>.allocate(capacity: block)
-                                    let a = UnsafeMutablePointer<Float>.allocate(capacity: block)
-                                    defer { s.deallocate(); a.deallocate() }
-                                    var start = lo
-                                    while start < hi {
-                                        let len = min(block, hi - start)
-                                        if useState {
-                                            DotKernel.scores(query: sq.baseAddress!, rows: sKeys + start * dim, rowCount: len, dim: dim, out: s)
-                                            for j in 0..<len { s[j] *= weights.state }
-                                        } else {
-                                            s.initialize(repeating: 0, count: len)
+                        lowers.withUnsafeMutableBufferPointer { tops in
+                            candidates.withUnsafeMutableBufferPointer { cands in
+                                cache.withCompactSegments { seg in
+                                    let n = seg.count
+                                    parallelFor(workers) { w in
+                                        let lo = n * w / workers, hi = n * (w + 1) / workers
+                                        let block = 4096
+                                        let s = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                                        let a = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                                        defer { s.deallocate(); a.deallocate() }
+                                        var start = lo
+                                        while start < hi {
+                                            let len = min(block, hi - start)
+                                            if useState { DotKernel.scoresInt8(query: sq.baseAddress!, codes: seg.codesState + start * dim, rowCount: len, dim: dim, out: s) }
+                                            if useAction { DotKernel.scoresInt8(query: aq.baseAddress!, codes: seg.codesAction + start * actionWidth, rowCount: len, dim: actionWidth, out: a) }
+                                            for j in 0..<len {
+                                                let local = start + j, row = seg.first + local
+                                                let b = seg.bounds + local * KeyCache.boundsPerRow
+                                                var approx: Float = 0, slack = combineSlack
+                                                if useState { approx = weights.state * (s[j] * b[0]); slack += stateSlack * b[1] }
+                                                if useAction { approx += weights.action * (a[j] * b[2]); slack += actionSlack * b[3] }
+                                                if useRecency { approx += weights.recency * exp2f(-Float(total - 1 - row) / weights.halfLife) }
+                                                let upper = approx + slack
+                                                guard upper >= tops[w].threshold else { continue }
+                                                let id = stepIDs[row]
+                                                if let episodeFilter, episodeIDs[row] != episodeFilter { continue }
+                                                if let before, id >= before { continue }
+                                                if !excluded.isEmpty, excluded.contains(id) { continue }
+                                                tops[w].push(approx - slack, Int64(row))
+                                                cands[w].append((row, upper))
+                                            }
+                                            start += len
                                         }
-                                        if useAction {
-                                            DotKernel.scores(query: aq.baseAddress!, rows: aKeys + start * actionWidth, rowCount: len, dim: actionWidth, out: a)
-                                            for j in 0..<len { s[j] += weights.action * a[j] }
-                                        }
-                                        for j in 0..<len {
-                                            let row = first + start + j
-                                            var score = s[j]
-                                            if useRecency { score += weights.recency * exp2f(-Float(total - 1 - row) / weights.halfLife) }
-                                            guard score >= tops[w].threshold else { continue }
-                                            let id = stepIDs[row]
-                                            if let episodeFilter, episodeIDs[row] != episodeFilter { continue }
-                                            if let before, id >= before { continue }
-                                            if !excluded.isEmpty, excluded.contains(id) { continue }
-                                            tops[w].push(score, Int64(row))
-                                        }
-                                        start += len
                                     }
                                 }
                             }
@@ -92,9 +104,31 @@ extension EpisodeStore {
                 }
             }
         }
-        var merged = partial[0]
-        for w in 1..<workers { merged.merge(partial[w]) }
-        let winners = merged.sorted()
+        var bound = lowers[0]
+        for w in 1..<workers { bound.merge(lowers[w]) }
+        let threshold = bound.threshold
+        // Pass 2: exact scores of the surviving candidates, from the float keys.
+        var exact = TopK(k: k)
+        var rescored = 0
+        stateKey.withUnsafeBufferPointer { sq in
+            actionKey.withUnsafeBufferPointer { aq in
+                cache.withCompactSegments { seg in
+                    for list in candidates {
+                        for c in list where c.upper >= threshold && c.row >= seg.first && c.row < seg.first + seg.count {
+                            let local = c.row - seg.first
+                            var score: Float = 0
+                            if useState { score = weights.state * DotKernel.dot(sq.baseAddress!, seg.state + local * dim, dim) }
+                            if useAction { score += weights.action * DotKernel.dot(aq.baseAddress!, seg.action + local * actionWidth, actionWidth) }
+                            if useRecency { score += weights.recency * exp2f(-Float(total - 1 - c.row) / weights.halfLife) }
+                            exact.push(score, Int64(c.row))
+                            rescored += 1
+                        }
+                    }
+                }
+            }
+        }
+        cache.lastCandidateCount = rescored
+        let winners = exact.sorted()
         let names = try episodeNames(ids: Set(winners.map { cache.episodeIDs[Int($0.id)] }))
         return winners.map { hit in
             let row = Int(hit.id)

@@ -10,6 +10,8 @@ final class KeyCache {
     static let magic = Array("WGRKEY01".utf8)
     static let headerSize = 64
     static let metaRecordSize = 24
+    /// Floats per row in the bounds file: state scale, state error bound, action scale, action error bound.
+    static let boundsPerRow = 4
 
     let dim: Int
     /// Width of the action keys (0 while the store has no action embedding).
@@ -24,12 +26,24 @@ final class KeyCache {
     private(set) var mappedCount = 0
     private var tailState: [Float] = []
     private var tailAction: [Float] = []
+    /// Compact keys (int8 codes + per-row scale and error bound) of the mapped prefix and of the tail.
+    private var mappedCompact: (state: Data, action: Data, bounds: Data)?
+    private var tailCodesState: [Int8] = []
+    private var tailCodesAction: [Int8] = []
+    private var tailBounds: [Float] = []
+    /// Candidates the last recall re-ranked exactly (a diagnostic for tests and benchmarks).
+    var lastCandidateCount = 0
     private(set) var generation: Int64 = 0
     /// How many records are already in the files.
     private var persistedCount = 0
 
     var count: Int { stepIDs.count }
     var maxStepID: Int64 { stepIDs.last ?? 0 }
+
+    /// The compact-key sidecar files of a database at `url` (int8 codes and per-row bounds; docs/memory.md).
+    static func compactFiles(for url: URL) -> (state: URL, action: URL, bounds: URL) {
+        (URL(fileURLWithPath: url.path + "-recall.state8"), URL(fileURLWithPath: url.path + "-recall.action8"), URL(fileURLWithPath: url.path + "-recall.bounds"))
+    }
 
     /// The sidecar files of a database at `url`.
     static func files(for url: URL) -> (meta: URL, state: URL, action: URL) {
@@ -80,6 +94,83 @@ final class KeyCache {
         mappedState = state; mappedAction = action
         mappedCount = n
         persistedCount = n
+        loadCompact(rows: n)
+    }
+
+    /// Maps the compact keys of the first `rows` rows when the files hold them and a sample of rows re-quantises
+    /// to the same bytes; otherwise rebuilds them from the float keys (and rewrites the files when writable).
+    private func loadCompact(rows n: Int) {
+        guard n > 0, let url = files.map({ URL(fileURLWithPath: String($0.meta.path.dropLast("-recall.meta".count))) }),
+              let mappedState, let mappedAction else { return }
+        let compact = Self.compactFiles(for: url)
+        if let st = try? Data(contentsOf: compact.state, options: .alwaysMapped), st.count >= n * dim,
+           let ac = try? Data(contentsOf: compact.action, options: .alwaysMapped), ac.count >= n * actionDim,
+           let bo = try? Data(contentsOf: compact.bounds, options: .alwaysMapped), bo.count >= n * Self.boundsPerRow * 4,
+           sampleMatches(rows: n, floats: (mappedState, mappedAction), compact: (st, ac, bo)) {
+            mappedCompact = (st, ac, bo)
+            return
+        }
+        // Stale or missing: quantise the mapped float keys again.
+        var codesS = [Int8](repeating: 0, count: n * dim), codesA = [Int8](repeating: 0, count: n * actionDim)
+        var bounds = [Float](repeating: 0, count: n * Self.boundsPerRow)
+        let dim = dim, actionDim = actionDim
+        mappedState.withUnsafeBytes { sRaw in
+            mappedAction.withUnsafeBytes { aRaw in
+                codesS.withUnsafeMutableBufferPointer { cs in
+                    codesA.withUnsafeMutableBufferPointer { ca in
+                        bounds.withUnsafeMutableBufferPointer { b in
+                            let sp = sRaw.bindMemory(to: Float.self).baseAddress!
+                            for r in 0..<n {
+                                let (scale, err) = quantize(sp + r * dim, dim: dim, codes: cs.baseAddress! + r * dim)
+                                b[r * Self.boundsPerRow] = scale; b[r * Self.boundsPerRow + 1] = err
+                                if actionDim > 0 {
+                                    let ap = aRaw.bindMemory(to: Float.self).baseAddress!
+                                    let (aScale, aErr) = quantize(ap + r * actionDim, dim: actionDim, codes: ca.baseAddress! + r * actionDim)
+                                    b[r * Self.boundsPerRow + 2] = aScale; b[r * Self.boundsPerRow + 3] = aErr
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let st = codesS.withUnsafeBytes { Data($0) }, ac = codesA.withUnsafeBytes { Data($0) }, bo = bounds.withUnsafeBytes { Data($0) }
+        mappedCompact = (st, ac, bo)
+        if persist {
+            // New inodes: a reader that still maps the old files keeps valid pages. A failure only costs the rebuild next time.
+            for (file, data) in [(compact.state, st), (compact.action, ac), (compact.bounds, bo)] {
+                try? FileManager.default.removeItem(at: file)
+                _ = FileManager.default.createFile(atPath: file.path, contents: data)
+            }
+        }
+    }
+
+    /// Re-quantises 17 rows spread over the prefix and compares them byte for byte with the files.
+    private func sampleMatches(rows n: Int, floats: (Data, Data), compact: (Data, Data, Data)) -> Bool {
+        var codes = [Int8](repeating: 0, count: max(dim, actionDim))
+        for t in 0...16 {
+            let r = (n - 1) * t / 16
+            let ok = floats.0.withUnsafeBytes { f -> Bool in
+                let (scale, err) = codes.withUnsafeMutableBufferPointer { quantize(f.bindMemory(to: Float.self).baseAddress! + r * dim, dim: dim, codes: $0.baseAddress!) }
+                return compact.0.withUnsafeBytes { c in codes.withUnsafeBytes { memcmp($0.baseAddress!, c.baseAddress! + r * dim, dim) == 0 } }
+                    && compact.2.withUnsafeBytes { b in
+                        b.loadUnaligned(fromByteOffset: r * Self.boundsPerRow * 4, as: Float.self) == scale
+                            && b.loadUnaligned(fromByteOffset: r * Self.boundsPerRow * 4 + 4, as: Float.self) == err
+                    }
+            }
+            guard ok else { return false }
+            guard actionDim > 0 else { continue }
+            let okA = floats.1.withUnsafeBytes { f -> Bool in
+                let (scale, err) = codes.withUnsafeMutableBufferPointer { quantize(f.bindMemory(to: Float.self).baseAddress! + r * actionDim, dim: actionDim, codes: $0.baseAddress!) }
+                return compact.1.withUnsafeBytes { c in codes.withUnsafeBytes { memcmp($0.baseAddress!, c.baseAddress! + r * actionDim, actionDim) == 0 } }
+                    && compact.2.withUnsafeBytes { b in
+                        b.loadUnaligned(fromByteOffset: r * Self.boundsPerRow * 4 + 8, as: Float.self) == scale
+                            && b.loadUnaligned(fromByteOffset: r * Self.boundsPerRow * 4 + 12, as: Float.self) == err
+                    }
+            }
+            guard okA else { return false }
+        }
+        return true
     }
 
     /// Adds the keys of steps stored after the newest cached one (read back from SQLite), then persists.
@@ -116,7 +207,7 @@ final class KeyCache {
         }
         for r in rows {
             stepIDs.append(r.0); episodeIDs.append(r.1); indexes.append(r.2)
-            tailState.append(contentsOf: r.3); tailAction.append(contentsOf: r.4)
+            appendKeys(state: r.3, action: r.4)
         }
         try persistTail()
     }
@@ -129,14 +220,30 @@ final class KeyCache {
             stepIDs.append(id)
             episodeIDs.append(episodes[step.episode] ?? -1)
             indexes.append(Int64(step.index))
-            tailState.append(contentsOf: recallKey(of: step.input, dim: dim))
+            let actionKey: [Float]
             if let a = step.action.embedding, a.dim == actionDim {
-                tailAction.append(contentsOf: normalizedOrZero(a.values))
+                actionKey = normalizedOrZero(a.values)
             } else {
-                tailAction.append(contentsOf: repeatElement(0, count: actionDim))
+                actionKey = [Float](repeating: 0, count: actionDim)
             }
+            appendKeys(state: recallKey(of: step.input, dim: dim), action: actionKey)
         }
         try persistTail()
+    }
+
+    /// Appends one row's float keys and their compact form to the tail.
+    private func appendKeys(state: [Float], action: [Float]) {
+        tailState.append(contentsOf: state)
+        tailAction.append(contentsOf: action)
+        var codes = [Int8](repeating: 0, count: max(dim, actionDim))
+        let (scale, err) = state.withUnsafeBufferPointer { s in codes.withUnsafeMutableBufferPointer { quantize(s.baseAddress!, dim: dim, codes: $0.baseAddress!) } }
+        tailCodesState.append(contentsOf: codes[0..<dim])
+        var aScale: Float = 0, aErr: Float = 0
+        if actionDim > 0 {
+            (aScale, aErr) = action.withUnsafeBufferPointer { a in codes.withUnsafeMutableBufferPointer { quantize(a.baseAddress!, dim: actionDim, codes: $0.baseAddress!) } }
+            tailCodesAction.append(contentsOf: codes[0..<actionDim])
+        }
+        tailBounds.append(contentsOf: [scale, err, aScale, aErr])
     }
 
     /// Appends not-yet-written records to the files, then rewrites the header (a crash in between leaves the
@@ -144,9 +251,10 @@ final class KeyCache {
     private func persistTail() throws {
         guard persist, let files, persistedCount < count else { return }
         do {
+            let compact = Self.compactFiles(for: URL(fileURLWithPath: String(files.meta.path.dropLast("-recall.meta".count))))
             if persistedCount == 0 {
                 // New inodes: a reader that still maps the old files keeps valid pages.
-                for url in [files.meta, files.state, files.action] {
+                for url in [files.meta, files.state, files.action, compact.state, compact.action, compact.bounds] {
                     try? FileManager.default.removeItem(at: url)
                     guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
                         throw StoreError.io(path: url.path, reason: "cannot create")
@@ -165,6 +273,17 @@ final class KeyCache {
             try write(meta, to: files.meta, at: UInt64(Self.headerSize + from * Self.metaRecordSize))
             try write(state, to: files.state, at: UInt64(from * rowBytes))
             try write(action, to: files.action, at: UInt64(from * actionDim * 4))
+            // The compact keys are written before the header too (a crash leaves them ignored or re-checked on open).
+            // Only appended where the files already hold every earlier row; otherwise the next open rebuilds them.
+            let compactWrites: [(URL, Data, Int)] = [
+                (compact.state, tailCodesState.withUnsafeBytes { Data($0[(tailStart * dim)...]) }, from * dim),
+                (compact.action, tailCodesAction.withUnsafeBytes { Data($0[(tailStart * actionDim)...]) }, from * actionDim),
+                (compact.bounds, tailBounds.withUnsafeBytes { Data($0[(tailStart * Self.boundsPerRow * 4)...]) }, from * Self.boundsPerRow * 4),
+            ]
+            for (file, data, offset) in compactWrites {
+                let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? -1
+                if size >= offset { try write(data, to: file, at: UInt64(offset)) }
+            }
             var header = Data(Self.magic)
             for v in [UInt64(dim) | UInt64(actionDim) << 32, UInt64(count), UInt64(bitPattern: generation), UInt64(bitPattern: maxStepID)] {
                 withUnsafeBytes(of: v.littleEndian) { header.append(contentsOf: $0) }
@@ -205,6 +324,53 @@ final class KeyCache {
         }
     }
 
+    /// One contiguous run of rows for the recall scan: float keys, compact keys and bounds
+    /// (`boundsPerRow` floats per row: state scale, state error bound, action scale, action error bound).
+    struct Segment {
+        let state: UnsafePointer<Float>, action: UnsafePointer<Float>
+        let codesState: UnsafePointer<Int8>, codesAction: UnsafePointer<Int8>
+        let bounds: UnsafePointer<Float>
+        let first: Int, count: Int
+    }
+
+    /// Calls `body` with the mapped part (when its compact keys are loaded) and then the tail.
+    func withCompactSegments(_ body: (Segment) -> Void) {
+        if mappedCount > 0, let s = mappedState, let a = mappedAction, let c = mappedCompact {
+            s.withUnsafeBytes { sRaw in
+                a.withUnsafeBytes { aRaw in
+                    c.state.withUnsafeBytes { csRaw in
+                        c.action.withUnsafeBytes { caRaw in
+                            c.bounds.withUnsafeBytes { bRaw in
+                                let sp = sRaw.bindMemory(to: Float.self).baseAddress!
+                                let cs = csRaw.bindMemory(to: Int8.self).baseAddress!
+                                body(Segment(
+                                    state: sp, action: actionDim > 0 ? aRaw.bindMemory(to: Float.self).baseAddress! : sp,
+                                    codesState: cs, codesAction: actionDim > 0 ? caRaw.bindMemory(to: Int8.self).baseAddress! : cs,
+                                    bounds: bRaw.bindMemory(to: Float.self).baseAddress!, first: 0, count: mappedCount))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if count > mappedCount {
+            tailState.withUnsafeBufferPointer { s in
+                tailAction.withUnsafeBufferPointer { a in
+                    tailCodesState.withUnsafeBufferPointer { cs in
+                        tailCodesAction.withUnsafeBufferPointer { ca in
+                            tailBounds.withUnsafeBufferPointer { b in
+                                body(Segment(
+                                    state: s.baseAddress!, action: actionDim > 0 ? a.baseAddress! : s.baseAddress!,
+                                    codesState: cs.baseAddress!, codesAction: actionDim > 0 ? ca.baseAddress! : cs.baseAddress!,
+                                    bounds: b.baseAddress!, first: mappedCount, count: count - mappedCount))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The state and action keys of row `row`.
     func keys(row: Int) -> (state: [Float], action: [Float]) {
         var result: ([Float], [Float]) = ([], [])
@@ -232,4 +398,33 @@ extension EpisodeStore {
             return out
         }
     }
+}
+
+/// Symmetric int8 quantisation of one key row: `codes[i] = round(x[i] / scale)` with `scale = max|x| / 127`.
+///
+/// Returns the scale and an error bound `err` such that for any query q, the float dot product of q with x as the
+/// scan kernels compute it and `scale · (q · codes)` as the int8 kernel computes it differ by at most `|q| · err`:
+/// the exact residual norm `|x − scale·codes|` (in Double, rounded up) plus the floating-point rounding of both
+/// D-term dot products (2·D·2⁻²⁴ relative to |x| + |scale·codes|, twice the textbook γ_D).
+func quantize(_ x: UnsafePointer<Float>, dim: Int, codes: UnsafeMutablePointer<Int8>) -> (scale: Float, err: Float) {
+    var maxAbs: Float = 0
+    for i in 0..<dim { maxAbs = max(maxAbs, abs(x[i])) }
+    guard maxAbs > 0, maxAbs.isFinite else {
+        for i in 0..<dim { codes[i] = 0 }
+        var norm = 0.0
+        for i in 0..<dim { norm += Double(x[i]) * Double(x[i]) }
+        return (0, Float(norm.squareRoot() * (1 + 1e-6)).nextUp)
+    }
+    let scale = maxAbs / 127
+    var residual = 0.0, norm = 0.0, approxNorm = 0.0
+    for i in 0..<dim {
+        let c = max(-127, min(127, (x[i] / scale).rounded()))
+        codes[i] = Int8(c)
+        let xh = Double(scale) * Double(c)
+        residual += (Double(x[i]) - xh) * (Double(x[i]) - xh)
+        norm += Double(x[i]) * Double(x[i])
+        approxNorm += xh * xh
+    }
+    let rounding = (2 * Double(dim) * 0x1p-24 + 1e-6) * (norm.squareRoot() + approxNorm.squareRoot())
+    return (scale, Float((residual.squareRoot() + rounding) * (1 + 1e-6) + 1e-12).nextUp)
 }

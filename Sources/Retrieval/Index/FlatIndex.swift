@@ -7,7 +7,7 @@ import Tensor
 /// Exact top-k by inner product over all stored vectors (recall 1.0 by construction).
 ///
 /// Single queries (fewer than `batchThreshold` per call) stream the matrix once per query through
-/// `sgemv`; batches run blocked `sgemm` (query block × row block) and select per block. Rows are split
+/// the SIMD scan kernel (`DotKernel.scores`); batches run blocked `sgemm` (query block × row block) and select per block. Rows are split
 /// into `threads` contiguous ranges, each searched by its own thread with single-threaded BLAS, and the
 /// per-thread selections are merged. Not safe for concurrent mutation; concurrent searches are fine.
 public final class FlatIndex: VectorIndex {
@@ -22,6 +22,13 @@ public final class FlatIndex: VectorIndex {
     /// The id of each row.
     public private(set) var ids: [Int64] = []
     private var rowOf: [Int64: Int] = [:]
+    /// The int8 form of the rows for the two-pass exact search (FlatIndex+Int8.swift); empty when D > 1024.
+    var compact = CompactRows()
+    var compactEnabled: Bool { dim <= CompactRows.maxDim }
+    /// Which scan searches use (`.automatic`: int8 bounds + exact re-scoring when the CPU has AVX-512 VNNI).
+    public var scanMethod: FlatScanMethod = .automatic
+    /// How many rows the last int8-bounded search re-scored exactly (a diagnostic for tests and benchmarks).
+    public internal(set) var lastCandidateCount = 0
 
     /// An empty index for `dim`-dimensional vectors.
     /// - Parameter threads: search threads; defaults to the number of active processors.
@@ -47,8 +54,16 @@ public final class FlatIndex: VectorIndex {
             if rowOf[id] != nil || !seen.insert(id).inserted { throw RetrievalError.duplicateID(id) }
         }
         for (offset, id) in newIDs.enumerated() { rowOf[id] = ids.count + offset }
+        let first = ids.count
         ids.append(contentsOf: newIDs)
         vectors.append(contentsOf: newVectors)
+        if compactEnabled {
+            compact.resize(rows: ids.count, dim: dim)
+            let dim = dim
+            newVectors.withUnsafeBufferPointer { v in
+                for r in 0..<newIDs.count { compact.set(row: first + r, from: v.baseAddress! + r * dim, dim: dim) }
+            }
+        }
     }
 
     /// The stored vector of `id`, if present.
@@ -75,11 +90,14 @@ public final class FlatIndex: VectorIndex {
                     let base = v.baseAddress!
                     (base + row * dim).update(from: base + last * dim, count: dim)
                 }
+                if compactEnabled { vectors.withUnsafeBufferPointer { compact.set(row: row, from: $0.baseAddress! + row * dim, dim: dim) } }
             }
+            if compactEnabled { compact.clear(row: last, dim: dim) }
             ids.removeLast()
             vectors.removeLast(dim)
             removed += 1
         }
+        if compactEnabled && removed > 0 { compact.resize(rows: ids.count, dim: dim) }
         return removed
     }
 
@@ -94,9 +112,9 @@ public final class FlatIndex: VectorIndex {
         case let .rows(rows):
             return gatherSearch(queries, nq: nq, k: k, rows: rows)
         case let .mask(mask):
-            return scanSearch(queries, nq: nq, k: k, mask: mask)
+            return usesInt8Bounds ? boundedSearch(queries, nq: nq, k: k, mask: mask) : scanSearch(queries, nq: nq, k: k, mask: mask)
         case .all:
-            return scanSearch(queries, nq: nq, k: k, mask: nil)
+            return usesInt8Bounds ? boundedSearch(queries, nq: nq, k: k, mask: nil) : scanSearch(queries, nq: nq, k: k, mask: nil)
         }
     }
 
@@ -185,7 +203,7 @@ public final class FlatIndex: VectorIndex {
         return merged.map { $0.sorted() }
     }
 
-    /// Rows `rows` for each query in turn, 4,096 rows at a time through sgemv.
+    /// Rows `rows` for each query in turn, 4,096 rows at a time through the SIMD scan kernel.
     static func simdRange(
         _ q: UnsafePointer<Float>, nq: Int, _ v: UnsafePointer<Float>, rows: Range<Int>, dim: Int, k: Int,
         mask: UnsafePointer<UInt64>?, ids: UnsafePointer<Int64>
@@ -198,9 +216,9 @@ public final class FlatIndex: VectorIndex {
             var start = rows.lowerBound
             while start < rows.upperBound {
                 let len = min(block, rows.upperBound - start)
-                // sgemv measured 1.5x faster than the Swift SIMD scan here (the package builds for baseline SSE;
-                // OpenBLAS dispatches AVX-512 at run time): see the kernel check in RetrievalBench.
-                BLAS.sgemv(m: len, n: dim, a: v + start * dim, x: q + qi * dim, y: scores)
+                // The C kernel (AVX-512 / AVX2 chosen at run time) measured ~7% faster than OpenBLAS sgemv here:
+                // see the kernel check in RetrievalBench.
+                DotKernel.scores(query: q + qi * dim, rows: v + start * dim, rowCount: len, dim: dim, out: scores)
                 tops[qi].offer(scores, count: len, mask: mask, rowBase: start) { ids[$0] }
                 start += len
             }

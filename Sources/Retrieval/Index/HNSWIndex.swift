@@ -34,6 +34,7 @@ public final class HNSWIndex: VectorIndex {
     private(set) var entryPoint: Int32 = -1
     private(set) var maxLevel: Int32 = -1
     private var levelState: UInt64
+    private let scratchPool = ScratchPool()
 
     /// An empty index.
     /// - Parameters:
@@ -166,7 +167,9 @@ public final class HNSWIndex: VectorIndex {
         }
         let ef = max(efSearch, k)
         return withGraph { g in
-            var scratch = SearchScratch(capacity: g.count)
+            // Reused across calls: allocating and zeroing the N-sized visited list and heaps per query cost as much as the search.
+            var scratch = scratchPool.take(capacity: g.count)
+            defer { scratchPool.give(scratch) }
             return queries.withUnsafeBufferPointer { q in
                 mask.withOptionalPointer { m in
                     (0..<nq).map { qi in g.searchKNN(q.baseAddress! + qi * dim, k: k, ef: ef, mask: m, scratch: &scratch) }
@@ -223,6 +226,25 @@ final class StripedLocks: @unchecked Sendable {
     func unlockGlobalCounter() { pthread_mutex_unlock(locks + count + 1) }
 }
 
+/// Search scratch kept between searches (a few, for concurrent searchers); one sized for fewer nodes is dropped.
+final class ScratchPool: @unchecked Sendable {
+    private var items: [SearchScratch] = []
+    private let lock = NSLock()
+
+    func take(capacity: Int) -> SearchScratch {
+        lock.lock()
+        defer { lock.unlock() }
+        while let s = items.popLast() { if s.visited.count == capacity { return s } }
+        return SearchScratch(capacity: capacity)
+    }
+
+    func give(_ scratch: SearchScratch) {
+        lock.lock()
+        if items.count < 4 { items.append(scratch) }
+        lock.unlock()
+    }
+}
+
 /// Per-thread search state: visited tags and the two heaps, reused across searches.
 struct SearchScratch {
     var visited: [UInt32]
@@ -230,8 +252,19 @@ struct SearchScratch {
     var candidates = PairHeap(max: true)
     var top = PairHeap(max: false)
     var neighbors: [Int32] = []
+    /// Heap storage for the C beam search: candidates (≤ N + 1 entries) and results (≤ N + 1).
+    var candidateSims: [Float]
+    var candidateNodes: [Int32]
+    var resultSims: [Float]
+    var resultNodes: [Int32]
 
-    init(capacity: Int) { visited = [UInt32](repeating: 0, count: capacity) }
+    init(capacity: Int) {
+        visited = [UInt32](repeating: 0, count: capacity)
+        candidateSims = [Float](repeating: 0, count: capacity + 1)
+        candidateNodes = [Int32](repeating: 0, count: capacity + 1)
+        resultSims = [Float](repeating: 0, count: capacity + 1)
+        resultNodes = [Int32](repeating: 0, count: capacity + 1)
+    }
 
     mutating func nextTag() {
         tag &+= 1
@@ -345,40 +378,10 @@ struct Graph: @unchecked Sendable {
     }
 
     /// Beam search on one level; leaves the `ef` best in `scratch.top` (a min-heap). Masked / deleted nodes are
-    /// traversed but only enter `top` when `admit` says so.
+    /// traversed but only enter `top` when admitted. Runs in C (`wgk_hnsw_search_layer`, through Native/).
     func searchLayer(_ q: UnsafePointer<Float>, entry: Int32, ef: Int, level: Int32, locked: Bool, mask: UnsafePointer<UInt64>?, skipDeleted: Bool, scratch: inout SearchScratch) {
         scratch.nextTag()
-        let tag = scratch.tag
-        scratch.candidates.removeAll()
-        scratch.top.removeAll()
-        @inline(__always) func admit(_ n: Int32) -> Bool {
-            if skipDeleted && deleted[Int(n)] { return false }
-            if let mask, mask[Int(n) >> 6] & (1 << UInt64(n & 63)) == 0 { return false }
-            return true
-        }
-        let s0 = sim(q, entry)
-        scratch.visited[Int(entry)] = tag
-        scratch.candidates.push(s0, entry)
-        if admit(entry) { scratch.top.push(s0, entry) }
-        var bound = scratch.top.count > 0 ? scratch.top.topSim : -Float.infinity
-        while scratch.candidates.count > 0 {
-            let (cs, c) = scratch.candidates.pop()
-            if cs < bound && scratch.top.count >= ef { break }
-            neighbors(c, level, into: &scratch.neighbors, locked: locked)
-            for nb in scratch.neighbors {
-                if scratch.visited[Int(nb)] == tag { continue }
-                scratch.visited[Int(nb)] = tag
-                let s = sim(q, nb)
-                if scratch.top.count < ef || s > bound {
-                    scratch.candidates.push(s, nb)
-                    if admit(nb) {
-                        scratch.top.push(s, nb)
-                        if scratch.top.count > ef { scratch.top.pop() }
-                    }
-                    if scratch.top.count > 0 { bound = scratch.top.topSim }
-                }
-            }
-        }
+        NativeKernels.hnswSearchLayer(self, q, entry: entry, ef: ef, level: level, locked: locked, mask: mask, skipDeleted: skipDeleted, scratch: &scratch)
     }
 
     /// The heuristic of the HNSW paper (Alg. 4): keep a candidate only if it is closer to the base than to

@@ -1,75 +1,38 @@
-// Inner-product kernels (SIMD, memory-bandwidth bound) and the bounded top-k selector shared by every index.
+// Inner-product kernels (C SIMD kernels behind DotKernel) and the bounded top-k selector shared by every index.
 // Shapes: D dimension, N stored rows, Q queries. Scores are Float32 inner products.
 
-/// Dot products of one query with stored rows, 4 rows per pass so the query stays in registers.
+/// Inner products of one query with stored rows, through the C kernels of `CKernels` (AVX-512F, AVX2+FMA or
+/// portable C, picked once per process from the CPU's features; the Swift package itself builds for baseline SSE).
 public enum DotKernel {
     /// `a · b` over `n` components.
-    ///
-    /// Written with 4-wide vectors and 4 accumulators: the package builds for baseline x86-64 (SSE, 16
-    /// vector registers), where 16-wide accumulators spill.
-    @inline(__always)  // the innermost operation of every search; the call would cost as much as a short dot.
+    @inline(__always)  // the innermost operation of every graph step; a Swift frame would cost as much as a short dot.
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
-        var i = 0
-        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-        while i + 16 <= n {
-            let o = i * 4
-            acc0 += ra.loadUnaligned(fromByteOffset: o, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: o, as: SIMD4<Float>.self)
-            acc1 += ra.loadUnaligned(fromByteOffset: o + 16, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: o + 16, as: SIMD4<Float>.self)
-            acc2 += ra.loadUnaligned(fromByteOffset: o + 32, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: o + 32, as: SIMD4<Float>.self)
-            acc3 += ra.loadUnaligned(fromByteOffset: o + 48, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: o + 48, as: SIMD4<Float>.self)
-            i += 16
-        }
-        while i + 4 <= n {
-            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self)
-            i += 4
-        }
-        var s = ((acc0 + acc1) + (acc2 + acc3)).sum()
-        while i < n {
-            s += a[i] * b[i]
-            i += 1
-        }
-        return s
+        NativeKernels.dot(a, b, n)
     }
 
-    /// `out[r] = query · rows[r]` for `rowCount` contiguous rows of length `dim`.
-    ///
-    /// Four rows per pass share each query load; 2 accumulators of 4 lanes per row (8 registers) plus the
-    /// query (2) fit SSE's 16 registers without spilling.
+    /// `out[r] = query · rows[r]` for `rowCount` contiguous rows of length `dim` (four rows per pass share each query load).
     public static func scores(query: UnsafePointer<Float>, rows: UnsafePointer<Float>, rowCount: Int, dim: Int, out: UnsafeMutablePointer<Float>) {
-        guard dim % 8 == 0 else {
-            for r in 0..<rowCount { out[r] = dot(query, rows + r * dim, dim) }
-            return
-        }
-        let q = UnsafeRawPointer(query)
-        var r = 0
-        let rowBytes = dim * 4
-        while r + 4 <= rowCount {
-            let p0 = UnsafeRawPointer(rows + r * dim), p1 = p0 + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes
-            var a0 = SIMD4<Float>(), b0 = SIMD4<Float>(), a1 = SIMD4<Float>(), b1 = SIMD4<Float>()
-            var a2 = SIMD4<Float>(), b2 = SIMD4<Float>(), a3 = SIMD4<Float>(), b3 = SIMD4<Float>()
-            var off = 0
-            while off < rowBytes {
-                let q0 = q.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
-                let q1 = q.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
-                a0 += q0 * p0.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
-                b0 += q1 * p0.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
-                a1 += q0 * p1.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
-                b1 += q1 * p1.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
-                a2 += q0 * p2.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
-                b2 += q1 * p2.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
-                a3 += q0 * p3.loadUnaligned(fromByteOffset: off, as: SIMD4<Float>.self)
-                b3 += q1 * p3.loadUnaligned(fromByteOffset: off + 16, as: SIMD4<Float>.self)
-                off += 32
-            }
-            out[r] = (a0 + b0).sum(); out[r + 1] = (a1 + b1).sum(); out[r + 2] = (a2 + b2).sum(); out[r + 3] = (a3 + b3).sum()
-            r += 4
-        }
-        while r < rowCount {
-            out[r] = dot(query, rows + r * dim, dim)
-            r += 1
-        }
+        NativeKernels.scores(query: query, rows: rows, rowCount: rowCount, dim: dim, out: out)
     }
+
+    /// `out[r] = query · codes[r]` for `rowCount` rows of `dim` int8 codes (no scale applied: callers multiply).
+    public static func scoresInt8(query: UnsafePointer<Float>, codes: UnsafePointer<Int8>, rowCount: Int, dim: Int, out: UnsafeMutablePointer<Float>) {
+        NativeKernels.scoresInt8(query: query, codes: codes, rowCount: rowCount, dim: dim, out: out)
+    }
+
+    /// Asks the CPU to start loading `bytes` at `p` into cache (a hint; no effect on results).
+    @inline(__always)  // per visited neighbour in HNSW.
+    public static func prefetch(_ p: UnsafeRawPointer, bytes: Int) { NativeKernels.prefetch(p, bytes: bytes) }
+
+    /// The instruction set in use.
+    public static var level: SIMDLevel { NativeKernels.level }
+    /// The best instruction set this CPU supports.
+    public static var supportedLevel: SIMDLevel { NativeKernels.supportedLevel }
+
+    /// Switches the instruction set (clamped to what the CPU supports) and returns the one now in use.
+    /// Process-wide; for tests of the fallback paths and for benchmarks.
+    @discardableResult
+    public static func setLevel(_ level: SIMDLevel) -> SIMDLevel { NativeKernels.setLevel(level) }
 }
 
 /// Keeps the `k` best (score, id) pairs seen so far: a min-heap on score whose root is the admission threshold.

@@ -1,0 +1,144 @@
+// The filter's vector arithmetic on raw buffers: the same operations, in the same order, as `State.averaged()`,
+// `Embedding.norm/normalized/cosine` and `isFinite`, without their intermediate arrays — so results are bit-identical.
+import Formats
+
+/// Allocation-light twins of the `Formats` vector helpers the filter uses (one output array per call at most).
+enum FilterVectors {
+    /// `state.averaged()?.values`: the modalities summed in `Modality` order into zeros, then scaled by 1/count.
+    static func average(_ state: State) -> [Float]? {
+        var present: [Embedding] = []
+        present.reserveCapacity(4)
+        for m in Modality.allCases { if let e = state.embeddings[m] { present.append(e) } }
+        guard let first = present.first else { return nil }
+        let dim = first.dim
+        for e in present { precondition(e.dim == dim, "averaging embeddings with dims \(dim) and \(e.dim)") }
+        let scale = 1 / Float(present.count)
+        return [Float](unsafeUninitializedCapacity: dim) { out, count in
+            guard let o = out.baseAddress else { count = 0; return }
+            o.initialize(repeating: 0, count: dim)
+            for e in present {
+                e.values.withUnsafeBufferPointer { v in
+                    guard let p = v.baseAddress else { return }
+                    for i in 0..<dim { o[i] += p[i] }
+                }
+            }
+            for i in 0..<dim { o[i] *= scale }
+            count = dim
+        }
+    }
+
+    /// True when every value is finite: `x · 0` is 0 for finite x and NaN for ±∞ and NaN, so one sum over
+    /// 16-wide lanes decides.
+    static func isFinite(_ values: [Float]) -> Bool {
+        values.withUnsafeBufferPointer { v in
+            guard let base = v.baseAddress else { return true }
+            let raw = UnsafeRawPointer(base)
+            var acc = SIMD16<Float>(repeating: 0)
+            var i = 0
+            let n = v.count
+            while i + 16 <= n {
+                acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) * 0
+                i += 16
+            }
+            var tail: Float = 0
+            while i < n { tail += base[i] * 0; i += 1 }
+            return acc.sum() + tail == 0
+        }
+    }
+
+    /// `ReflectorSimilarity.isFinite(t)`.
+    static func isFinite(_ t: Transition) -> Bool {
+        for e in t.state0.embeddings.values where !isFinite(e.values) { return false }
+        for e in t.state1.embeddings.values where !isFinite(e.values) { return false }
+        if let a = t.action.embedding, !isFinite(a.values) { return false }
+        return true
+    }
+
+    /// `Embedding(values).norm` for several vectors of one width at once: each accumulates in Double in index
+    /// order exactly as `Embedding.norm` does, but four independent chains run interleaved.
+    static func norms(_ vectors: [UnsafePointer<Float>], width: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: vectors.count)
+        var v = 0
+        while v + 4 <= vectors.count {
+            let a = vectors[v], b = vectors[v + 1], c = vectors[v + 2], d = vectors[v + 3]
+            var sa = 0.0, sb = 0.0, sc = 0.0, sd = 0.0
+            for i in 0..<width {
+                let x = Double(a[i]), y = Double(b[i]), z = Double(c[i]), w = Double(d[i])
+                sa += x * x; sb += y * y; sc += z * z; sd += w * w
+            }
+            out[v] = sa.squareRoot(); out[v + 1] = sb.squareRoot(); out[v + 2] = sc.squareRoot(); out[v + 3] = sd.squareRoot()
+            v += 4
+        }
+        while v < vectors.count {
+            let a = vectors[v]
+            var s = 0.0
+            for i in 0..<width { let x = Double(a[i]); s += x * x }
+            out[v] = s.squareRoot()
+            v += 1
+        }
+        return out
+    }
+
+    /// `Embedding(values).normalized().values`, or nil when the norm is 0 (Double norm, Float scale, as there).
+    static func unit(_ values: [Float]) -> [Float]? {
+        guard !values.isEmpty else { return nil }
+        let norm = values.withUnsafeBufferPointer { p in norms([p.baseAddress!], width: p.count)[0] }
+        guard norm > 0 else { return nil }
+        let scale = Float(1 / norm)
+        return values.map { $0 * scale }
+    }
+
+    /// False only when the cosine of the vectors behind two unit vectors is certainly below `limit`: their Float
+    /// dot product is more than 1e-3 under it (its rounding error is below 1e-5). True when either is missing.
+    static func mayReach(_ a: [Float]?, _ b: [Float]?, _ limit: Double) -> Bool {
+        guard let a, let b, a.count == b.count else { return true }
+        let dot = a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb -> Float in
+                var acc = SIMD8<Float>(repeating: 0)
+                var i = 0
+                let ra = UnsafeRawPointer(pa.baseAddress!), rb = UnsafeRawPointer(pb.baseAddress!)
+                while i + 8 <= pa.count {
+                    acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                var tail: Float = 0
+                while i < pa.count { tail += pa[i] * pb[i]; i += 1 }
+                return acc.sum() + tail
+            }
+        }
+        return !(dot.isFinite && Double(dot) < limit - 1e-3)
+    }
+
+    /// A Float estimate of the cosine (four-lane sums; within ~1e-5 of `Embedding.cosine` for unit-scale vectors).
+    static func roughCosine(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        var d0: Float = 0, d1: Float = 0, d2: Float = 0, d3: Float = 0
+        var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
+        var b0: Float = 0, b1: Float = 0, b2: Float = 0, b3: Float = 0
+        var i = 0
+        while i + 4 <= count {
+            d0 += a[i] * b[i]; d1 += a[i + 1] * b[i + 1]; d2 += a[i + 2] * b[i + 2]; d3 += a[i + 3] * b[i + 3]
+            a0 += a[i] * a[i]; a1 += a[i + 1] * a[i + 1]; a2 += a[i + 2] * a[i + 2]; a3 += a[i + 3] * a[i + 3]
+            b0 += b[i] * b[i]; b1 += b[i + 1] * b[i + 1]; b2 += b[i + 2] * b[i + 2]; b3 += b[i + 3] * b[i + 3]
+            i += 4
+        }
+        while i < count { d0 += a[i] * b[i]; a0 += a[i] * a[i]; b0 += b[i] * b[i]; i += 1 }
+        let na = (a0 + a1) + (a2 + a3), nb = (b0 + b1) + (b2 + b3)
+        // Tiny or zero norms lose Float precision (and the zero vector's cosine is 0 only in Double): no estimate.
+        guard na > 1e-20, nb > 1e-20 else { return .nan }
+        return ((d0 + d1) + (d2 + d3)) / (na.squareRoot() * nb.squareRoot())
+    }
+
+    /// Whether `Embedding(a).cosine(Embedding(b)) >= limit`, computing the exact Double cosine only when a
+    /// Float estimate is within 1e-3 of the limit (the estimate's error is orders of magnitude smaller).
+    static func cosineReaches(_ a: [Float], _ b: [Float], _ limit: Double) -> Bool {
+        precondition(a.count == b.count, "cosine of embeddings with dims \(a.count) and \(b.count)")
+        let rough = a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb -> Float in
+                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
+                return roughCosine(x, y, count: pa.count)
+            }
+        }
+        if rough.isFinite, Double(rough) < limit - 1e-3 { return false }
+        return Embedding(a).cosine(Embedding(b)) >= limit
+    }
+}

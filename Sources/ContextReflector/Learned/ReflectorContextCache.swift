@@ -1,0 +1,193 @@
+// The runtime's learned stage over kept candidates: each candidate's projected context (fc2, then every
+// cross-attention layer's keys and values — none of which depends on the query) is computed once and remembered
+// by candidate id, so a knowledge-base transition kept at many steps is projected once.
+import Formats
+import Tensor
+
+/// Remembers the projected context tokens of kept candidates, by candidate id, for one reflector's current weights.
+///
+/// Use one cache per knowledge source (ids are unique only within a source). An id that comes back with another
+/// transition (provenance, action text or sampled values differ) is projected again; when the reflector's `fc2`
+/// or cross-attention key/value weights change (training, loading), the cache starts over. When full, it starts
+/// over too. Not thread-safe: one cache per thread (the runtime's learned stage owns one).
+public final class ReflectorContextCache {
+    /// The most candidates remembered before the cache starts over.
+    public let capacity: Int
+    /// Projected rows, P floats each, one per context token of a candidate (three per candidate packed per part).
+    private var arena: [Float] = []
+    private var rows: [String: (row: Int, signature: PreparedCandidate.Signature)] = [:]
+    private var fingerprint: UInt64?
+    private var width = 0
+
+    /// A cache of at most `capacity` candidates (8,192 ≈ 50 MB for a 128-wide, two-layer reflector).
+    public init(capacity: Int = 8192) {
+        precondition(capacity >= 1, "reflector context cache capacity must be positive")
+        self.capacity = capacity
+    }
+
+    /// The number of remembered candidates.
+    public var count: Int { rows.count }
+
+    /// Forgets everything.
+    public func removeAll() {
+        arena.removeAll()
+        rows.removeAll()
+        fingerprint = nil
+    }
+
+    /// The first projected row of each candidate (its other rows follow), projecting the ones not remembered yet;
+    /// nil when one id comes with two different transitions (candidates of more than one source).
+    func rows(
+        for candidates: [ReflectorCandidate], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, packing: ContextPacking
+    ) throws -> [Int]? {
+        let print = reflector.contextFingerprint()
+        if print != fingerprint || reflector.projectedContextWidth != width {
+            removeAll()
+            fingerprint = print
+            width = reflector.projectedContextWidth
+        }
+        var missing: [ReflectorCandidate] = []
+        var seen: [String: PreparedCandidate.Signature] = [:]
+        for c in candidates {
+            let signature = PreparedCandidate.Signature(c.transition)
+            if let earlier = seen[c.id] {
+                // One id for two transitions in one batch: not one knowledge source; the caller computes without the cache.
+                if earlier != signature { return nil }
+                continue
+            }
+            seen[c.id] = signature
+            if let entry = rows[c.id], entry.signature == signature { continue }
+            missing.append(c)
+        }
+        if rows.count + missing.count > capacity {
+            let keep = (fingerprint, width)
+            removeAll()
+            (fingerprint, width) = keep
+            var again = Set<String>()
+            missing = candidates.filter { again.insert($0.id).inserted }
+        }
+        if !missing.isEmpty {
+            let per = packing.tokensPerTriplet
+            let tokens = try ReflectorInferenceBatch.contextTokens(
+                missing.map(\.transition), stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+            // An average is finite exactly when what it averages is (remembered entries were checked when projected).
+            guard FilterVectors.isFinite(tokens) else {
+                throw ReflectorError.input(name: "context", problem: "a kept candidate holds NaN or infinite values")
+            }
+            let projected = reflector.projectContext(tokens, count: per * missing.count)
+            let first = arena.count / max(width, 1)
+            arena.append(contentsOf: projected)
+            for (k, c) in missing.enumerated() { rows[c.id] = (first + per * k, PreparedCandidate.Signature(c.transition)) }
+        }
+        return candidates.map { rows[$0.id]!.row }
+    }
+
+    /// The projected rows themselves (valid until the next `rows(for:…)`).
+    var projected: [Float] { arena }
+}
+
+extension ReflectorInferenceBatch {
+    /// The context tokens of transitions as `packing` lays them out — per part: three per transition
+    /// (`avg state0`, `action`, `avg state1`), each zero-padded to `max(stateWidth, actionWidth)`; per triplet: one
+    /// `[avg state0, avg state1, action]` — what `init(queries:context:…)` packs, without the queries.
+    static func contextTokens(_ transitions: [Transition], stateWidth: Int, actionWidth: Int, packing: ContextPacking = .perPart) throws -> [Float] {
+        let width = packing.tokenWidth(stateWidth: stateWidth, actionWidth: actionWidth), per = packing.tokensPerTriplet
+        var tokens = [Float](repeating: 0, count: per * transitions.count * width)
+        for (j, t) in transitions.enumerated() {
+            let state0 = try Self.values(FilterVectors.average(t.state0), stateWidth, "context state0")
+            let action = try Self.values(t.action.embedding?.values, actionWidth, "context action")
+            let state1 = try Self.values(FilterVectors.average(t.state1), stateWidth, "context state1")
+            switch packing {
+            case .perPart:
+                for (p, part) in [state0, action, state1].enumerated() {
+                    let token = 3 * j + p
+                    tokens.replaceSubrange((token * width)..<(token * width + part.count), with: part)
+                }
+            case .perTriplet:
+                var offset = j * width
+                for part in [state0, state1, action] {
+                    tokens.replaceSubrange(offset..<(offset + part.count), with: part)
+                    offset += part.count
+                }
+            }
+        }
+        return tokens
+    }
+
+    /// `e` when it has `expected` values, else the builder's error for `field`.
+    static func values(_ e: [Float]?, _ expected: Int, _ field: String) throws -> [Float] {
+        guard let e, e.count == expected else {
+            throw ReflectorError.input(name: field, problem: e.map { "width \($0.count), expected \(expected)" } ?? "missing")
+        }
+        return e
+    }
+}
+
+extension LearnedReflector {
+    /// The reflector tokens, flat [B, Q, O], for queries and their kept candidates — what
+    /// `infer(ReflectorInferenceBatch(queries:context:…))` gives — taking each candidate's projected context from
+    /// `cache` when it is there (the cache must only see one knowledge source's candidates).
+    /// - Throws: `ReflectorError.input` when an embedding is missing or mis-sized, or a value is not finite.
+    public func infer(
+        queries: [ReflectorQuery], kept: [[ReflectorCandidate]], stateWidth: Int, actionWidth: Int, cache: ReflectorContextCache
+    ) throws -> [Float] {
+        precondition(queries.count == kept.count, "reflector batch: \(queries.count) queries, \(kept.count) kept lists")
+        // The packing follows from the context width (as for `ReflectorInputBuilder(for:…)`).
+        guard stateWidth + actionWidth == config.inputWidth,
+            let packing = ContextPacking.allCases.first(where: { $0.tokenWidth(stateWidth: stateWidth, actionWidth: actionWidth) == config.contextWidth })
+        else {
+            throw ReflectorError.input(
+                name: "widths", problem: "state \(stateWidth) + action \(actionWidth) do not fit the reflector's \(config.inputWidth)/\(config.contextWidth)")
+        }
+        let per = packing.tokensPerTriplet
+        let inWidth = stateWidth + actionWidth
+        var joined = [Float](repeating: 0, count: queries.count * inWidth)
+        for (r, q) in queries.enumerated() {
+            let s = try ReflectorInferenceBatch.values(FilterVectors.average(q.state), stateWidth, "query state")
+            let a = try ReflectorInferenceBatch.values(q.action.embedding?.values, actionWidth, "query action")
+            joined.replaceSubrange((r * inWidth)..<(r * inWidth + stateWidth), with: s)
+            joined.replaceSubrange((r * inWidth + stateWidth)..<((r + 1) * inWidth), with: a)
+        }
+        guard FilterVectors.isFinite(joined) else { throw ReflectorError.input(name: "state0+action", problem: "holds NaN or infinite values") }
+        guard let firstRows = try cache.rows(
+            for: kept.flatMap { $0 }, reflector: self, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+        else {
+            return try infer(ReflectorInferenceBatch(
+                queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing))
+        }
+        var index: [Int] = []
+        index.reserveCapacity(per * firstRows.count)
+        for row in firstRows { index += (row..<(row + per)) }
+        var starts = [0]
+        for list in kept { starts.append(starts[starts.count - 1] + per * list.count) }
+        return core(joined: joined, count: queries.count, projected: cache.projected, index: index, contextStart: starts)
+    }
+
+    /// A hash of the weights the projected context depends on (`fc2` and the cross-attention keys and values).
+    func contextFingerprint() -> UInt64 {
+        var ranges: [Range<Int>] = []
+        func add(_ layer: Linear) {
+            ranges.append(layer.weight.offset..<(layer.weight.offset + layer.weight.count))
+            if let b = layer.bias { ranges.append(b.offset..<(b.offset + b.count)) }
+        }
+        add(fc2)
+        for layer in layers { if let ca = layer.crossAttention { add(ca.key); add(ca.value) } }
+        return store.values.withUnsafeBufferPointer { v in
+            // FNV-1a over the bit patterns, four interleaved lanes (a change anywhere changes the hash).
+            var h: (UInt64, UInt64, UInt64, UInt64) = (0xcbf2_9ce4_8422_2325, 0x8422_2325_cbf2_9ce4, 0x9ce4_8422_2325_cbf2, 0x2325_cbf2_9ce4_8422)
+            let prime: UInt64 = 0x100_0000_01b3
+            for range in ranges {
+                var i = range.lowerBound
+                while i + 4 <= range.upperBound {
+                    h.0 = (h.0 ^ UInt64(v[i].bitPattern)) &* prime
+                    h.1 = (h.1 ^ UInt64(v[i + 1].bitPattern)) &* prime
+                    h.2 = (h.2 ^ UInt64(v[i + 2].bitPattern)) &* prime
+                    h.3 = (h.3 ^ UInt64(v[i + 3].bitPattern)) &* prime
+                    i += 4
+                }
+                while i < range.upperBound { h.0 = (h.0 ^ UInt64(v[i].bitPattern)) &* prime; i += 1 }
+            }
+            return h.0 ^ (h.1 &* 3) ^ (h.2 &* 5) ^ (h.3 &* 7)
+        }
+    }
+}
