@@ -27,7 +27,9 @@ public struct LearnedStage: ContextTokenizer {
     ///   keys/values) by id across calls — same tokens; off only for a knowledge source whose ids can change meaning.
     public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, cachesContext: Bool = true) {
         self.reflector = reflector
-        builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
+        // The packing follows from the reflector's context width; a reflector that fits no packing fails its first forward.
+        builder = (try? ReflectorInputBuilder(for: reflector.config, stateWidth: stateWidth, actionWidth: actionWidth))
+            ?? ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
         cache = cachesContext ? ReflectorContextCache() : nil
     }
 
@@ -40,7 +42,8 @@ public struct LearnedStage: ContextTokenizer {
             out = try reflector.infer(queries: queries, kept: kept, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth, cache: cache)
         } else {
             out = try reflector.infer(ReflectorInferenceBatch(
-                queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth))
+                queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth,
+                packing: builder.packing))
         }
         let q = reflector.config.queryTokenCount, o = reflector.config.outputWidth
         return (0..<queries.count).map { ReflectorTokens(tokenCount: q, width: o, values: Array(out[($0 * q * o)..<(($0 + 1) * q * o)])) }
