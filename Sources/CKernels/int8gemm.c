@@ -103,3 +103,46 @@ void wgk_i8_upper_bounds(const wgk_i8_query *queries, size_t nq, const wgk_i8_ro
 #endif
     gemm_portable(queries, nq, rows, g0, g1, out, ldo);
 }
+
+// MARK: row-major unsigned codes × one signed query (the recall key scan)
+
+static void dots_u8s8_portable(const int8_t *q, const uint8_t *rows, size_t nrows, size_t dim, int32_t *out) {
+    for (size_t r = 0; r < nrows; r++) {
+        const uint8_t *x = rows + r * dim;
+        int32_t s = 0;
+        for (size_t i = 0; i < dim; i++) s += (int32_t)x[i] * (int32_t)q[i];
+        out[r] = s;
+    }
+}
+
+#if WGK_X86
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void dots_u8s8_vnni(const int8_t *q, const uint8_t *rows, size_t nrows, size_t dim, int32_t *out) {
+    size_t full = dim / 64, tail = dim % 64;
+    __mmask64 tm = tail ? (__mmask64)((~0ULL) >> (64 - tail)) : 0;
+    size_t r = 0;
+    for (; r + 2 <= nrows; r += 2) {
+        const uint8_t *x0 = rows + r * dim, *x1 = x0 + dim;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+        for (size_t c = 0; c < full; c++) {
+            __m512i qv = _mm512_loadu_si512((const void *)(q + c * 64));
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(x0 + c * 64)), qv);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void *)(x1 + c * 64)), qv);
+        }
+        if (tail) {
+            __m512i qv = _mm512_maskz_loadu_epi8(tm, q + full * 64);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_maskz_loadu_epi8(tm, x0 + full * 64), qv);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_maskz_loadu_epi8(tm, x1 + full * 64), qv);
+        }
+        out[r] = _mm512_reduce_add_epi32(a0);
+        out[r + 1] = _mm512_reduce_add_epi32(a1);
+    }
+    if (r < nrows) dots_u8s8_portable(q, rows + r * dim, nrows - r, dim, out + r);
+}
+#endif
+
+void wgk_dots_u8s8(const int8_t *q, const uint8_t *rows, size_t nrows, size_t dim, int32_t *out) {
+#if WGK_X86
+    if (wgk_has_vnni() && __builtin_cpu_supports("avx512bw")) { dots_u8s8_vnni(q, rows, nrows, dim, out); return; }
+#endif
+    dots_u8s8_portable(q, rows, nrows, dim, out);
+}

@@ -60,6 +60,9 @@ void wgk_pack_i8_row(int8_t *packed, size_t row, size_t dim, const int8_t *codes
 /// 16·g + j (exact integer dot, scaled, plus the error bounds of both quantisations).
 void wgk_i8_upper_bounds(const wgk_i8_query *queries, size_t nq, const wgk_i8_rows *rows, size_t g0, size_t g1, float *out, size_t ldo);
 
+/// out[r] = Σ_i rows[r][i] · q[i] (exact int32) for nrows contiguous rows of dim unsigned codes and a signed query.
+void wgk_dots_u8s8(const int8_t *q, const uint8_t *rows, size_t nrows, size_t dim, int32_t *out);
+
 /// Raw views of an HNSW graph (the arrays of Retrieval's HNSWIndex).
 typedef struct {
     const float *vectors;           ///< N × dim

@@ -79,6 +79,10 @@ enum NativeKernels {
         }
     }
 
+    static func dotsUnsignedSigned(query: UnsafePointer<Int8>, rows: UnsafePointer<UInt8>, rowCount: Int, dim: Int, out: UnsafeMutablePointer<Int32>) {
+        wgk_dots_u8s8(query, rows, rowCount, dim, out)
+    }
+
     static var level: SIMDLevel { SIMDLevel(rawValue: Int(wgk_level())) ?? .portable }
     static var supportedLevel: SIMDLevel { SIMDLevel(rawValue: Int(wgk_supported_level())) ?? .portable }
     static func setLevel(_ level: SIMDLevel) -> SIMDLevel { SIMDLevel(rawValue: Int(wgk_set_level(Int32(level.rawValue)))) ?? .portable }
