@@ -86,6 +86,15 @@ size_t wgk_hnsw_search_layer(const wgk_hnsw_graph *g, const float *q, int32_t en
                              uint32_t *visited, uint32_t tag, const uint64_t *mask, int skip_deleted,
                              float *cand_sims, int32_t *cand_nodes, float *top_sims, int32_t *top_nodes);
 
+/// The neighbour-selection heuristic (HNSW paper, Alg. 4): `nodes` sorted best first with `sims` their similarity to
+/// the base; keeps a candidate only if it is closer to the base than to every one kept so far, at most `max`.
+/// Returns how many were written to `kept`.
+size_t wgk_hnsw_select(const wgk_hnsw_graph *g, const float *sims, const int32_t *nodes, size_t n, size_t max, int32_t *kept);
+
+/// Adds `new_node` to the full link list `list` (count first) of node `c`: the old links plus the new node, sorted
+/// by similarity to c, re-selected with the heuristic down to `cap`. The caller holds c's lock.
+void wgk_hnsw_relink(const wgk_hnsw_graph *g, int32_t c, int32_t new_node, size_t cap, int32_t *list);
+
 #ifdef __cplusplus
 }
 #endif

@@ -81,16 +81,17 @@ final class KeyCache {
         let rowBytes = dim * 4
         guard let state = try? Data(contentsOf: files.state, options: .alwaysMapped), state.count >= n * rowBytes,
               let action = try? Data(contentsOf: files.action, options: .alwaysMapped), action.count >= n * actionDim * 4 else { return }
-        var s = [Int64](repeating: 0, count: n), e = s, i = s
-        meta.withUnsafeBytes { raw in
-            for r in 0..<n {
-                let base = Self.headerSize + r * Self.metaRecordSize
-                s[r] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: base, as: Int64.self))
-                e[r] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 8, as: Int64.self))
-                i[r] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 16, as: Int64.self))
+        // One pass over the mapped records into three uninitialised arrays (this runs on every cold open).
+        func column(_ field: Int) -> [Int64] {
+            [Int64](unsafeUninitializedCapacity: n) { out, count in
+                meta.withUnsafeBytes { raw in
+                    let base = raw.baseAddress! + Self.headerSize + field * 8
+                    for r in 0..<n { out[r] = Int64(littleEndian: (base + r * Self.metaRecordSize).loadUnaligned(as: Int64.self)) }
+                }
+                count = n
             }
         }
-        stepIDs = s; episodeIDs = e; indexes = i
+        stepIDs = column(0); episodeIDs = column(1); indexes = column(2)
         mappedState = state; mappedAction = action
         mappedCount = n
         persistedCount = n
