@@ -32,24 +32,82 @@ func agentBench(arguments: [String]) {
         let reflector = try ReflectorTuner.newReflector(for: model, config: ReflectorTuningConfig())
         let tokenizer = LearnedStage(reflector: reflector, stateWidth: config.dimension, actionWidth: encoder.dim)
         let source = try TransitionContextSource(transitions: kb)
-        let folder = URL(fileURLWithPath: "bench-out/agent")
-        try? FileManager.default.removeItem(at: folder)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let store = try EpisodeStore(url: folder.appendingPathComponent("memory.sqlite"), dim: config.dimension)
-        let runtime = try Runtime(model: model, textEncoder: encoder, memory: WorkingMemory(store: store, window: 5, batchSize: 256),
-                                  knowledge: source, tokenizer: tokenizer, options: RuntimeOptions())
-        let start = Date()
-        let outcomes = try RolloutDriver(runtime: runtime, store: store).run(plans)
-        let seconds = Date().timeIntervalSince(start)
-        let t = runtime.timings
-        let outside = t.recall + t.retrieval + t.reflector + t.learnedStage + t.offload
-        print(String(format: "   %d steps in %.2f s: %.1f steps/s (%d episodes in lock-step)", outcomes.count, seconds, Double(outcomes.count) / seconds, plans.count))
-        print(String(format: "   time: prediction %.2f s, recall %.3f s, retrieval %.3f s, reflector filter %.3f s, learned stage %.3f s, offload %.3f s (+ %.3f s committing in the background writer, overlapped)",
-                     t.prediction, t.recall, t.retrieval, t.reflector, t.learnedStage, t.offload, t.offloadBackground))
-        print(String(format: "   share outside the world model: %.1f%% (goal ≤ 25%%)", 100 * outside / max(t.total, 1e-9)))
-        try agentPhaseBreakdown(plans: plans, source: source, tokenizer: tokenizer, runtime: runtime)
+        // The same rollout twice, back to back (the machine is shared: compare within one run): first through the
+        // previous paths — the training forward with padding, offload committed before the next step, no caches —
+        // then as the runtime now runs.
+        let previous = try agentRollout(plans: plans, model: model, encoder: encoder, source: source, dim: config.dimension,
+                                        tokenizer: TrainingForwardStage(reflector: reflector, stateWidth: config.dimension, actionWidth: encoder.dim),
+                                        options: RuntimeOptions(cacheCandidates: false), folder: "previous", synchronous: true)
+        let runtime = try agentRollout(plans: plans, model: model, encoder: encoder, source: source, dim: config.dimension,
+                                       tokenizer: tokenizer, options: RuntimeOptions(), folder: "now", synchronous: false)
+        print(String(format: "   now / previous paths: %.2f× the steps/s; share outside the world model %.1f%% vs %.1f%%",
+                     runtime.stepsPerSecond / previous.stepsPerSecond, runtime.share, previous.share))
+        let runtimeNow = runtime.runtime
+        try agentPhaseBreakdown(plans: plans, source: source, tokenizer: tokenizer, runtime: runtimeNow)
     } catch {
         print("   agent bench failed: \(error)")
+    }
+}
+
+/// One rollout of `plans` into a fresh store under `bench-out/agent/<folder>`, with its figures printed.
+///
+/// - Parameter synchronous: commit every step before the next one starts (the previous behaviour) instead of
+///   leaving commits to the background writer.
+func agentRollout(
+    plans: [EpisodePlan], model: any WorldModel, encoder: any Embedder, source: any ContextSource, dim: Int, tokenizer: any ContextTokenizer,
+    options: RuntimeOptions, folder name: String, synchronous: Bool
+) throws -> (runtime: Runtime, stepsPerSecond: Double, share: Double) {
+    let folder = URL(fileURLWithPath: "bench-out/agent/\(name)")
+    try? FileManager.default.removeItem(at: folder)
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let store = try EpisodeStore(url: folder.appendingPathComponent("memory.sqlite"), dim: dim)
+    let runtime = try Runtime(model: model, textEncoder: encoder, memory: WorkingMemory(store: store, window: 5, batchSize: 256),
+                              knowledge: source, tokenizer: tokenizer, options: options)
+    var load = [Double](repeating: 0, count: 3)
+    _ = getloadavg(&load, 3)
+    let start = Date()
+    var count = 0
+    if synchronous {
+        for t in 0..<(plans.map(\.count).max() ?? 0) {
+            let requests = plans.filter { t < $0.count }.map { p in
+                StepRequest(episode: p.name, index: t, state: t == 0 ? p.start : (p.truths[t - 1] ?? p.start), action: p.actions[t],
+                            observed: p.truths[t], provenance: p.provenances[t])
+            }
+            count += try runtime.step(requests).count
+            try runtime.flush()
+        }
+    } else {
+        count = try RolloutDriver(runtime: runtime, store: store).run(plans).count
+    }
+    let seconds = Date().timeIntervalSince(start)
+    let t = runtime.timings
+    let outside = t.recall + t.retrieval + t.reflector + t.learnedStage + t.offload
+    let share = 100 * outside / max(t.total, 1e-9)
+    print(String(format: "   [%@] %d steps in %.2f s: %.1f steps/s (%d episodes in lock-step; load average %.2f)",
+                 name, count, seconds, Double(count) / seconds, plans.count, load[0]))
+    print(String(format: "   [%@] time: prediction %.3f s, recall %.3f s, retrieval %.3f s, reflector filter %.3f s, learned stage %.3f s, offload %.3f s",
+                 name, t.prediction, t.recall, t.retrieval, t.reflector, t.learnedStage, t.offload)
+          + (synchronous ? "" : String(format: " (+ %.3f s committing in the background writer, overlapped)", t.offloadBackground)))
+    print(String(format: "   [%@] share outside the world model: %.1f%% (goal ≤ 25%%)", name, share))
+    return (runtime, Double(count) / seconds, share)
+}
+
+/// The learned stage as it ran before the inference path: `ReflectorInputBuilder` batches (padded) through the
+/// training `forward`, which records what `backward` would need.
+struct TrainingForwardStage: ContextTokenizer {
+    let reflector: LearnedReflector
+    let builder: ReflectorInputBuilder
+
+    init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int) {
+        self.reflector = reflector
+        builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
+    }
+
+    func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
+        guard !queries.isEmpty else { return [] }
+        let out = try reflector.forward(try builder.batch(queries: queries, context: kept.map { $0.map(\.transition) }))
+        let q = reflector.config.queryTokenCount, o = reflector.config.outputWidth
+        return (0..<queries.count).map { ReflectorTokens(tokenCount: q, width: o, values: Array(out.data[($0 * q * o)..<(($0 + 1) * q * o)])) }
     }
 }
 

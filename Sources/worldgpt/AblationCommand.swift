@@ -19,8 +19,8 @@ struct AblationOptions: ParsableArguments {
     var steps = 7
     @Option(name: .long, help: "ablation: recent steps given as memory in the memory variants.")
     var history = 3
-    @Option(name: .long, help: "ablation: most context items the reflector keeps.")
-    var budget = 4
+    @Option(name: .long, help: "ablation: most context items the reflector keeps (default 8: what `make demo`'s reflector is tuned with).")
+    var budget = 8
     @Option(name: .long, help: "ablation: folder for ablation.csv and ablation.svg (default: beside --out, or the current folder).")
     var reportDir: String?
 }
@@ -41,7 +41,7 @@ enum AblationReport {
         var tokenizer: (any ContextTokenizer)?
         if let reflector = options.reflector {
             guard let kbPath else { throw ValidationError("--ablation with --reflector needs --kb (or --data as a SimWorld folder with a kb split)") }
-            knowledge = try AgentSetup.knowledge(kbPath, cache: cache)
+            knowledge = try AgentSetup.knowledge(kbPath, cache: cache, model: worldModel)
             tokenizer = try AgentSetup.tokenizer(URL(fileURLWithPath: reflector), model: worldModel)
         } else {
             ProgressLine.note("ablation: no --reflector given: skipping +retrieval, +reflector and +all (the model reads context only through reflector tokens)")

@@ -30,8 +30,8 @@ struct RuntimeSetupOptions: ParsableArguments {
     var history = 3
     @Option(name: .long, help: "Candidates retrieved per step before filtering.")
     var retrievalK = 16
-    @Option(name: .long, help: "Most context items the reflector keeps.")
-    var budget = 4
+    @Option(name: .long, help: "Most context items the reflector keeps (default 8: what `make demo`'s reflector is tuned with).")
+    var budget = 8
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?
     @OptionGroup var encoderOptions: ActionEncoderOptions
@@ -54,7 +54,7 @@ struct RuntimeSetupOptions: ParsableArguments {
     func makeRuntime(_ worldModel: any WorldModel, encoder: ActionEncoder, dim: Int) throws -> (runtime: Runtime, store: EpisodeStore?) {
         let cache = encoderOptions.cache(for: encoder)
         var knowledge: (any ContextSource)?
-        if !noRetrieval, let kb { knowledge = try AgentSetup.knowledge(kb, cache: cache) }
+        if !noRetrieval, let kb { knowledge = try AgentSetup.knowledge(kb, cache: cache, model: worldModel) }
         var store: EpisodeStore?
         var memory: WorkingMemory?
         if let db {
@@ -113,15 +113,22 @@ enum AgentSetup {
     }
 
     /// The knowledge source named by `--kb`.
-    /// A `.sqlite` file is a knowledge base from `worldgpt kb build`; anything else a dataset loaded into memory.
-    static func knowledge(_ path: String, cache: ActionEmbeddingCache) throws -> any ContextSource {
+    /// A `.sqlite` file is a knowledge base from `worldgpt kb build` (searched by its stored keys); anything else a
+    /// dataset loaded into memory. With a native world `model`, a dataset is searched by the model's own action
+    /// representation (`NativeWorldModel.actionKey`, state weight 0), where actions that do the same thing are
+    /// neighbours whatever their wording; without one, by `[state, action embedding]`.
+    static func knowledge(_ path: String, cache: ActionEmbeddingCache, model: (any WorldModel)? = nil) throws -> any ContextSource {
         if path.hasSuffix(".sqlite") {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw AgentError.missingFile(kind: "knowledge base", path: path, hint: "build it with `worldgpt kb build --data CONFIG.yaml --out \(path)`")
             }
             return KnowledgeBaseSource(try KnowledgeBase(url: URL(fileURLWithPath: path)))
         }
-        return try TransitionContextSource(transitions: knowledgeTransitions(path, cache: cache))
+        let transitions = try knowledgeTransitions(path, cache: cache)
+        if let native = model as? NativeWorldModel {
+            return try TransitionContextSource(transitions: transitions, actionKey: { native.actionKey($0) }, stateWeight: 0)
+        }
+        return try TransitionContextSource(transitions: transitions)
     }
 
     /// The learned reflector stage from a checkpoint folder.

@@ -1,5 +1,6 @@
 // `worldgpt train`: trains the native world model from a training YAML; progress on stderr.
 import ArgumentParser
+import ContextReflector
 import Encoders
 import Formats
 import Foundation
@@ -60,6 +61,40 @@ enum ProgressLine {
     }
 }
 
+extension TrainCommand {
+    /// The learned reflector trained with the model, over knowledge from `kb`.
+    func contextStage(for trainer: Trainer, kb: String, cache: ActionEmbeddingCache) throws -> ReflectorTrainingStage {
+        var tuning = ReflectorTuningConfig()
+        if let reflectorConfig {
+            guard let data = FileManager.default.contents(atPath: reflectorConfig) else { throw ValidationError("cannot read --reflector-config \(reflectorConfig)") }
+            do { tuning = try JSONDecoder().decode(ReflectorTuningConfig.self, from: data) } catch {
+                throw ValidationError("--reflector-config \(reflectorConfig): not a reflector config (\(error))")
+            }
+        }
+        try tuning.validate()
+        guard tuning.hiddenWidth % 64 == 0, (tuning.heads ?? tuning.hiddenWidth / 64) == tuning.hiddenWidth / 64 else {
+            throw ValidationError("hidden_width must be a multiple of 64 with heads = hidden_width / 64: .pt checkpoints do not record the head count")
+        }
+        // Knowledge is searched by the model's own action representation, rebuilt as the model learns; a KB.sqlite
+        // keeps its stored keys.
+        let model = trainer.model
+        let makeSource: () throws -> any ContextSource
+        if kb.hasSuffix(".sqlite") {
+            let fixed = try AgentSetup.knowledge(kb, cache: cache)
+            makeSource = { fixed }
+        } else {
+            let transitions = try AgentSetup.knowledgeTransitions(kb, cache: cache)
+            makeSource = { try TransitionContextSource(transitions: transitions, actionKey: { model.actionKey($0) }, stateWeight: 0) }
+        }
+        ProgressLine.note("context: knowledge from \(kb), reflector hidden \(tuning.hiddenWidth) × \(tuning.layers) layers, \(tuning.queryTokens) tokens, "
+                          + "\(tuning.candidates) candidates → budget \(tuning.filter.budget); \(Int(trainer.config.contextProbability * 100))% of batches")
+        return try ReflectorTrainingStage(
+            reflector: try ReflectorTuner.newReflector(for: trainer.model, config: tuning), model: trainer.model.config,
+            transitions: trainer.data.transitions, makeSource: makeSource, refreshEvery: 200, filter: try ReflectorFilter(config: tuning.filter),
+            candidates: tuning.candidates, weightDecay: tuning.weightDecay, gradientClip: tuning.gradientClip)
+    }
+}
+
 /// `worldgpt train --config TRAIN.yaml`.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -70,8 +105,15 @@ struct TrainCommand: ParsableCommand {
             `modality_modes`) and the sections `model` (width, depth, heads, mlp_ratio, max_memory_steps, \
             reflector_width, seed, optional embedding_dim/action_dim), `optimizer` (lr, min_lr, warmup_steps, \
             weight_decay, grad_clip) and `training` (batch_size, stages: [{kind, steps}], l2_weight, \
-            memory_probability, memory_steps: [min, max], checkpoint_every, seed); `validation: DATASET.yaml` is \
-            evaluated at the end. See examples/train-*.yaml and docs/worldmodel.md.
+            memory_probability, memory_steps: [min, max], context_probability, checkpoint_every, seed); \
+            `validation: DATASET.yaml` is evaluated at the end. See examples/train-*.yaml and docs/worldmodel.md.
+
+            Knowledge: with `training.context_probability` above 0 and --kb, that share of the batches carries \
+            knowledge retrieved from --kb (the sample's scenario, leakage guard on) and compressed into reflector \
+            tokens by a learned reflector trained together with the model; the model learns to read reflector \
+            tokens, and every checkpoint folder also holds reflector.pt (start `worldgpt train-reflector \
+            --reflector OUT/final/reflector.pt` from it). Reflector sizes: --reflector-config (the tuning JSON keys \
+            hidden_width, layers, query_tokens, candidates, filter, seed).
 
             Writes into --out: checkpoint-NNNNNNN/ every checkpoint_every steps, final/ (the model for \
             `worldgpt eval --model OUT/final`), metrics.csv (one row per step) and validation_sim.csv. \
@@ -87,6 +129,10 @@ struct TrainCommand: ParsableCommand {
     var validation: String?
     @Option(name: .long, help: "Output folder for checkpoints, metrics.csv and the final model.")
     var out: String = "runs/worldmodel"
+    @Option(name: .long, help: "Knowledge for batches with context (training.context_probability > 0): a KB.sqlite, a dataset YAML, or a SimWorld folder (its kb split).")
+    var kb: String?
+    @Option(name: .long, help: "Reflector settings for training with context (JSON, the train-reflector keys; default: hidden 128, 2 layers, 4 tokens, 16 candidates, budget 4).")
+    var reflectorConfig: String?
     @Flag(name: .long, help: "Continue from the latest checkpoint in --out (same config required).")
     var resume = false
     @Option(name: .long, help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS or all cores).")
@@ -107,6 +153,12 @@ struct TrainCommand: ParsableCommand {
         ProgressLine.note("loading \(dataset.source) (\(dataset.datasetList.count) subset(s)), actions embedded by \(encoder.name)")
         let transitions = try TrainingSetup.transitions(dataset, cache: encoderOptions.cache(for: encoder))
         let trainer = try TrainingSetup.trainer(file: file, dataset: dataset, transitions: transitions, encoder: encoder)
+        if trainer.config.contextProbability > 0 {
+            guard let kb else { throw ValidationError("training.context_probability is \(trainer.config.contextProbability): give --kb (the knowledge to retrieve context from)") }
+            trainer.contextStage = try contextStage(for: trainer, kb: kb, cache: encoderOptions.cache(for: encoder))
+        } else if kb != nil {
+            throw ValidationError("--kb is used only when training.context_probability is above 0 in \(config)")
+        }
         let output = URL(fileURLWithPath: out)
         if resume {
             guard let latest = Trainer.latestCheckpoint(in: output) else { throw ValidationError("--resume: no checkpoint in \(out)") }
@@ -127,6 +179,9 @@ struct TrainCommand: ParsableCommand {
         ProgressLine.finish()
         print(String(format: "trained %d steps in %.1f s (%.0f samples/s); final model: %@", summary.steps, summary.seconds,
                      summary.samplesPerSecond, summary.finalCheckpoint?.path ?? "-"))
+        if trainer.contextStage != nil, let final = summary.finalCheckpoint {
+            print("the reflector trained with the model: \(final.appendingPathComponent(ReflectorTrainingStage.reflectorFile).path)")
+        }
         if let valConfig = validationConfig {
             let valTransitions = try TrainingSetup.transitions(valConfig, cache: encoderOptions.cache(for: encoder))
             let report = try Evaluator(modes: valConfig.modalityModes.map(TaskMode.init)).evaluate(trainer.model, on: valTransitions)

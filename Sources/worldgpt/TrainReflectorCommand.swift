@@ -78,7 +78,7 @@ struct TrainReflectorCommand: ParsableCommand {
         let train = try TrainingSetup.transitions(trainConfig, cache: cache)
         var heldOut = try TrainingSetup.transitions(evalConfig, cache: cache)
         if let evalLimit { heldOut = Array(heldOut.prefix(evalLimit)) }
-        let knowledge = try AgentSetup.knowledge(kb, cache: cache)
+        let knowledge = try AgentSetup.knowledge(kb, cache: cache, model: native)
         try cache.save()
 
         let filter = try ReflectorFilter(config: tuning.filter)
@@ -103,6 +103,9 @@ struct TrainReflectorCommand: ParsableCommand {
         let tuner = try ReflectorTuner(model: native, reflector: learned, config: tuning)
         let base = try tuner.evaluate(evalSamples, useReflector: false)
         let untuned = try tuner.evaluate(evalSamples, useReflector: true)
+        // Retrieval without a learned stage, from the same kept context: each target moved by the kept transitions'
+        // mean change (or their mean state1 for a modality the query lacks).
+        let keptChange = try ReflectorTuner.evaluate(evalSamples) { $0.map(ReflectorTuner.keptChangePrediction) }
         // Retrieval without the learned stage: the kNN baseline over the same knowledge (dataset knowledge only).
         var knn: TuningEvaluation?
         if !kb.hasSuffix(".sqlite") {
@@ -130,7 +133,7 @@ struct TrainReflectorCommand: ParsableCommand {
         try Data(csv.utf8).write(to: outURL.appendingPathComponent("metrics.csv"))
         let summary = TuningSummary(
             config: tuning, reflector: learned.config, trainSamples: trainSamples.count, heldOutSamples: evalSamples.count,
-            base: base.cosine, knnRetrieval: knn?.cosine, untunedReflector: untuned.cosine, tunedReflector: tuned.cosine,
+            base: base.cosine, knnRetrieval: knn?.cosine, keptChange: keptChange.cosine, untunedReflector: untuned.cosine, tunedReflector: tuned.cosine,
             byMode: tuned.byMode, baseByMode: base.byMode)
         let encoderJSON = JSONEncoder()
         encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -139,6 +142,7 @@ struct TrainReflectorCommand: ParsableCommand {
         print("held-out cosine ×100 on \(evalConfig.source) (\(base.count) predictions):")
         print(String(format: "  base model (frozen)            %6.2f", base.cosine))
         if let knn { print(String(format: "  kNN retrieval (no learned)     %6.2f", knn.cosine)) }
+        print(String(format: "  state0 + kept mean change      %6.2f   (retrieval + filter, no learned stage)", keptChange.cosine))
         print(String(format: "  + untrained reflector          %6.2f", untuned.cosine))
         print(String(format: "  + tuned reflector              %6.2f   (%+.2f over base)", tuned.cosine, tuned.cosine - base.cosine))
         print("wrote \(out)/reflector.pt" + (tuning.tuneProjection ? ", \(out)/model/ (use both: --model \(out)/model --reflector \(out)/reflector.pt)" : "")
@@ -160,6 +164,7 @@ private struct TuningSummary: Encodable {
     var heldOutSamples: Int
     var base: Double
     var knnRetrieval: Double?
+    var keptChange: Double
     var untunedReflector: Double
     var tunedReflector: Double
     var byMode: [String: Double]

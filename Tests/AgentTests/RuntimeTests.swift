@@ -95,4 +95,56 @@ final class RuntimeTests: XCTestCase {
         let store = try EpisodeStore(url: dir.url.appendingPathComponent("resumed.sqlite"), dim: 4)
         XCTAssertEqual(try store.stepCount(), 12, "resumed steps are not stored twice")
     }
+
+    func testBackgroundOffloadCommitsEachStepInOrderAndReportsAFailedCommitAtTheNextCall() throws {
+        let store = try EpisodeStore(inMemoryWithDim: 4)
+        let runtime = try Runtime(model: RevealingModel(), textEncoder: TableEmbedder(), memory: WorkingMemory(store: store, window: 5, batchSize: 256),
+                                  knowledge: nil, tokenizer: nil, options: RuntimeOptions(retrieval: false, history: 2))
+        let plans = [plan("a", steps: 3, seed: 5), plan("b", steps: 3, seed: 6)]
+        let outcomes = try RolloutDriver(runtime: runtime, store: store).run(plans)
+        // Everything is committed when run returns, in lock-step order (one transaction per step).
+        let stored = try ["a", "b"].flatMap { try store.steps(StepReference(episode: $0, index: nil)) }.sorted { $0.id < $1.id }
+            .map { "\($0.record.episode):\($0.record.index)" }
+        XCTAssertEqual(stored, ["a:0", "b:0", "a:1", "b:1", "a:2", "b:2"])
+        XCTAssertEqual(outcomes.count, 6)
+        XCTAssertGreaterThan(runtime.timings.offloadBackground, 0)
+        // A step the store refuses (already stored) fails its commit in the background: the error comes back from
+        // the next flush, and every later step is refused rather than written after a gap.
+        let request = StepRequest(episode: "a", index: 1, state: plans[0].start, action: Action(text: "act 1"))
+        XCTAssertNoThrow(try runtime.step([request]))
+        XCTAssertThrowsError(try runtime.flush()) { XCTAssertTrue("\($0)".contains("a:1 is already stored"), "\($0)") }
+        XCTAssertThrowsError(try runtime.step([StepRequest(episode: "c", index: 0, state: plans[0].start, action: Action(text: "act 0"))]))
+        XCTAssertEqual(try store.stepCount(), 6)
+    }
+
+    func testCandidateCacheLeavesTheTraceUnchanged() throws {
+        let plans = [plan("a", steps: 4, seed: 7), plan("b", steps: 4, seed: 8)]
+        // Knowledge: the plans' own transitions (the leakage guard drops a query's own and later steps) and noisy copies.
+        var rng = SeededGenerator(seed: 9)
+        var kb: [Transition] = []
+        for p in plans {
+            let actions = try TableEmbedder().embed(p.actions.map(\.text)).map { Embedding($0) }
+            var s0 = p.start
+            for t in 0..<p.count {
+                let action = Action(text: p.actions[t].text, embedding: actions[t])
+                kb.append(Transition(state0: s0, action: action, state1: p.truths[t]!, provenance: p.provenances[t]!))
+                let noisy = unit(s0[.video]!.values.map { $0 + 0.3 * rng.nextGaussian() })
+                kb.append(Transition(state0: noisy, action: action, state1: unit((0..<4).map { _ in rng.nextGaussian() }),
+                                     provenance: Provenance(dataset: "kb", scenario: "s", sampleID: "n\(kb.count)")))
+                s0 = p.truths[t]!
+            }
+        }
+        func trace(cache: Bool) throws -> [String] {
+            let runtime = try Runtime(model: RevealingModel(), textEncoder: TableEmbedder(), memory: nil, knowledge: try TransitionContextSource(transitions: kb),
+                                      tokenizer: nil, options: RuntimeOptions(history: 2, filter: ReflectorFilterConfig(threshold: -1, budget: 2), cacheCandidates: cache))
+            var lines: [String] = []
+            try RolloutDriver(runtime: runtime, store: nil).run(plans) { lines.append($0.json()) }
+            return lines
+        }
+        let cached = try trace(cache: true)
+        XCTAssertEqual(cached, try trace(cache: false))
+        XCTAssertEqual(cached.count, 8)
+        XCTAssertTrue(cached.contains { $0.contains("\"kept\":[{") }, "some context was kept")
+    }
 }
+

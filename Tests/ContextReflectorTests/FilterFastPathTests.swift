@@ -127,6 +127,13 @@ final class FilterFastPathTests: XCTestCase {
         let flat = vectors.flatMap { $0 }
         let norms = flat.withUnsafeBufferPointer { p in FilterVectors.norms((0..<5).map { p.baseAddress! + 9 * $0 }, width: 9) }
         XCTAssertEqual(norms, vectors.map { Embedding($0).norm })
+        for count in 1...5 {  // a group of four and shorter tails
+            let some = Array(vectors.prefix(count))
+            let got = some.flatMap { $0 }.withUnsafeBufferPointer { p in FilterVectors.norms((0..<count).map { p.baseAddress! + 9 * $0 }, width: 9) }
+            XCTAssertEqual(got, some.map { Embedding($0).norm })
+        }
+        let mixed: [[Float]?] = [a.values, nil, [1, 2, 3], b.values, [0, 0, 0], []]
+        XCTAssertEqual(FilterVectors.units(mixed), mixed.map { v in v.flatMap { $0.isEmpty || Embedding($0).norm == 0 ? nil : Embedding($0).normalized().values } })
         XCTAssertEqual(FilterVectors.cosineReaches(a.values, a.values, 1 - 1e-9), a.cosine(a) >= 1 - 1e-9)
         XCTAssertEqual(FilterVectors.cosineReaches(a.values, b.values, a.cosine(b)), true)
         XCTAssertEqual(FilterVectors.cosineReaches(a.values, b.values, a.cosine(b).nextUp), false)

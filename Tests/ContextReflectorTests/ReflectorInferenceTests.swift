@@ -73,6 +73,23 @@ final class ReflectorInferenceTests: XCTestCase {
             ReflectorQuery(state: state(1 + Int(rng.next() % 4)), action: Action(text: "q", embedding: Embedding((0..<actionWidth).map { _ in rng.nextGaussian() })))
         }
         let context = [[transition(), transition()], [], [transition()], [transition(), transition(), transition()]]
+        // Per triplet, too: the direct packer, the builder, the forward and the cached inference agree.
+        let tripletBuilder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth, packing: .perTriplet)
+        let tripletReflector = try LearnedReflector(config: tripletBuilder.reflectorConfig(hiddenWidth: 8, layers: 2, heads: 2, outputWidth: 5), seed: 1)
+        randomize(tripletReflector, seed: 3)
+        let tripletPacked = try ReflectorInferenceBatch(
+            queries: queries, context: context, stateWidth: stateWidth, actionWidth: actionWidth, packing: .perTriplet)
+        XCTAssertEqual(tripletPacked.contextStart, [0, 2, 2, 3, 6])
+        let tripletBuilt = try tripletBuilder.batch(queries: queries, context: context)
+        XCTAssertEqual(tripletPacked.context, ReflectorInferenceBatch(tripletBuilt).context)
+        let tripletForward = try tripletReflector.forward(tripletBuilt).data
+        XCTAssertLessThanOrEqual(maxDifference(try tripletReflector.infer(tripletPacked), tripletForward), 1e-5)
+        let kept = context.enumerated().map { r, list in list.enumerated().map { ReflectorCandidate(id: "kb:\(r)-\($0.offset)", transition: $0.element, score: 1) } }
+        let cache = ReflectorContextCache()
+        for _ in 0..<2 {  // the second call reads every candidate from the cache
+            let cached = try tripletReflector.infer(queries: queries, kept: kept, stateWidth: stateWidth, actionWidth: actionWidth, cache: cache)
+            XCTAssertLessThanOrEqual(maxDifference(cached, tripletForward), 1e-5)
+        }
         let builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
         let reflector = try LearnedReflector(config: builder.reflectorConfig(hiddenWidth: 8, layers: 2, heads: 2, outputWidth: 5), seed: 1)
         randomize(reflector, seed: 2)

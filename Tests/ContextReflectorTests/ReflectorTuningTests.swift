@@ -126,6 +126,9 @@ final class ReflectorTuningTests: XCTestCase {
         config.heads = 2
         config.layers = 1
         config.candidates = 8
+        // The original three-tokens-per-triplet layout: against a model trained without context it is the one that
+        // learns here within the step budget (per-triplet tokens are for models trained with context, below).
+        config.contextPacking = .perPart
         let filter = try ReflectorFilter(config: config.filter)
         let source = try TransitionContextSource(transitions: kb)
         let trainSamples = try ReflectorTuner.prepare(transitions: train, modes: [mode], source: source, filter: filter, candidates: 8)
@@ -154,5 +157,129 @@ final class ReflectorTuningTests: XCTestCase {
         XCTAssertGreaterThan(tuned.cosine, untuned.cosine)
         let frozenAfter = model.store.parameters.filter { !$0.name.hasPrefix("reflector.") }.map { Array(model.store.values[$0.range]) }
         XCTAssertEqual(frozenBefore, frozenAfter, "the world model outside its reflector projection must stay frozen")
+    }
+
+    func testPerTripletPackingKeepsEachTripletInOneToken() throws {
+        let builder = ReflectorInputBuilder(stateWidth: 4, actionWidth: 2, packing: .perTriplet)
+        XCTAssertEqual(builder.contextWidth, 10)
+        let t = Transition(
+            state0: State([.image: Formats.Embedding([1, 2, 3, 4]), .audio: Formats.Embedding([3, 2, 1, 0])]),
+            action: Action(text: "a", embedding: Formats.Embedding([5, 6])), state1: State([.image: Formats.Embedding([0, 0, 0, 8])]),
+            provenance: Provenance(dataset: "kb", sampleID: "1"))
+        let q = ReflectorQuery(state: State([.image: Formats.Embedding([1, 1, 1, 1])]), action: Action(text: "q", embedding: Formats.Embedding([7, 8])))
+        let input = try builder.batch(queries: [q, q], context: [[t, t], [t]])
+        XCTAssertEqual(input.context.shape, [2, 2, 10])
+        // One token per triplet: [avg state0, state1, action].
+        let token: [Float] = [2, 2, 2, 2, 0, 0, 0, 8, 5, 6]
+        XCTAssertEqual(Array(input.context.data[0..<20]), token + token)
+        XCTAssertEqual(Array(input.context.data[20..<30]), token)
+        XCTAssertEqual(Array(input.context.data[30..<40]), [Float](repeating: 0, count: 10))
+        XCTAssertEqual(input.contextMask?.data, [1, 1, 1, 0])
+        // A reflector's context width decides the packing; a width that fits neither is refused with both widths named.
+        let perTriplet = builder.reflectorConfig(hiddenWidth: 8, layers: 1, heads: 2, outputWidth: 4)
+        let perPart = ReflectorInputBuilder(stateWidth: 4, actionWidth: 2).reflectorConfig(hiddenWidth: 8, layers: 1, heads: 2, outputWidth: 4)
+        XCTAssertEqual(try ReflectorInputBuilder(for: perTriplet, stateWidth: 4, actionWidth: 2).packing, .perTriplet)
+        XCTAssertEqual(try ReflectorInputBuilder(for: perPart, stateWidth: 4, actionWidth: 2).packing, .perPart)
+        var odd = perPart
+        odd.contextWidth = 7
+        XCTAssertThrowsError(try ReflectorInputBuilder(for: odd, stateWidth: 4, actionWidth: 2)) {
+            XCTAssertTrue("\($0)".contains("context width 7") && "\($0)".contains("10 per triplet"), "\($0)")
+        }
+    }
+
+    func testAnActionKeyMapDecidesWhichActionsAreNeighbours() throws {
+        // Two wordings of one action (embeddings far apart) and a different action whose embedding is close to the query's.
+        func transition(_ id: String, action: [Float]) -> Transition {
+            Transition(
+                state0: State([.image: Formats.Embedding([1, 0, 0])]), action: Action(text: id, embedding: Formats.Embedding(action)),
+                state1: State([.image: Formats.Embedding([0, 1, 0])]), provenance: Provenance(dataset: "kb", scenario: "s", sampleID: id))
+        }
+        let kb = [transition("same-meaning", action: [0, 1, 0.2]), transition("other-meaning", action: [1, 0.1, 0])]
+        let query = ReflectorQuery(state: State([.image: Formats.Embedding([1, 0, 0])]), action: Action(text: "q", embedding: Formats.Embedding([1, 0, 0.3])))
+        let plain = try TransitionContextSource(transitions: kb)
+        XCTAssertEqual(try plain.candidates(for: query, k: 1).first?.id, "kb:1")
+        // A learned map that reads the third component as the meaning: the same-meaning wording wins, with state weight 0
+        // the score is the cosine of the mapped actions alone.
+        let keyed = try TransitionContextSource(transitions: kb, actionKey: { [$0[2], 0.1] }, stateWeight: 0)
+        let found = try keyed.candidates(for: query, k: 2)
+        XCTAssertEqual(found.map(\.id), ["kb:0", "kb:1"])
+        let expected = (0.2 * 0.3 + 0.01) / ((0.04 + 0.01).squareRoot() * (0.09 + 0.01).squareRoot())
+        XCTAssertEqual(found[0].score, expected, accuracy: 1e-5)
+        XCTAssertThrowsError(try TransitionContextSource(transitions: kb, stateWeight: 1.5))
+    }
+
+    func testJointTrainingTeachesTheModelToReadRetrievedKnowledge() throws {
+        let modelConfig = NativeModelConfig(
+            embeddingDimension: 16, actionDimension: 8, width: 32, depth: 1, heads: 2, mlpRatio: 2, maxMemorySteps: 2, reflectorWidth: 32, seed: 1)
+        let mode = TaskMode(inputs: [.image], targets: [.image])
+        let train = tinyWorld(scenarios: 6, perScenario: 40, dataset: "train", seed: 11)
+        let kb = tinyWorld(scenarios: 6, perScenario: 20, dataset: "kb", seed: 12)
+        let test = tinyWorld(scenarios: 6, perScenario: 10, dataset: "test", seed: 13)
+        var tuning = ReflectorTuningConfig()
+        tuning.hiddenWidth = 32
+        tuning.heads = 2
+        tuning.layers = 1
+        let config = TrainingConfig(
+            model: modelConfig, stages: [TrainingStage(kind: mode.kind, steps: 200)], batchSize: 32, learningRate: 3e-3, warmupSteps: 10,
+            memoryProbability: 0, memoryRange: 1...2, seed: 2)
+        var withContext = config
+        withContext.contextProbability = 0.5
+        let trainer = try Trainer(config: withContext, data: TrainingData(transitions: train, modes: [mode], model: modelConfig))
+        let stage = try ReflectorTrainingStage(
+            reflector: try ReflectorTuner.newReflector(for: trainer.model, config: tuning), model: modelConfig, transitions: train,
+            makeSource: { try TransitionContextSource(transitions: kb) }, refreshEvery: 50, filter: try ReflectorFilter(config: tuning.filter), candidates: 8)
+        trainer.contextStage = stage
+        var contextSteps = 0
+        for _ in 0..<200 {
+            if try trainer.trainStep().context { contextSteps += 1 }
+        }
+        XCTAssertTrue((60...140).contains(contextSteps), "about half the batches carry context, got \(contextSteps)")
+        // The same training without context: the bare model.
+        let bare = try Trainer(config: config, data: TrainingData(transitions: train, modes: [mode], model: modelConfig))
+        for _ in 0..<200 { try bare.trainStep() }
+
+        let source = try TransitionContextSource(transitions: kb)
+        let filter = try ReflectorFilter(config: tuning.filter)
+        let samples = try ReflectorTuner.prepare(transitions: test, modes: [mode], source: source, filter: filter, candidates: 8)
+        let jointTuner = try ReflectorTuner(model: trainer.model, reflector: stage.reflector, config: tuning)
+        let withTokens = try jointTuner.evaluate(samples, useReflector: true)
+        let withoutTokens = try jointTuner.evaluate(samples, useReflector: false)
+        let bareScore = try ReflectorTuner.evaluate(samples) { try bare.model.predictBatch($0.map(\.predictionInput)) }
+        print(String(format: "joint training, held-out cos×100: with knowledge %.2f, same model without %.2f, model trained without context %.2f",
+                     withTokens.cosine, withoutTokens.cosine, bareScore.cosine))
+        XCTAssertGreaterThanOrEqual(withTokens.cosine - withoutTokens.cosine, 5, "the jointly trained model must read the scenario off its knowledge")
+        XCTAssertGreaterThanOrEqual(withTokens.cosine - bareScore.cosine, 5)
+        // A training checkpoint carries the stage: restoring it into a fresh stage gives the same reflector.
+        let folder = try TemporaryDirectory()
+        try stage.saveState(to: folder.url)
+        let restored = try ReflectorTrainingStage(
+            reflector: try ReflectorTuner.newReflector(for: trainer.model, config: tuning), model: modelConfig, transitions: train,
+            makeSource: { source }, filter: filter)
+        XCTAssertNotEqual(restored.reflector.store.values, stage.reflector.store.values)
+        try restored.restoreState(from: folder.url)
+        XCTAssertEqual(restored.reflector.store.values, stage.reflector.store.values)
+    }
+
+    func testKeptChangeBaselineMovesTheQueryByTheMeanChangeOfTheKeptTransitions() throws {
+        func transition(_ id: String, _ image0: [Float], _ image1: [Float], audio1: [Float]) -> Transition {
+            Transition(
+                state0: State([.image: Formats.Embedding(image0)]), action: Action(text: "a", embedding: Formats.Embedding([1, 0])),
+                state1: State([.image: Formats.Embedding(image1), .audio: Formats.Embedding(audio1)]),
+                provenance: Provenance(dataset: "kb", scenario: "s", sampleID: id))
+        }
+        let kb = [transition("1", [1, 0], [1, 1], audio1: [2, 0]), transition("2", [0, 1], [0, 3], audio1: [0, 2])]
+        let query = transition("q", [1, 0.1], [0, 0], audio1: [0, 0])
+        let mode = TaskMode(inputs: [.image], targets: [.image, .audio])
+        let q = ReflectorQuery(state: mode.mask(query.state0), action: query.action, provenance: query.provenance)
+        let kept = try ReflectorFilter(config: ReflectorFilterConfig(threshold: -1, duplicateCosine: 1.1, mmrLambda: 1, budget: 4))
+            .apply(query: q, candidates: kb.enumerated().map { ReflectorCandidate(id: "kb:\($0.offset)", transition: $0.element, score: 1) })
+        XCTAssertEqual(kept.kept.count, 2)
+        let p = ReflectorTuner.keptChangePrediction(TuningSample(transition: query, mode: mode, query: q, filter: kept))
+        // image: (1, 0.1) + mean of (0, 1) and (0, 2) = (1, 1.6), normalised; audio (not an input): mean state1 (1, 1), normalised.
+        let n = Float(1 + 2.56).squareRoot()
+        XCTAssertEqual(p[.image]?.values[0] ?? 0, 1 / n, accuracy: 1e-6)
+        XCTAssertEqual(p[.image]?.values[1] ?? 0, 1.6 / n, accuracy: 1e-6)
+        XCTAssertEqual(p[.audio]?.values[0] ?? 0, Float(0.5).squareRoot(), accuracy: 1e-6)
+        XCTAssertEqual(p[.audio]?.values[1] ?? 0, Float(0.5).squareRoot(), accuracy: 1e-6)
     }
 }

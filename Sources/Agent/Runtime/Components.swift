@@ -19,20 +19,32 @@ public struct LearnedStage: ContextTokenizer {
     public let reflector: LearnedReflector
     /// Packs queries and context into the reflector's input arrays.
     public let builder: ReflectorInputBuilder
-    /// The projected context of kept candidates, by id (one knowledge source per runtime).
-    private let cache = ReflectorContextCache()
+    /// The projected context of kept candidates, by id (one knowledge source per runtime); nil: projected every time.
+    private let cache: ReflectorContextCache?
 
     /// A learned stage for a model with the given state and action widths.
-    public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int) {
+    /// - Parameter cachesContext: remember each kept candidate's projected context (fc2 and the cross-attention
+    ///   keys/values) by id across calls — same tokens; off only for a knowledge source whose ids can change meaning.
+    public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, cachesContext: Bool = true) {
         self.reflector = reflector
-        builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
+        // The packing follows from the reflector's context width; a reflector that fits no packing fails its first forward.
+        builder = (try? ReflectorInputBuilder(for: reflector.config, stateWidth: stateWidth, actionWidth: actionWidth))
+            ?? ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
+        cache = cachesContext ? ReflectorContextCache() : nil
     }
 
     public func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
         guard !queries.isEmpty else { return [] }
         // The inference path: no padding tokens, no backward caches (equal to `forward` within 1e-5), and each kept
         // candidate's projected context remembered across steps.
-        let out = try reflector.infer(queries: queries, kept: kept, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth, cache: cache)
+        let out: [Float]
+        if let cache {
+            out = try reflector.infer(queries: queries, kept: kept, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth, cache: cache)
+        } else {
+            out = try reflector.infer(ReflectorInferenceBatch(
+                queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth,
+                packing: builder.packing))
+        }
         let q = reflector.config.queryTokenCount, o = reflector.config.outputWidth
         return (0..<queries.count).map { ReflectorTokens(tokenCount: q, width: o, values: Array(out[($0 * q * o)..<(($0 + 1) * q * o)])) }
     }

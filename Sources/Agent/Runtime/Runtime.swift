@@ -166,7 +166,7 @@ public final class Runtime {
                 let query = ReflectorQuery(state: request.state, action: action, provenance: request.provenance)
                 let candidates = try knowledge.candidates(for: query, k: options.retrievalK)
                 lap(\.retrieval)
-                result = filter.apply(query: query, candidates: candidates, cache: filterCache)
+                result = filter.apply(query: query, candidates: candidates, cache: options.cacheCandidates ? filterCache : nil)
                 lap(\.reflector)
                 queries.append((position, query))
             }

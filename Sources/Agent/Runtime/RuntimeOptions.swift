@@ -22,12 +22,17 @@ public struct RuntimeOptions: Equatable, Sendable {
     /// When the true next state is known, continue from it (the agent observes the world) instead of
     /// from the prediction (open loop).
     public var observe: Bool
+    /// Remember, by candidate id, what the filter derives from each retrieved transition (finiteness, unit
+    /// vectors) across steps. Same decisions either way; turn off only if the knowledge source can hand out
+    /// the same id for a different transition while the runtime lives (a changed id is detected in any case
+    /// by provenance, action text and sampled values).
+    public var cacheCandidates: Bool
 
     /// Options with everything on.
     public init(
         memory: Bool = true, retrieval: Bool = true, reflector: Bool = true, history: Int = 3, retrievalK: Int = 16,
         filter: ReflectorFilterConfig = ReflectorFilterConfig(), targets: [Modality] = [],
-        observe: Bool = true
+        observe: Bool = true, cacheCandidates: Bool = true
     ) {
         self.memory = memory
         self.retrieval = retrieval
@@ -37,6 +42,7 @@ public struct RuntimeOptions: Equatable, Sendable {
         self.filter = filter
         self.targets = targets
         self.observe = observe
+        self.cacheCandidates = cacheCandidates
     }
 
     /// Throws `AgentError.invalidOption` for out-of-range values.

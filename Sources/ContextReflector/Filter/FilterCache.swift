@@ -50,7 +50,7 @@ struct PreparedCandidate {
         // otherwise (a non-finite value, or a finite sum that overflowed) check every value.
         isFinite = parts.allSatisfy { $0.map(FilterVectors.isFinite) ?? true } || FilterVectors.isFinite(t)
         widths = parts.map { $0?.count }
-        units = parts.map { $0.flatMap(FilterVectors.unit) }
+        units = FilterVectors.units(parts)
         signature = Signature(t)
     }
 }

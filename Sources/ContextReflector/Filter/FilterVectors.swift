@@ -58,23 +58,19 @@ enum FilterVectors {
     /// order exactly as `Embedding.norm` does, but four independent chains run interleaved.
     static func norms(_ vectors: [UnsafePointer<Float>], width: Int) -> [Double] {
         var out = [Double](repeating: 0, count: vectors.count)
+        let last = vectors.count - 1
         var v = 0
-        while v + 4 <= vectors.count {
-            let a = vectors[v], b = vectors[v + 1], c = vectors[v + 2], d = vectors[v + 3]
+        while v <= last {
+            // A last group of fewer than four repeats its final vector: the extra chains cost no latency.
+            let a = vectors[v], b = vectors[min(v + 1, last)], c = vectors[min(v + 2, last)], d = vectors[min(v + 3, last)]
             var sa = 0.0, sb = 0.0, sc = 0.0, sd = 0.0
             for i in 0..<width {
                 let x = Double(a[i]), y = Double(b[i]), z = Double(c[i]), w = Double(d[i])
                 sa += x * x; sb += y * y; sc += z * z; sd += w * w
             }
-            out[v] = sa.squareRoot(); out[v + 1] = sb.squareRoot(); out[v + 2] = sc.squareRoot(); out[v + 3] = sd.squareRoot()
+            let sums = [sa, sb, sc, sd]
+            for k in 0..<min(4, vectors.count - v) { out[v + k] = sums[k].squareRoot() }
             v += 4
-        }
-        while v < vectors.count {
-            let a = vectors[v]
-            var s = 0.0
-            for i in 0..<width { let x = Double(a[i]); s += x * x }
-            out[v] = s.squareRoot()
-            v += 1
         }
         return out
     }
@@ -86,6 +82,22 @@ enum FilterVectors {
         guard norm > 0 else { return nil }
         let scale = Float(1 / norm)
         return values.map { $0 * scale }
+    }
+
+    /// `unit(_:)` of several vectors, with the norms of equal-width vectors computed together (same values).
+    static func units(_ vectors: [[Float]?]) -> [[Float]?] {
+        var out = [[Float]?](repeating: nil, count: vectors.count)
+        var groups: [Int: [Int]] = [:]
+        for (i, v) in vectors.enumerated() { if let v, !v.isEmpty { groups[v.count, default: []].append(i) } }
+        for (width, members) in groups {
+            let flat = members.flatMap { vectors[$0]! }
+            let lengths = flat.withUnsafeBufferPointer { b in norms(members.indices.map { b.baseAddress! + $0 * width }, width: width) }
+            for (k, i) in members.enumerated() where lengths[k] > 0 {
+                let scale = Float(1 / lengths[k])
+                out[i] = vectors[i]!.map { $0 * scale }
+            }
+        }
+        return out
     }
 
     /// False only when the cosine of the vectors behind two unit vectors is certainly below `limit`: their Float

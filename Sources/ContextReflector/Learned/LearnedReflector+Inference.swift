@@ -28,37 +28,29 @@ public struct ReflectorInferenceBatch: Sendable {
     }
 
     /// The batch `ReflectorInputBuilder.batch(queries:context:)` describes, packed directly: state0 = the average
-    /// over the present modalities, one token per part of each kept triplet (`[state0, action, state1]`),
-    /// zero-padded to `max(stateWidth, actionWidth)`; rows with fewer (or no) triplets simply have fewer tokens.
+    /// over the present modalities, each kept triplet as `packing` says (three tokens `state0`, `action`, `state1`
+    /// zero-padded to `max(stateWidth, actionWidth)`, or one `[state0, state1, action]` token); rows with fewer (or
+    /// no) triplets simply have fewer tokens.
     /// - Throws: `ReflectorError.input` when a state, action or context embedding is missing or mis-sized
     ///   (the builder's messages).
-    public init(queries: [ReflectorQuery], context: [[Transition]], stateWidth: Int, actionWidth: Int) throws {
+    public init(queries: [ReflectorQuery], context: [[Transition]], stateWidth: Int, actionWidth: Int, packing: ContextPacking = .perPart) throws {
         precondition(queries.count == context.count, "reflector batch: \(queries.count) queries, \(context.count) context lists")
-        let width = max(stateWidth, actionWidth), inWidth = stateWidth + actionWidth
+        let inWidth = stateWidth + actionWidth, per = packing.tokensPerTriplet
         count = queries.count
-        contextWidth = width
+        contextWidth = packing.tokenWidth(stateWidth: stateWidth, actionWidth: actionWidth)
         contextStart = [0]
         contextStart.reserveCapacity(count + 1)
-        for list in context { contextStart.append(contextStart[contextStart.count - 1] + 3 * list.count) }
+        for list in context { contextStart.append(contextStart[contextStart.count - 1] + per * list.count) }
         let values = Self.values
         var joined = [Float](repeating: 0, count: count * inWidth)
-        var tokens = [Float](repeating: 0, count: contextStart[count] * width)
+        var tokens: [Float] = []
+        tokens.reserveCapacity(contextStart[count] * contextWidth)
         for (r, q) in queries.enumerated() {
             let s = try values(FilterVectors.average(q.state), stateWidth, "query state")
             let a = try values(q.action.embedding?.values, actionWidth, "query action")
             joined.replaceSubrange((r * inWidth)..<(r * inWidth + stateWidth), with: s)
             joined.replaceSubrange((r * inWidth + stateWidth)..<((r + 1) * inWidth), with: a)
-            for (j, t) in context[r].enumerated() {
-                let parts = [
-                    try values(FilterVectors.average(t.state0), stateWidth, "context state0"),
-                    try values(t.action.embedding?.values, actionWidth, "context action"),
-                    try values(FilterVectors.average(t.state1), stateWidth, "context state1"),
-                ]
-                for (p, part) in parts.enumerated() {
-                    let token = contextStart[r] + 3 * j + p
-                    tokens.replaceSubrange((token * width)..<(token * width + part.count), with: part)
-                }
-            }
+            tokens += try Self.contextTokens(context[r], stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
         }
         self.joined = joined
         self.context = tokens

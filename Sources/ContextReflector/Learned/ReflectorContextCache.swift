@@ -13,7 +13,7 @@ import Tensor
 public final class ReflectorContextCache {
     /// The most candidates remembered before the cache starts over.
     public let capacity: Int
-    /// Projected rows, P floats each, three per candidate ([state0, action, state1]).
+    /// Projected rows, P floats each, one per context token of a candidate (three per candidate packed per part).
     private var arena: [Float] = []
     private var rows: [String: (row: Int, signature: PreparedCandidate.Signature)] = [:]
     private var fingerprint: UInt64?
@@ -35,9 +35,11 @@ public final class ReflectorContextCache {
         fingerprint = nil
     }
 
-    /// The first projected row of each candidate (its three rows follow), projecting the ones not remembered yet;
+    /// The first projected row of each candidate (its other rows follow), projecting the ones not remembered yet;
     /// nil when one id comes with two different transitions (candidates of more than one source).
-    func rows(for candidates: [ReflectorCandidate], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int) throws -> [Int]? {
+    func rows(
+        for candidates: [ReflectorCandidate], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, packing: ContextPacking
+    ) throws -> [Int]? {
         let print = reflector.contextFingerprint()
         if print != fingerprint || reflector.projectedContextWidth != width {
             removeAll()
@@ -65,15 +67,17 @@ public final class ReflectorContextCache {
             missing = candidates.filter { again.insert($0.id).inserted }
         }
         if !missing.isEmpty {
-            let tokens = try ReflectorInferenceBatch.contextTokens(missing.map(\.transition), stateWidth: stateWidth, actionWidth: actionWidth)
+            let per = packing.tokensPerTriplet
+            let tokens = try ReflectorInferenceBatch.contextTokens(
+                missing.map(\.transition), stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
             // An average is finite exactly when what it averages is (remembered entries were checked when projected).
             guard FilterVectors.isFinite(tokens) else {
                 throw ReflectorError.input(name: "context", problem: "a kept candidate holds NaN or infinite values")
             }
-            let projected = reflector.projectContext(tokens, count: 3 * missing.count)
+            let projected = reflector.projectContext(tokens, count: per * missing.count)
             let first = arena.count / max(width, 1)
             arena.append(contentsOf: projected)
-            for (k, c) in missing.enumerated() { rows[c.id] = (first + 3 * k, PreparedCandidate.Signature(c.transition)) }
+            for (k, c) in missing.enumerated() { rows[c.id] = (first + per * k, PreparedCandidate.Signature(c.transition)) }
         }
         return candidates.map { rows[$0.id]!.row }
     }
@@ -83,20 +87,28 @@ public final class ReflectorContextCache {
 }
 
 extension ReflectorInferenceBatch {
-    /// The context tokens of transitions, three per transition (`[avg state0, action, avg state1]`), each zero-padded
-    /// to `max(stateWidth, actionWidth)`: what `init(queries:context:…)` packs, without the queries.
-    static func contextTokens(_ transitions: [Transition], stateWidth: Int, actionWidth: Int) throws -> [Float] {
-        let width = max(stateWidth, actionWidth)
-        var tokens = [Float](repeating: 0, count: 3 * transitions.count * width)
+    /// The context tokens of transitions as `packing` lays them out — per part: three per transition
+    /// (`avg state0`, `action`, `avg state1`), each zero-padded to `max(stateWidth, actionWidth)`; per triplet: one
+    /// `[avg state0, avg state1, action]` — what `init(queries:context:…)` packs, without the queries.
+    static func contextTokens(_ transitions: [Transition], stateWidth: Int, actionWidth: Int, packing: ContextPacking = .perPart) throws -> [Float] {
+        let width = packing.tokenWidth(stateWidth: stateWidth, actionWidth: actionWidth), per = packing.tokensPerTriplet
+        var tokens = [Float](repeating: 0, count: per * transitions.count * width)
         for (j, t) in transitions.enumerated() {
-            let parts = [
-                try Self.values(FilterVectors.average(t.state0), stateWidth, "context state0"),
-                try Self.values(t.action.embedding?.values, actionWidth, "context action"),
-                try Self.values(FilterVectors.average(t.state1), stateWidth, "context state1"),
-            ]
-            for (p, part) in parts.enumerated() {
-                let token = 3 * j + p
-                tokens.replaceSubrange((token * width)..<(token * width + part.count), with: part)
+            let state0 = try Self.values(FilterVectors.average(t.state0), stateWidth, "context state0")
+            let action = try Self.values(t.action.embedding?.values, actionWidth, "context action")
+            let state1 = try Self.values(FilterVectors.average(t.state1), stateWidth, "context state1")
+            switch packing {
+            case .perPart:
+                for (p, part) in [state0, action, state1].enumerated() {
+                    let token = 3 * j + p
+                    tokens.replaceSubrange((token * width)..<(token * width + part.count), with: part)
+                }
+            case .perTriplet:
+                var offset = j * width
+                for part in [state0, state1, action] {
+                    tokens.replaceSubrange(offset..<(offset + part.count), with: part)
+                    offset += part.count
+                }
             }
         }
         return tokens
@@ -120,10 +132,14 @@ extension LearnedReflector {
         queries: [ReflectorQuery], kept: [[ReflectorCandidate]], stateWidth: Int, actionWidth: Int, cache: ReflectorContextCache
     ) throws -> [Float] {
         precondition(queries.count == kept.count, "reflector batch: \(queries.count) queries, \(kept.count) kept lists")
-        guard stateWidth + actionWidth == config.inputWidth, max(stateWidth, actionWidth) == config.contextWidth else {
+        // The packing follows from the context width (as for `ReflectorInputBuilder(for:…)`).
+        guard stateWidth + actionWidth == config.inputWidth,
+            let packing = ContextPacking.allCases.first(where: { $0.tokenWidth(stateWidth: stateWidth, actionWidth: actionWidth) == config.contextWidth })
+        else {
             throw ReflectorError.input(
                 name: "widths", problem: "state \(stateWidth) + action \(actionWidth) do not fit the reflector's \(config.inputWidth)/\(config.contextWidth)")
         }
+        let per = packing.tokensPerTriplet
         let inWidth = stateWidth + actionWidth
         var joined = [Float](repeating: 0, count: queries.count * inWidth)
         for (r, q) in queries.enumerated() {
@@ -133,14 +149,17 @@ extension LearnedReflector {
             joined.replaceSubrange((r * inWidth + stateWidth)..<((r + 1) * inWidth), with: a)
         }
         guard FilterVectors.isFinite(joined) else { throw ReflectorError.input(name: "state0+action", problem: "holds NaN or infinite values") }
-        guard let firstRows = try cache.rows(for: kept.flatMap { $0 }, reflector: self, stateWidth: stateWidth, actionWidth: actionWidth) else {
-            return try infer(ReflectorInferenceBatch(queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: stateWidth, actionWidth: actionWidth))
+        guard let firstRows = try cache.rows(
+            for: kept.flatMap { $0 }, reflector: self, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+        else {
+            return try infer(ReflectorInferenceBatch(
+                queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing))
         }
         var index: [Int] = []
-        index.reserveCapacity(3 * firstRows.count)
-        for row in firstRows { index += [row, row + 1, row + 2] }
+        index.reserveCapacity(per * firstRows.count)
+        for row in firstRows { index += (row..<(row + per)) }
         var starts = [0]
-        for list in kept { starts.append(starts[starts.count - 1] + 3 * list.count) }
+        for list in kept { starts.append(starts[starts.count - 1] + per * list.count) }
         return core(joined: joined, count: queries.count, projected: cache.projected, index: index, contextStart: starts)
     }
 

@@ -1,6 +1,8 @@
 // Where candidate context comes from: a protocol, and an in-memory source over transitions on Retrieval's FlatIndex.
-// Keys: [unit(avg state0), unit(action)] / √2, so an inner product is the mean of the two cosines
-// (`ReflectorSimilarity.score`).
+// Keys: [w_s·unit(avg state0), w_a·unit(action key)] with w_s² + w_a² = 1, so an inner product is a weighted mean of
+// the two cosines; by default w_s = w_a = 1/√2 and the action key is the action embedding itself
+// (`ReflectorSimilarity.score`). A world model's own action representation (`NativeWorldModel.actionKey`) makes a
+// better action key: there, actions that do the same thing are close whatever their wording.
 import Formats
 import Foundation
 import Retrieval
@@ -20,28 +22,47 @@ public final class TransitionContextSource: ContextSource {
     public let idPrefix: String
     /// Whether queries with a scenario only see that scenario's transitions.
     public let scopeToScenario: Bool
+    /// The weight of the state cosine in the score (the action's is `√(1 − stateWeight²)`).
+    public let stateWeight: Float
+    private let actionKey: (([Float]) -> [Float]?)?
     private let index: FlatIndex
     private let stateWidth: Int
     private let actionWidth: Int
+    private let actionKeyWidth: Int
     private var idsByScenario: [String: [Int64]] = [:]
 
     /// Indexes `transitions` (each needs a state0 and an action embedding of consistent widths).
+    /// - Parameters:
+    ///   - actionKey: maps an action embedding to the vector actions are compared by (nil: the embedding itself),
+    ///     e.g. a trained world model's `actionKey`.
+    ///   - stateWeight: the weight of the state cosine, in 0...1 (default 1/√2: state and action count equally).
     /// - Throws: `ReflectorError.input` naming the first unusable transition.
-    public init(transitions: [Transition], idPrefix: String = "kb:", scopeToScenario: Bool = true) throws {
+    public init(
+        transitions: [Transition], idPrefix: String = "kb:", scopeToScenario: Bool = true, actionKey: (([Float]) -> [Float]?)? = nil,
+        stateWeight: Float = Float(1 / 2.0.squareRoot())
+    ) throws {
+        guard (0...1).contains(stateWeight) else { throw ReflectorError.invalidConfig("state weight must be in 0...1 (got \(stateWeight))") }
         guard let first = transitions.first else { throw ReflectorError.input(name: "knowledge base", problem: "no transitions") }
-        guard let s = first.state0.averaged()?.dim, let a = first.action.embedding?.dim else {
+        guard let s = first.state0.averaged()?.dim, let firstAction = first.action.embedding else {
             throw ReflectorError.input(name: "knowledge base", problem: "transition \(first.provenance.sampleID) lacks a state0 or action embedding")
         }
+        let a = firstAction.dim
         stateWidth = s
         actionWidth = a
+        self.actionKey = actionKey
+        self.stateWeight = stateWeight
+        guard let keyWidth = actionKey.map({ $0(firstAction.values)?.count }) ?? a else {
+            throw ReflectorError.input(name: "knowledge base", problem: "the action key map refused the action of \(first.provenance.sampleID)")
+        }
+        actionKeyWidth = keyWidth
         self.transitions = transitions
         self.idPrefix = idPrefix
         self.scopeToScenario = scopeToScenario
-        index = FlatIndex(dim: s + a, threads: 1)
+        index = FlatIndex(dim: s + keyWidth, threads: 1)
         var keys: [Float] = []
-        keys.reserveCapacity(transitions.count * (s + a))
+        keys.reserveCapacity(transitions.count * (s + keyWidth))
         for (i, t) in transitions.enumerated() {
-            guard let key = TransitionContextSource.key(state: t.state0, action: t.action, stateWidth: s, actionWidth: a) else {
+            guard let key = key(state: t.state0, action: t.action) else {
                 throw ReflectorError.input(
                     name: "knowledge base", problem: "transition \(t.provenance.sampleID) has no state0/action embedding of widths \(s)/\(a), or a non-finite one")
             }
@@ -53,17 +74,22 @@ public final class TransitionContextSource: ContextSource {
         }
     }
 
-    /// `[unit(avg state), unit(action)] / √2`, or nil when a part is missing, mis-sized or not finite.
-    static func key(state: State, action: Action, stateWidth: Int, actionWidth: Int) -> [Float]? {
+    /// `[w_s·unit(avg state), w_a·unit(action key)]`, or nil when a part is missing, mis-sized or not finite.
+    func key(state: State, action: Action) -> [Float]? {
         guard let s = state.averaged(), s.dim == stateWidth, s.isFinite, let a = action.embedding, a.dim == actionWidth, a.isFinite else { return nil }
-        let scale = Float(1 / 2.0.squareRoot())
-        let su = s.normalized().values, au = a.normalized().values
-        return su.map { $0 * scale } + au.map { $0 * scale }
+        guard let mapped = actionKey.map({ $0(a.values) }) ?? a.values, mapped.count == actionKeyWidth else { return nil }
+        let actionWeight = (1 - stateWeight * stateWeight).squareRoot()
+        let su = s.normalized().values
+        var norm: Float = 0
+        for v in mapped { norm += v * v }
+        guard norm > 0, norm.isFinite else { return nil }
+        let actionScale = actionWeight / norm.squareRoot()
+        return su.map { $0 * stateWeight } + mapped.map { $0 * actionScale }
     }
 
     public func candidates(for query: ReflectorQuery, k: Int) throws -> [ReflectorCandidate] {
         guard k > 0 else { return [] }
-        guard let key = TransitionContextSource.key(state: query.state, action: query.action, stateWidth: stateWidth, actionWidth: actionWidth) else {
+        guard let key = key(state: query.state, action: query.action) else {
             throw ReflectorError.input(name: "query", problem: "needs a state and an action embedding of widths \(stateWidth)/\(actionWidth)")
         }
         var filter: SearchFilter?

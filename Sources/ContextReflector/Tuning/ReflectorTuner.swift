@@ -34,6 +34,9 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
     public var heads: Int?
     /// Query tokens for a new reflector (the original: 4).
     public var queryTokens: Int = 4
+    /// How a new reflector sees kept triplets: `triplet` (one `[state0, state1, action]` token each, the default)
+    /// or `part` (the original's three tokens, which hides which state1 followed which state0).
+    public var contextPacking: ContextPacking = .perTriplet
     /// Also train the world model's reflector-token input projection (`reflector.*`).
     public var tuneProjection: Bool = true
     /// Seed of the reflector's initialisation, the sample choice and the batch order.
@@ -53,6 +56,7 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
         case steps, batchSize = "batch_size", learningRate = "learning_rate", minLearningRate = "min_learning_rate"
         case warmupSteps = "warmup_steps", weightDecay = "weight_decay", gradientClip = "gradient_clip", candidates, filter
         case hiddenWidth = "hidden_width", layers, heads, queryTokens = "query_tokens", tuneProjection = "tune_projection", seed
+        case contextPacking = "context_packing"
         case trainSamples = "train_samples", evalSamples = "eval_samples", zeroInitOutput = "zero_init_output"
     }
 
@@ -76,6 +80,7 @@ public struct ReflectorTuningConfig: Equatable, Sendable, Codable {
         try read(.layers, \.layers)
         d.heads = try c.decodeIfPresent(Int.self, forKey: .heads)
         try read(.queryTokens, \.queryTokens)
+        try read(.contextPacking, \.contextPacking)
         try read(.tuneProjection, \.tuneProjection)
         try read(.seed, \.seed)
         try read(.trainSamples, \.trainSamples)
@@ -110,6 +115,14 @@ public struct TuningSample: Sendable {
     public var query: ReflectorQuery
     /// The filter's result on the retrieved candidates.
     public var filter: FilterResult
+
+    /// A sample whose context was already retrieved and filtered.
+    public init(transition: Transition, mode: TaskMode, query: ReflectorQuery, filter: FilterResult) {
+        self.transition = transition
+        self.mode = mode
+        self.query = query
+        self.filter = filter
+    }
 
     /// The prediction input without reflector tokens (kept context attached).
     public var predictionInput: PredictionInput {
@@ -169,14 +182,7 @@ public final class ReflectorTuner {
     /// - Throws: `ReflectorError.invalidConfig` for bad settings or a reflector whose widths do not fit the model.
     public init(model: NativeWorldModel, reflector: LearnedReflector, config: ReflectorTuningConfig) throws {
         try config.validate()
-        let builder = ReflectorInputBuilder(stateWidth: model.config.embeddingDimension, actionWidth: model.config.actionDimension)
-        guard reflector.config.inputWidth == builder.stateWidth + builder.actionWidth, reflector.config.contextWidth == builder.contextWidth,
-            reflector.config.outputWidth == model.config.reflectorWidth
-        else {
-            throw ReflectorError.invalidConfig(
-                "reflector widths (input \(reflector.config.inputWidth), context \(reflector.config.contextWidth), output \(reflector.config.outputWidth)) "
-                    + "do not fit the world model (input \(builder.stateWidth + builder.actionWidth), context \(builder.contextWidth), reflector width \(model.config.reflectorWidth))")
-        }
+        let builder = try ReflectorInputBuilder.fitting(reflector.config, model: model.config)
         self.model = model
         self.reflector = reflector
         self.builder = builder
@@ -192,7 +198,8 @@ public final class ReflectorTuner {
 
     /// A new reflector sized for `model` with the config's Q-Former sizes, initialised from its seed.
     public static func newReflector(for model: NativeWorldModel, config: ReflectorTuningConfig) throws -> LearnedReflector {
-        let builder = ReflectorInputBuilder(stateWidth: model.config.embeddingDimension, actionWidth: model.config.actionDimension)
+        let builder = ReflectorInputBuilder(
+            stateWidth: model.config.embeddingDimension, actionWidth: model.config.actionDimension, packing: config.contextPacking)
         let reflector = try LearnedReflector(
             config: builder.reflectorConfig(
                 hiddenWidth: config.hiddenWidth, layers: config.layers, heads: config.heads, queryTokens: config.queryTokens,
@@ -287,6 +294,35 @@ public final class ReflectorTuner {
             }
             return try model.predictBatch(inputs)
         }
+    }
+
+    /// Retrieval without a learned stage: per target modality, the query's state0 moved by the mean change
+    /// (state1 − state0) of the kept transitions that have it; for a target the query lacks, their mean state1.
+    /// A target no kept transition has is left out.
+    public static func keptChangePrediction(_ sample: TuningSample) -> State {
+        var out: [Modality: Formats.Embedding] = [:]
+        for m in sample.mode.targets {
+            let start = sample.query.state[m]
+            var sum: [Float] = []
+            var count = 0
+            for k in sample.filter.kept {
+                guard let after = k.transition.state1[m], after.dim == (start?.dim ?? after.dim) else { continue }
+                var change = after.values
+                if let start {
+                    guard let before = k.transition.state0[m], before.dim == start.dim else { continue }
+                    for i in change.indices { change[i] -= before.values[i] }
+                }
+                if sum.isEmpty { sum = [Float](repeating: 0, count: change.count) }
+                guard change.count == sum.count else { continue }
+                for i in sum.indices { sum[i] += change[i] }
+                count += 1
+            }
+            guard count > 0 else { continue }
+            let scale = 1 / Float(count)
+            for i in sum.indices { sum[i] = sum[i] * scale + (start?.values[i] ?? 0) }
+            out[m] = Formats.Embedding(sum).normalized()
+        }
+        return State(out)
     }
 
     /// Held-out cosine ×100 of any predictor over `samples` (e.g. a retrieval baseline).

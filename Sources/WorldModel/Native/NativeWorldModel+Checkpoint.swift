@@ -78,6 +78,7 @@ extension Trainer {
     /// Saves the model, the optimiser state and the step into `folder`.
     public func saveCheckpoint(to folder: URL) throws {
         try model.save(to: folder)
+        try contextStage?.saveState(to: folder)
         let state = optimizer.state
         let count = model.store.count
         let m = state.firstMoment.isEmpty ? [Float](repeating: 0, count: count) : state.firstMoment
@@ -121,6 +122,7 @@ extension Trainer {
             throw WorldModelError.badCheckpoint(path: optimizerURL.path, reason: "missing or mis-sized adamw.m / adamw.v / adamw.step")
         }
         optimizer.restore(AdamWState(stepCount: adamStep, firstMoment: adamStep == 0 ? [] : m, secondMoment: adamStep == 0 ? [] : v))
+        try contextStage?.restoreState(from: folder)
         step = info.step
     }
 }

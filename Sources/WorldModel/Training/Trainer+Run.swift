@@ -38,7 +38,7 @@ public struct TrainingSummary: Sendable {
 
 extension Trainer {
     /// The metrics CSV header.
-    static let metricsHeader = "step,stage,mode,memory_steps,loss,cosine,learning_rate,gradient_norm,samples_per_second,elapsed_seconds"
+    static let metricsHeader = "step,stage,mode,memory_steps,context,loss,cosine,learning_rate,gradient_norm,samples_per_second,elapsed_seconds"
 
     /// The checkpoint folder name of `step` steps: `checkpoint-0000500`.
     public static func checkpointName(step: Int) -> String { String(format: "checkpoint-%07d", step) }
@@ -78,7 +78,7 @@ extension Trainer {
                 secondsRemaining: elapsed / Double(doneThisRun) * Double(end - step))
             if let metricsHandle {
                 let row = [
-                    "\(metrics.step)", "\(metrics.stage)", "\"\(metrics.mode.name)\"", "\(metrics.memorySteps)", "\(metrics.loss)",
+                    "\(metrics.step)", "\(metrics.stage)", "\"\(metrics.mode.name)\"", "\(metrics.memorySteps)", metrics.context ? "1" : "0", "\(metrics.loss)",
                     "\(metrics.cosine)", "\(metrics.learningRate)", "\(metrics.gradientNorm)", String(format: "%.1f", rate),
                     String(format: "%.3f", elapsed),
                 ].joined(separator: ",")

@@ -15,6 +15,8 @@ public struct StepMetrics: Sendable, Equatable {
     public var mode: TaskMode
     /// Memory steps per sample in this batch (0 = none).
     public var memorySteps: Int
+    /// Whether this batch carried reflector tokens from the context stage.
+    public var context: Bool = false
     /// The loss (mean over targets of mean cosine loss, plus the weighted MSE term).
     public var loss: Float
     /// The mean cosine similarity of the batch's predictions (before the update).
@@ -115,6 +117,9 @@ public final class Trainer {
     public let data: TrainingData
     /// Steps done so far.
     public internal(set) var step = 0
+    /// Supplies reflector tokens (retrieved knowledge through the learned reflector) to the batches drawn for
+    /// context (`config.contextProbability`); trained with the model. Required when that probability is above 0.
+    public var contextStage: (any TrainingContextStage)?
 
     private let schedule: WarmupCosineSchedule
     /// Per stage: the modes it samples and their cumulative weights.
@@ -157,8 +162,8 @@ public final class Trainer {
         SeededRandom(seed: config.seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(step + 1))
     }
 
-    /// Draws the batch of step `step`: its mode, memory length, and the packed tensors.
-    func sampleBatch(step: Int) throws -> (mode: TaskMode, memory: Int, batch: ModelBatch) {
+    /// Draws the batch of step `step`: its mode, memory length, whether it carries context, and the packed tensors.
+    func sampleBatch(step: Int) throws -> (mode: TaskMode, memory: Int, context: Bool, batch: ModelBatch) {
         var rng = generator(for: step)
         let choices = stageModes[config.stageIndex(at: step)]
         let pick = Double(rng.nextUnit()) * choices.last!.cumulativeWeight
@@ -177,9 +182,11 @@ public final class Trainer {
         }
         var inputs: [PredictionInput] = []
         var truth: [State] = []
+        var indices: [Int] = []
         inputs.reserveCapacity(config.batchSize)
         for _ in 0..<config.batchSize {
             let index = pool[Int(rng.next() % UInt64(pool.count))]
+            indices.append(index)
             let t = data.transitions[index]
             let items = data.history[index].prefix(memory).enumerated().map { k, j in
                 let past = data.transitions[j]
@@ -188,14 +195,26 @@ public final class Trainer {
             inputs.append(PredictionInput(state: mode.mask(t.state0), action: t.action, targets: mode.targets, memory: items))
             truth.append(t.state1)
         }
-        let layout = BatchLayout(inputs: inputs[0].state.modalities, targets: Array(Set(mode.targets)).sorted(), memoryCount: memory, reflectorCount: 0)
-        return (mode, memory, try model.makeBatch(inputs, layout: layout, truth: truth))
+        // Drawn last, so configurations without context keep the batches they always had.
+        var reflectorCount = 0
+        let context = config.contextProbability > 0 && Double(rng.nextUnit()) < config.contextProbability
+        if context {
+            guard let contextStage else {
+                throw WorldModelError.invalidConfig(field: "training.context_probability", reason: "needs a knowledge base to retrieve context from (train --kb)")
+            }
+            let tokens = try contextStage.tokens(for: indices, mode: mode)
+            for (i, t) in tokens.enumerated() { inputs[i].reflectorTokens = t }
+            reflectorCount = tokens.first?.tokenCount ?? 0
+        }
+        let layout = BatchLayout(
+            inputs: inputs[0].state.modalities, targets: Array(Set(mode.targets)).sorted(), memoryCount: memory, reflectorCount: reflectorCount)
+        return (mode, memory, context, try model.makeBatch(inputs, layout: layout, truth: truth))
     }
 
     /// Runs one optimiser step and returns its metrics.
     @discardableResult
     public func trainStep() throws -> StepMetrics {
-        let (mode, memory, batch) = try sampleBatch(step: step)
+        let (mode, memory, context, batch) = try sampleBatch(step: step)
         model.store.zeroGradients()
         let predictions = model.forward(batch)
         var gradients: [Modality: Tensor] = [:]
@@ -216,12 +235,16 @@ public final class Trainer {
             gradients[m] = gradient
         }
         guard loss.isFinite else { throw WorldModelError.notFinite(field: "training loss at step \(step)") }
-        model.backward(gradients)
+        let dTokens = model.backward(gradients)
         let norm = config.gradientClip > 0 ? model.store.clipGradients(maxNorm: config.gradientClip) : model.store.gradientNorm()
         let lr = schedule.learningRate(at: step)
         optimizer.step(model.store, learningRate: lr)
+        if context, let contextStage, let dTokens {
+            try contextStage.backward(dTokens)
+            contextStage.step(learningRate: lr)
+        }
         let metrics = StepMetrics(
-            step: step, stage: config.stageIndex(at: step), mode: mode, memorySteps: memory, loss: loss, cosine: cosine,
+            step: step, stage: config.stageIndex(at: step), mode: mode, memorySteps: memory, context: context, loss: loss, cosine: cosine,
             learningRate: lr, gradientNorm: norm)
         step += 1
         return metrics

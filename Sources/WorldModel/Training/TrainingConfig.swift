@@ -45,6 +45,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var memoryProbability: Double
     /// Fewest and most history steps of a memory batch (the paper: 2–5).
     public var memoryRange: ClosedRange<Int>
+    /// Probability that a step's batch carries reflector tokens from the trainer's context stage (retrieved
+    /// knowledge through the learned reflector); 0 trains without knowledge. Needs a `TrainingContextStage`.
+    public var contextProbability: Double = 0
     /// Save a checkpoint every this many steps (0: only at the end).
     public var checkpointEvery: Int
     /// Seed of batch sampling (the model has its own `model.seed`).
@@ -71,6 +74,30 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         self.memoryRange = memoryRange
         self.checkpointEvery = checkpointEvery
         self.seed = seed
+    }
+
+    /// Decodes a config; `contextProbability` may be absent (checkpoints written before it existed): 0.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(NativeModelConfig.self, forKey: .model)
+        stages = try c.decode([TrainingStage].self, forKey: .stages)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        minLearningRate = try c.decode(Float.self, forKey: .minLearningRate)
+        warmupSteps = try c.decode(Int.self, forKey: .warmupSteps)
+        weightDecay = try c.decode(Float.self, forKey: .weightDecay)
+        gradientClip = try c.decode(Float.self, forKey: .gradientClip)
+        l2Weight = try c.decode(Float.self, forKey: .l2Weight)
+        memoryProbability = try c.decode(Double.self, forKey: .memoryProbability)
+        memoryRange = try c.decode(ClosedRange<Int>.self, forKey: .memoryRange)
+        contextProbability = try c.decodeIfPresent(Double.self, forKey: .contextProbability) ?? 0
+        checkpointEvery = try c.decode(Int.self, forKey: .checkpointEvery)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, stages, batchSize, learningRate, minLearningRate, warmupSteps, weightDecay, gradientClip, l2Weight
+        case memoryProbability, memoryRange, contextProbability, checkpointEvery, seed
     }
 
     /// The total number of optimiser steps.
@@ -110,6 +137,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         guard memoryRange.lowerBound >= 1, memoryRange.upperBound <= model.maxMemorySteps else {
             throw WorldModelError.invalidConfig(
                 field: "training.memory_steps", reason: "must be within 1...\(model.maxMemorySteps), got \(memoryRange)")
+        }
+        guard (0...1).contains(contextProbability) else {
+            throw WorldModelError.invalidConfig(field: "training.context_probability", reason: "must be in 0...1, got \(contextProbability)")
         }
         guard checkpointEvery >= 0 else { throw WorldModelError.invalidConfig(field: "training.checkpoint_every", reason: "must not be negative") }
     }

@@ -17,6 +17,7 @@ import Yams
 ///   l2_weight: 0.0
 ///   memory_probability: 0.5
 ///   memory_steps: [2, 5]
+///   context_probability: 0.5      # optional: batches with retrieved knowledge (needs `train --kb`)
 ///   checkpoint_every: 500
 ///   seed: 0
 /// ```
@@ -124,10 +125,11 @@ public struct TrainingFile: Sendable {
         if let v = try float(optimizer, "optimizer", "grad_clip") { t.gradientClip = Float(v) }
         let training = try reader(
             section(["training"]), "training",
-            ["batch_size", "stages", "l2_weight", "memory_probability", "memory_steps", "checkpoint_every", "seed"])
+            ["batch_size", "stages", "l2_weight", "memory_probability", "memory_steps", "context_probability", "checkpoint_every", "seed"])
         if let v = try int(training, "training", "batch_size") { t.batchSize = v }
         if let v = try float(training, "training", "l2_weight") { t.l2Weight = Float(v) }
         if let v = try float(training, "training", "memory_probability") { t.memoryProbability = v }
+        if let v = try float(training, "training", "context_probability") { t.contextProbability = v }
         if let v = try int(training, "training", "checkpoint_every") { t.checkpointEvery = v }
         if let v = try int(training, "training", "seed") {
             guard v >= 0 else { throw bad("training.seed", "must not be negative") }
