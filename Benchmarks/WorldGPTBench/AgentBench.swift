@@ -36,7 +36,7 @@ func agentBench(arguments: [String]) {
         // previous paths — the training forward with padding, offload committed before the next step, no caches —
         // then as the runtime now runs.
         let previous = try agentRollout(plans: plans, model: model, encoder: encoder, source: source, dim: config.dimension,
-                                        tokenizer: TrainingForwardStage(reflector: reflector, stateWidth: config.dimension, actionWidth: encoder.dim),
+                                        tokenizer: try TrainingForwardStage(reflector: reflector, stateWidth: config.dimension, actionWidth: encoder.dim),
                                         options: RuntimeOptions(cacheCandidates: false), folder: "previous", synchronous: true)
         let runtime = try agentRollout(plans: plans, model: model, encoder: encoder, source: source, dim: config.dimension,
                                        tokenizer: tokenizer, options: RuntimeOptions(), folder: "now", synchronous: false)
@@ -98,9 +98,9 @@ struct TrainingForwardStage: ContextTokenizer {
     let reflector: LearnedReflector
     let builder: ReflectorInputBuilder
 
-    init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int) {
+    init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int) throws {
         self.reflector = reflector
-        builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
+        builder = try ReflectorInputBuilder(for: reflector.config, stateWidth: stateWidth, actionWidth: actionWidth)
     }
 
     func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
@@ -147,14 +147,14 @@ func agentPhaseBreakdown(plans: [EpisodePlan], source: any ContextSource, tokeni
     let fastPacking = try time {
         packed = try zip(batches, kept).map { b, k in
             try ReflectorInferenceBatch(queries: b, context: k.map { $0.map(\.transition) }, stateWidth: tokenizer.builder.stateWidth,
-                                        actionWidth: tokenizer.builder.actionWidth)
+                                        actionWidth: tokenizer.builder.actionWidth, packing: tokenizer.builder.packing)
         }
     }
     let inference = try time { for p in packed { _ = try tokenizer.reflector.infer(p) } }
     let tokensPerBatch = packed.map { $0.contextStart[$0.count] }
     let distinct = kept.map { Set($0.flatMap { $0.map(\.id) }).count }
     let distinctOverall = Set(kept.flatMap { $0.flatMap { $0.map(\.id) } }).count
-    print("   kept context per batch: \(tokensPerBatch.map(String.init).joined(separator: ", ")) tokens; distinct triplets per batch "
+    print("   kept context per batch (\(tokenizer.builder.packing) packing): \(tokensPerBatch.map(String.init).joined(separator: ", ")) tokens; distinct triplets per batch "
           + "\(distinct.map(String.init).joined(separator: ", ")), \(distinctOverall) over the run")
     // A fresh stage: its context cache starts empty, as in the rollout.
     let stage = LearnedStage(reflector: tokenizer.reflector, stateWidth: tokenizer.builder.stateWidth, actionWidth: tokenizer.builder.actionWidth)

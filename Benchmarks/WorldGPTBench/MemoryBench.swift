@@ -27,8 +27,12 @@ private func queryState(_ i: Int) -> State {
 private func recallOnce(path: String) throws {
     let t = now()
     let store = try EpisodeStore(url: URL(fileURLWithPath: path), readOnly: true)
+    let opened = now()
+    try store.prepareRecall()
+    let keys = now()
     let hits = try store.recall(RecallQuery(state: queryState(1)), k: 10, weights: RecallWeights(state: 1, recency: 0.1, halfLife: 1000))
-    print(String(format: "recall-once-ms %.3f hits %d", (now() - t) * 1e3, hits.count))
+    print(String(format: "recall-once-ms %.3f hits %d (open %.1f ms, key files %.1f ms, recall %.1f ms, %d candidates re-scored)",
+                 (now() - t) * 1e3, hits.count, (opened - t) * 1e3, (keys - opened) * 1e3, (now() - keys) * 1e3, store.lastRecallCandidateCount))
 }
 
 /// MB/s of writing 512 MiB in 8 MiB chunks followed by fsync (like `dd conv=fdatasync`).
@@ -71,6 +75,7 @@ private func runMemoryBench(steps total: Int) throws {
         }
         if isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
         let wallSeconds = now() - wall
+        if CommandLine.arguments.contains("--offload-only") { print(String(format: "offload-only: %.0f steps/s", Double(total) / appendSeconds)); return }
         rows.append(BenchRow(metric: "offload steps/s (2 x 768-d, WAL, synchronous=FULL, 1k/txn)", ours: Double(total) / appendSeconds, peer: 50_000, peerName: "goal", higherIsBetter: true))
         print(String(format: "  offload: %d steps in %.1f s of append (%.1f s wall incl. generating the steps); file %.0f MB", total, appendSeconds, wallSeconds,
                      Double((try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)??.int64Value ?? 0) / 1e6))
@@ -96,6 +101,7 @@ private func runMemoryBench(steps total: Int) throws {
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         waitForExit(p)
         if let ms = text.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) { cold.append(ms) } else { print("  cold recall child said: \(text)") }
+        print("  cold: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
     }
     rows.append(BenchRow(metric: "recall over \(total) steps p50 ms, cold process (open + recall)", ours: median(cold), peer: 150, peerName: "goal", higherIsBetter: false))
     printBenchTable("Memory offload and recall", rows)

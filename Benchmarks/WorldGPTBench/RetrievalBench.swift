@@ -199,6 +199,7 @@ private func runRetrievalBench(quick: Bool, skipLarge: Bool, skipPeers: Bool) th
         let found = try flat.search(queries.values, k: k)
         let dt = now() - t
         flatRecall = recallAtK(found, truth: gt.values, k: k)
+        print(String(format: "  batch=1000, %d thread(s): %.1f rows per query re-scored exactly after the int8 pass (%@)", threads, Double(flat.lastCandidateCount) / Double(queries.rows), flat.usesInt8BoundsDescription))
         rows.append(BenchRow(metric: "exact N=100k batch=1000 q/s, \(threads) thread(s)", ours: Double(queries.rows) / dt, peer: peer("faiss_flat", "\(threads)", "b1000_qps"), peerName: "faiss IndexFlatIP", higherIsBetter: true))
     }
     // Kernel check, interleaved so machine load hits both alike: our SIMD scan vs OpenBLAS sgemv, 1 thread.
@@ -266,7 +267,7 @@ private func runRetrievalBench(quick: Bool, skipLarge: Bool, skipPeers: Bool) th
     rows.append(BenchRow(metric: "HNSW M=16 efC=200 build rows/s, 2 threads", ours: buildRate, peer: peer("hnswlib", "build_rows_per_s"), peerName: "hnswlib", higherIsBetter: true))
     let sweep = (peers["hnswlib"] as? [String: Any])?["sweep"] as? [[String: Any]] ?? []
     var ourFirst: (ef: Int, recall: Double, qps: Double)?
-    for ef in [16, 24, 32, 48, 64, 96] {
+    for ef in [16, 24, 28, 32, 48, 64, 96] {
         hnsw.efSearch = ef
         var best = 0.0
         var found = [[SearchResult]]()

@@ -20,7 +20,7 @@ ap.add_argument("--n", type=int, default=100_000)
 ap.add_argument("--n-large", type=int, default=1_000_000)
 ap.add_argument("--nq1", type=int, default=200)
 ap.add_argument("--nq1-large", type=int, default=20)
-ap.add_argument("--efs", default="16,24,32,48,64,96")
+ap.add_argument("--efs", default="16,24,28,32,48,64,96")
 ap.add_argument("--sections", default="data,flat,flat_large,hnsw")
 a = ap.parse_args()
 

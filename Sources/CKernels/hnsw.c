@@ -111,3 +111,46 @@ size_t wgk_hnsw_search_layer(const wgk_hnsw_graph *g, const float *q, int32_t en
     }
     return top.count;
 }
+
+size_t wgk_hnsw_select(const wgk_hnsw_graph *g, const float *sims, const int32_t *nodes, size_t n, size_t max, int32_t *kept) {
+    const size_t dim = g->dim;
+    if (n <= max) {
+        for (size_t i = 0; i < n; i++) kept[i] = nodes[i];
+        return n;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < max; i++) {
+        const float *vc = g->vectors + (size_t)nodes[i] * dim;
+        int good = 1;
+        for (size_t j = 0; j < m; j++) {
+            if (wgk_dot_f32(vc, g->vectors + (size_t)kept[j] * dim, dim) > sims[i]) { good = 0; break; }
+        }
+        if (good) kept[m++] = nodes[i];
+    }
+    return m;
+}
+
+void wgk_hnsw_relink(const wgk_hnsw_graph *g, int32_t c, int32_t new_node, size_t cap, int32_t *list) {
+    const size_t dim = g->dim;
+    size_t n = (size_t)list[0];
+    float sims[n + 1];
+    int32_t nodes[n + 1], kept[n + 1];
+    const float *vc = g->vectors + (size_t)c * dim;
+    sims[0] = wgk_dot_f32(vc, g->vectors + (size_t)new_node * dim, dim);
+    nodes[0] = new_node;
+    for (size_t i = 0; i < n; i++) {
+        nodes[i + 1] = list[1 + i];
+        sims[i + 1] = wgk_dot_f32(vc, g->vectors + (size_t)list[1 + i] * dim, dim);
+    }
+    // Insertion sort, best first (stable: equal similarities keep the new node first, as the Swift sort did not promise).
+    for (size_t i = 1; i <= n; i++) {
+        float s = sims[i];
+        int32_t v = nodes[i];
+        size_t j = i;
+        while (j > 0 && sims[j - 1] < s) { sims[j] = sims[j - 1]; nodes[j] = nodes[j - 1]; j--; }
+        sims[j] = s; nodes[j] = v;
+    }
+    size_t m = wgk_hnsw_select(g, sims, nodes, n + 1, cap, kept);
+    list[0] = (int32_t)m;
+    for (size_t i = 0; i < m; i++) list[1 + i] = kept[i];
+}

@@ -54,9 +54,20 @@ static void gemm_portable(const wgk_i8_query *qs, size_t nq, const wgk_i8_rows *
 }
 
 #if WGK_X86
+/// finish16 in AVX-512: the 16 rows of a group have contiguous scales, bounds, norms and sums.
+__attribute__((target("avx512f"))) static inline void finish16_avx512(__m512i dots, const wgk_i8_query *q, const wgk_i8_rows *r, size_t row0, float *out) {
+    __m512i sums = _mm512_loadu_si512((const void *)(r->row_sums + row0));
+    __m512 exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(dots, _mm512_slli_epi32(sums, 7)));
+    __m512 approx = _mm512_mul_ps(_mm512_set1_ps(q->scale), _mm512_mul_ps(_mm512_loadu_ps(r->scales + row0), exact));
+    __m512 norms = _mm512_loadu_ps(r->norms + row0);
+    __m512 slack = _mm512_mul_ps(_mm512_set1_ps(q->norm), _mm512_loadu_ps(r->errors + row0));
+    slack = _mm512_add_ps(slack, _mm512_mul_ps(_mm512_set1_ps(q->error), norms));
+    slack = _mm512_add_ps(slack, _mm512_mul_ps(_mm512_set1_ps(1e-6f * q->norm), norms));
+    _mm512_storeu_ps(out, _mm512_add_ps(approx, slack));
+}
+
 __attribute__((target("avx512f,avx512vnni"))) static void gemm_vnni(const wgk_i8_query *qs, size_t nq, const wgk_i8_rows *r, size_t g0, size_t g1, float *out, size_t ldo) {
     size_t dim4 = r->dim4;
-    int32_t dots[16];
     for (size_t g = g0; g < g1; g++) {
         const int8_t *grp = r->packed + g * dim4 * 64;
         size_t qi = 0;
@@ -76,10 +87,7 @@ __attribute__((target("avx512f,avx512vnni"))) static void gemm_vnni(const wgk_i8
                 a7 = _mm512_dpbusd_epi32(a7, _mm512_set1_epi32(*(const int32_t *)(q7 + c * 4)), x);
             }
             __m512i acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-            for (int t = 0; t < 8; t++) {
-                _mm512_storeu_si512((void *)dots, acc[t]);
-                finish16(dots, &qs[qi + t], r, g * 16, out + (qi + t) * ldo + (g - g0) * 16);
-            }
+            for (int t = 0; t < 8; t++) finish16_avx512(acc[t], &qs[qi + t], r, g * 16, out + (qi + t) * ldo + (g - g0) * 16);
         }
         for (; qi < nq; qi++) {
             const uint8_t *q0 = qs[qi].codes;
@@ -90,8 +98,7 @@ __attribute__((target("avx512f,avx512vnni"))) static void gemm_vnni(const wgk_i8
                 a1 = _mm512_dpbusd_epi32(a1, _mm512_set1_epi32(*(const int32_t *)(q0 + c * 4 + 4)), _mm512_loadu_si512((const void *)(grp + c * 64 + 64)));
             }
             if (c < dim4) a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(*(const int32_t *)(q0 + c * 4)), _mm512_loadu_si512((const void *)(grp + c * 64)));
-            _mm512_storeu_si512((void *)dots, _mm512_add_epi32(a0, a1));
-            finish16(dots, &qs[qi], r, g * 16, out + qi * ldo + (g - g0) * 16);
+            finish16_avx512(_mm512_add_epi32(a0, a1), &qs[qi], r, g * 16, out + qi * ldo + (g - g0) * 16);
         }
     }
 }
@@ -102,4 +109,47 @@ void wgk_i8_upper_bounds(const wgk_i8_query *queries, size_t nq, const wgk_i8_ro
     if (wgk_has_vnni()) { gemm_vnni(queries, nq, rows, g0, g1, out, ldo); return; }
 #endif
     gemm_portable(queries, nq, rows, g0, g1, out, ldo);
+}
+
+// MARK: row-major unsigned codes × one signed query (the recall key scan)
+
+static void dots_u8s8_portable(const int8_t *q, const uint8_t *rows, size_t nrows, size_t dim, int32_t *out) {
+    for (size_t r = 0; r < nrows; r++) {
+        const uint8_t *x = rows + r * dim;
+        int32_t s = 0;
+        for (size_t i = 0; i < dim; i++) s += (int32_t)x[i] * (int32_t)q[i];
+        out[r] = s;
+    }
+}
+
+#if WGK_X86
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void dots_u8s8_vnni(const int8_t *q, const uint8_t *rows, size_t nrows, size_t dim, int32_t *out) {
+    size_t full = dim / 64, tail = dim % 64;
+    __mmask64 tm = tail ? (__mmask64)((~0ULL) >> (64 - tail)) : 0;
+    size_t r = 0;
+    for (; r + 2 <= nrows; r += 2) {
+        const uint8_t *x0 = rows + r * dim, *x1 = x0 + dim;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+        for (size_t c = 0; c < full; c++) {
+            __m512i qv = _mm512_loadu_si512((const void *)(q + c * 64));
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512((const void *)(x0 + c * 64)), qv);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512((const void *)(x1 + c * 64)), qv);
+        }
+        if (tail) {
+            __m512i qv = _mm512_maskz_loadu_epi8(tm, q + full * 64);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_maskz_loadu_epi8(tm, x0 + full * 64), qv);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_maskz_loadu_epi8(tm, x1 + full * 64), qv);
+        }
+        out[r] = _mm512_reduce_add_epi32(a0);
+        out[r + 1] = _mm512_reduce_add_epi32(a1);
+    }
+    if (r < nrows) dots_u8s8_portable(q, rows + r * dim, nrows - r, dim, out + r);
+}
+#endif
+
+void wgk_dots_u8s8(const int8_t *q, const uint8_t *rows, size_t nrows, size_t dim, int32_t *out) {
+#if WGK_X86
+    if (wgk_has_vnni() && __builtin_cpu_supports("avx512bw")) { dots_u8s8_vnni(q, rows, nrows, dim, out); return; }
+#endif
+    dots_u8s8_portable(q, rows, nrows, dim, out);
 }

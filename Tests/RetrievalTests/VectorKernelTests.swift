@@ -84,6 +84,32 @@ final class VectorKernelTests: XCTestCase {
         }
     }
 
+    func testUnsignedSignedIntegerDotsAreExactAtEveryLevel() {
+        var rng = SeededGenerator(seed: 46)
+        for level in levels {
+            DotKernel.setLevel(level)
+            for dim in [1, 3, 4, 63, 64, 65, 100, 768, 1030] {
+                for rowCount in [0, 1, 2, 3, 5] {
+                    let q = (0..<dim).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) }
+                    let rows = (0..<(rowCount * dim)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                    var out = [Int32](repeating: -7, count: rowCount + 1)
+                    q.withUnsafeBufferPointer { qp in
+                        rows.withUnsafeBufferPointer { rp in
+                            out.withUnsafeMutableBufferPointer { op in
+                                DotKernel.dotsUnsignedSigned(query: qp.baseAddress!, rows: rp.baseAddress ?? UnsafePointer(bitPattern: 8)!, rowCount: rowCount, dim: dim, out: op.baseAddress!)
+                            }
+                        }
+                    }
+                    for r in 0..<rowCount {
+                        let expected = (0..<dim).reduce(Int32(0)) { $0 + Int32(rows[r * dim + $1]) * Int32(q[$1]) }
+                        XCTAssertEqual(out[r], expected, "level \(level) dim \(dim) row \(r)")
+                    }
+                    XCTAssertEqual(out[rowCount], -7, "wrote past rowCount at level \(level)")
+                }
+            }
+        }
+    }
+
     func testFlatIndexIsExactOnThePortableFallback() throws {
         DotKernel.setLevel(.portable)
         var rng = SeededGenerator(seed: 43)

@@ -60,6 +60,9 @@ void wgk_pack_i8_row(int8_t *packed, size_t row, size_t dim, const int8_t *codes
 /// 16·g + j (exact integer dot, scaled, plus the error bounds of both quantisations).
 void wgk_i8_upper_bounds(const wgk_i8_query *queries, size_t nq, const wgk_i8_rows *rows, size_t g0, size_t g1, float *out, size_t ldo);
 
+/// out[r] = Σ_i rows[r][i] · q[i] (exact int32) for nrows contiguous rows of dim unsigned codes and a signed query.
+void wgk_dots_u8s8(const int8_t *q, const uint8_t *rows, size_t nrows, size_t dim, int32_t *out);
+
 /// Raw views of an HNSW graph (the arrays of Retrieval's HNSWIndex).
 typedef struct {
     const float *vectors;           ///< N × dim
@@ -82,6 +85,15 @@ typedef struct {
 size_t wgk_hnsw_search_layer(const wgk_hnsw_graph *g, const float *q, int32_t entry, size_t ef, int32_t level,
                              uint32_t *visited, uint32_t tag, const uint64_t *mask, int skip_deleted,
                              float *cand_sims, int32_t *cand_nodes, float *top_sims, int32_t *top_nodes);
+
+/// The neighbour-selection heuristic (HNSW paper, Alg. 4): `nodes` sorted best first with `sims` their similarity to
+/// the base; keeps a candidate only if it is closer to the base than to every one kept so far, at most `max`.
+/// Returns how many were written to `kept`.
+size_t wgk_hnsw_select(const wgk_hnsw_graph *g, const float *sims, const int32_t *nodes, size_t n, size_t max, int32_t *kept);
+
+/// Adds `new_node` to the full link list `list` (count first) of node `c`: the old links plus the new node, sorted
+/// by similarity to c, re-selected with the heuristic down to `cap`. The caller holds c's lock.
+void wgk_hnsw_relink(const wgk_hnsw_graph *g, int32_t c, int32_t new_node, size_t cap, int32_t *list);
 
 #ifdef __cplusplus
 }

@@ -236,7 +236,7 @@ extension LearnedReflector {
     }
 
     /// GELU in place, 16 lanes at a time with `Kernels.erf`'s formula (erf form; the tanh form goes to `Kernels`).
-    private static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int, form: GELUForm) {
+    static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int, form: GELUForm) {
         guard form == .erf else {
             Kernels.geluForward(out: x, input: x, count: count, form: form)
             return
@@ -257,7 +257,12 @@ extension LearnedReflector {
     private static func erf(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let a = x.replacing(with: -x, where: x .< 0)
         let t = 1 / (1 + 0.327_591_1 * a)
-        let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))))
+        // t·(c1 + t·(c2 + t·(c3 + t·(c4 + t·c5)))) evaluated inside out, one operation at a time (as the scalar code).
+        var u: SIMD16<Float> = t * Float(1.061_405_429)
+        u = t * (u + Float(-1.453_152_027))
+        u = t * (u + Float(1.421_413_741))
+        u = t * (u + Float(-0.284_496_736))
+        let poly: SIMD16<Float> = t * (u + Float(0.254_829_592))
         // exp(−a²) as Kernels.expNonPositive: 2^k · p(r), k from the 1.5·2²³ rounding trick.
         let xc = (-a * a).replacing(with: -87, where: -a * a .< -87)
         let shifted = xc * 1.442_695_04 + 12_582_912

@@ -52,9 +52,11 @@ extension EpisodeStore {
         // step, an interval [approx − slack, approx + slack] that surely holds its exact score (see `quantize`).
         // A step whose upper end is below the k-th best lower end cannot be in the top k; the rest are re-scored
         // exactly from the float keys in pass 2, so the result equals a full float scan.
-        func norm(_ v: [Float]) -> Float { Float(v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() * (1 + 1e-6)) }
-        let stateSlack = useState ? abs(weights.state) * norm(stateKey) : 0
-        let actionSlack = useAction ? abs(weights.action) * norm(actionKey) : 0
+        // Query keys as signed codes: pass 1 computes exact integer dots with the stored unsigned codes (VNNI).
+        let qState = QueryCodes(stateKey), qAction = QueryCodes(actionKey)
+        let stateOffset = 128 * qState.sum, actionOffset = 128 * qAction.sum
+        let stateScale = qState.scale, actionScale = qAction.scale
+        let wState = abs(weights.state), wAction = abs(weights.action)
         let combineSlack = 4e-6 * (abs(weights.state) + abs(weights.action) + abs(weights.recency)) + 1e-30
         let workers = max(1, min(threads, total / 8192))
         var lowers = [TopK](repeating: TopK(k: k), count: workers)
@@ -70,20 +72,27 @@ extension EpisodeStore {
                                     parallelFor(workers) { w in
                                         let lo = n * w / workers, hi = n * (w + 1) / workers
                                         let block = 4096
-                                        let s = UnsafeMutablePointer<Float>.allocate(capacity: block)
-                                        let a = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                                        let s = UnsafeMutablePointer<Int32>.allocate(capacity: block)
+                                        let a = UnsafeMutablePointer<Int32>.allocate(capacity: block)
                                         defer { s.deallocate(); a.deallocate() }
                                         var start = lo
                                         while start < hi {
                                             let len = min(block, hi - start)
-                                            if useState { DotKernel.scoresInt8(query: sq.baseAddress!, codes: seg.codesState + start * dim, rowCount: len, dim: dim, out: s) }
-                                            if useAction { DotKernel.scoresInt8(query: aq.baseAddress!, codes: seg.codesAction + start * actionWidth, rowCount: len, dim: actionWidth, out: a) }
+                                            if useState { qState.codes.withUnsafeBufferPointer { DotKernel.dotsUnsignedSigned(query: $0.baseAddress!, rows: seg.codesState + start * dim, rowCount: len, dim: dim, out: s) } }
+                                            if useAction { qAction.codes.withUnsafeBufferPointer { DotKernel.dotsUnsignedSigned(query: $0.baseAddress!, rows: seg.codesAction + start * actionWidth, rowCount: len, dim: actionWidth, out: a) } }
                                             for j in 0..<len {
                                                 let local = start + j, row = seg.first + local
                                                 let b = seg.bounds + local * KeyCache.boundsPerRow
                                                 var approx: Float = 0, slack = combineSlack
-                                                if useState { approx = weights.state * (s[j] * b[0]); slack += stateSlack * b[1] }
-                                                if useAction { approx += weights.action * (a[j] * b[2]); slack += actionSlack * b[3] }
+                                                // |f(q,x) − q̂·x̂| ≤ |q|·err + |q − q̂|·|x̂|, plus 1e-6·|q|·|x̂| for the float products here.
+                                                if useState {
+                                                    approx = weights.state * (stateScale * (b[0] * Float(s[j] - stateOffset)))
+                                                    slack += wState * (qState.norm * b[1] + qState.error * b[2] + 1e-6 * qState.norm * b[2])
+                                                }
+                                                if useAction {
+                                                    approx += weights.action * (actionScale * (b[3] * Float(a[j] - actionOffset)))
+                                                    slack += wAction * (qAction.norm * b[4] + qAction.error * b[5] + 1e-6 * qAction.norm * b[5])
+                                                }
                                                 if useRecency { approx += weights.recency * exp2f(-Float(total - 1 - row) / weights.halfLife) }
                                                 let upper = approx + slack
                                                 guard upper >= tops[w].threshold else { continue }

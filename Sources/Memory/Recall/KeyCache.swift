@@ -10,8 +10,8 @@ final class KeyCache {
     static let magic = Array("WGRKEY01".utf8)
     static let headerSize = 64
     static let metaRecordSize = 24
-    /// Floats per row in the bounds file: state scale, state error bound, action scale, action error bound.
-    static let boundsPerRow = 4
+    /// Floats per row in the bounds file: state scale, error bound and |x̂|, then the same for the action key.
+    static let boundsPerRow = 6
 
     let dim: Int
     /// Width of the action keys (0 while the store has no action embedding).
@@ -28,8 +28,8 @@ final class KeyCache {
     private var tailAction: [Float] = []
     /// Compact keys (int8 codes + per-row scale and error bound) of the mapped prefix and of the tail.
     private var mappedCompact: (state: Data, action: Data, bounds: Data)?
-    private var tailCodesState: [Int8] = []
-    private var tailCodesAction: [Int8] = []
+    private var tailCodesState: [UInt8] = []
+    private var tailCodesAction: [UInt8] = []
     private var tailBounds: [Float] = []
     /// Candidates the last recall re-ranked exactly (a diagnostic for tests and benchmarks).
     var lastCandidateCount = 0
@@ -81,16 +81,17 @@ final class KeyCache {
         let rowBytes = dim * 4
         guard let state = try? Data(contentsOf: files.state, options: .alwaysMapped), state.count >= n * rowBytes,
               let action = try? Data(contentsOf: files.action, options: .alwaysMapped), action.count >= n * actionDim * 4 else { return }
-        var s = [Int64](repeating: 0, count: n), e = s, i = s
-        meta.withUnsafeBytes { raw in
-            for r in 0..<n {
-                let base = Self.headerSize + r * Self.metaRecordSize
-                s[r] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: base, as: Int64.self))
-                e[r] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 8, as: Int64.self))
-                i[r] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 16, as: Int64.self))
+        // One pass over the mapped records into three uninitialised arrays (this runs on every cold open).
+        func column(_ field: Int) -> [Int64] {
+            [Int64](unsafeUninitializedCapacity: n) { out, count in
+                meta.withUnsafeBytes { raw in
+                    let base = raw.baseAddress! + Self.headerSize + field * 8
+                    for r in 0..<n { out[r] = Int64(littleEndian: (base + r * Self.metaRecordSize).loadUnaligned(as: Int64.self)) }
+                }
+                count = n
             }
         }
-        stepIDs = s; episodeIDs = e; indexes = i
+        stepIDs = column(0); episodeIDs = column(1); indexes = column(2)
         mappedState = state; mappedAction = action
         mappedCount = n
         persistedCount = n
@@ -111,7 +112,7 @@ final class KeyCache {
             return
         }
         // Stale or missing: quantise the mapped float keys again.
-        var codesS = [Int8](repeating: 0, count: n * dim), codesA = [Int8](repeating: 0, count: n * actionDim)
+        var codesS = [UInt8](repeating: 0, count: n * dim), codesA = [UInt8](repeating: 0, count: n * actionDim)
         var bounds = [Float](repeating: 0, count: n * Self.boundsPerRow)
         let dim = dim, actionDim = actionDim
         mappedState.withUnsafeBytes { sRaw in
@@ -121,12 +122,12 @@ final class KeyCache {
                         bounds.withUnsafeMutableBufferPointer { b in
                             let sp = sRaw.bindMemory(to: Float.self).baseAddress!
                             for r in 0..<n {
-                                let (scale, err) = quantize(sp + r * dim, dim: dim, codes: cs.baseAddress! + r * dim)
-                                b[r * Self.boundsPerRow] = scale; b[r * Self.boundsPerRow + 1] = err
+                                let q = quantize(sp + r * dim, dim: dim, codes: cs.baseAddress! + r * dim)
+                                b[r * Self.boundsPerRow] = q.scale; b[r * Self.boundsPerRow + 1] = q.err; b[r * Self.boundsPerRow + 2] = q.norm
                                 if actionDim > 0 {
                                     let ap = aRaw.bindMemory(to: Float.self).baseAddress!
-                                    let (aScale, aErr) = quantize(ap + r * actionDim, dim: actionDim, codes: ca.baseAddress! + r * actionDim)
-                                    b[r * Self.boundsPerRow + 2] = aScale; b[r * Self.boundsPerRow + 3] = aErr
+                                    let a = quantize(ap + r * actionDim, dim: actionDim, codes: ca.baseAddress! + r * actionDim)
+                                    b[r * Self.boundsPerRow + 3] = a.scale; b[r * Self.boundsPerRow + 4] = a.err; b[r * Self.boundsPerRow + 5] = a.norm
                                 }
                             }
                         }
@@ -147,28 +148,21 @@ final class KeyCache {
 
     /// Re-quantises 17 rows spread over the prefix and compares them byte for byte with the files.
     private func sampleMatches(rows n: Int, floats: (Data, Data), compact: (Data, Data, Data)) -> Bool {
-        var codes = [Int8](repeating: 0, count: max(dim, actionDim))
+        var codes = [UInt8](repeating: 0, count: max(dim, actionDim))
+        func same(_ f: Data, _ c: Data, width: Int, row r: Int, boundsAt first: Int) -> Bool {
+            f.withUnsafeBytes { fRaw -> Bool in
+                let q = codes.withUnsafeMutableBufferPointer { quantize(fRaw.bindMemory(to: Float.self).baseAddress! + r * width, dim: width, codes: $0.baseAddress!) }
+                let sameCodes = c.withUnsafeBytes { cRaw in codes.withUnsafeBytes { memcmp($0.baseAddress!, cRaw.baseAddress! + r * width, width) == 0 } }
+                let sameBounds = compact.2.withUnsafeBytes { b in
+                    [q.scale, q.err, q.norm].enumerated().allSatisfy { b.loadUnaligned(fromByteOffset: (r * Self.boundsPerRow + first + $0.offset) * 4, as: Float.self) == $0.element }
+                }
+                return sameCodes && sameBounds
+            }
+        }
         for t in 0...16 {
             let r = (n - 1) * t / 16
-            let ok = floats.0.withUnsafeBytes { f -> Bool in
-                let (scale, err) = codes.withUnsafeMutableBufferPointer { quantize(f.bindMemory(to: Float.self).baseAddress! + r * dim, dim: dim, codes: $0.baseAddress!) }
-                return compact.0.withUnsafeBytes { c in codes.withUnsafeBytes { memcmp($0.baseAddress!, c.baseAddress! + r * dim, dim) == 0 } }
-                    && compact.2.withUnsafeBytes { b in
-                        b.loadUnaligned(fromByteOffset: r * Self.boundsPerRow * 4, as: Float.self) == scale
-                            && b.loadUnaligned(fromByteOffset: r * Self.boundsPerRow * 4 + 4, as: Float.self) == err
-                    }
-            }
-            guard ok else { return false }
-            guard actionDim > 0 else { continue }
-            let okA = floats.1.withUnsafeBytes { f -> Bool in
-                let (scale, err) = codes.withUnsafeMutableBufferPointer { quantize(f.bindMemory(to: Float.self).baseAddress! + r * actionDim, dim: actionDim, codes: $0.baseAddress!) }
-                return compact.1.withUnsafeBytes { c in codes.withUnsafeBytes { memcmp($0.baseAddress!, c.baseAddress! + r * actionDim, actionDim) == 0 } }
-                    && compact.2.withUnsafeBytes { b in
-                        b.loadUnaligned(fromByteOffset: r * Self.boundsPerRow * 4 + 8, as: Float.self) == scale
-                            && b.loadUnaligned(fromByteOffset: r * Self.boundsPerRow * 4 + 12, as: Float.self) == err
-                    }
-            }
-            guard okA else { return false }
+            guard same(floats.0, compact.0, width: dim, row: r, boundsAt: 0) else { return false }
+            if actionDim > 0, !same(floats.1, compact.1, width: actionDim, row: r, boundsAt: 3) { return false }
         }
         return true
     }
@@ -235,15 +229,15 @@ final class KeyCache {
     private func appendKeys(state: [Float], action: [Float]) {
         tailState.append(contentsOf: state)
         tailAction.append(contentsOf: action)
-        var codes = [Int8](repeating: 0, count: max(dim, actionDim))
-        let (scale, err) = state.withUnsafeBufferPointer { s in codes.withUnsafeMutableBufferPointer { quantize(s.baseAddress!, dim: dim, codes: $0.baseAddress!) } }
+        var codes = [UInt8](repeating: 0, count: max(dim, actionDim))
+        let q = state.withUnsafeBufferPointer { s in codes.withUnsafeMutableBufferPointer { quantize(s.baseAddress!, dim: dim, codes: $0.baseAddress!) } }
         tailCodesState.append(contentsOf: codes[0..<dim])
-        var aScale: Float = 0, aErr: Float = 0
+        var a: (scale: Float, err: Float, norm: Float) = (0, 0, 0)
         if actionDim > 0 {
-            (aScale, aErr) = action.withUnsafeBufferPointer { a in codes.withUnsafeMutableBufferPointer { quantize(a.baseAddress!, dim: actionDim, codes: $0.baseAddress!) } }
+            a = action.withUnsafeBufferPointer { v in codes.withUnsafeMutableBufferPointer { quantize(v.baseAddress!, dim: actionDim, codes: $0.baseAddress!) } }
             tailCodesAction.append(contentsOf: codes[0..<actionDim])
         }
-        tailBounds.append(contentsOf: [scale, err, aScale, aErr])
+        tailBounds.append(contentsOf: [q.scale, q.err, q.norm, a.scale, a.err, a.norm])
     }
 
     /// Appends not-yet-written records to the files, then rewrites the header (a crash in between leaves the
@@ -325,10 +319,10 @@ final class KeyCache {
     }
 
     /// One contiguous run of rows for the recall scan: float keys, compact keys and bounds
-    /// (`boundsPerRow` floats per row: state scale, state error bound, action scale, action error bound).
+    /// (`boundsPerRow` floats per row: state scale, error bound, |x̂|, then the action's).
     struct Segment {
         let state: UnsafePointer<Float>, action: UnsafePointer<Float>
-        let codesState: UnsafePointer<Int8>, codesAction: UnsafePointer<Int8>
+        let codesState: UnsafePointer<UInt8>, codesAction: UnsafePointer<UInt8>
         let bounds: UnsafePointer<Float>
         let first: Int, count: Int
     }
@@ -342,10 +336,10 @@ final class KeyCache {
                         c.action.withUnsafeBytes { caRaw in
                             c.bounds.withUnsafeBytes { bRaw in
                                 let sp = sRaw.bindMemory(to: Float.self).baseAddress!
-                                let cs = csRaw.bindMemory(to: Int8.self).baseAddress!
+                                let cs = csRaw.bindMemory(to: UInt8.self).baseAddress!
                                 body(Segment(
                                     state: sp, action: actionDim > 0 ? aRaw.bindMemory(to: Float.self).baseAddress! : sp,
-                                    codesState: cs, codesAction: actionDim > 0 ? caRaw.bindMemory(to: Int8.self).baseAddress! : cs,
+                                    codesState: cs, codesAction: actionDim > 0 ? caRaw.bindMemory(to: UInt8.self).baseAddress! : cs,
                                     bounds: bRaw.bindMemory(to: Float.self).baseAddress!, first: 0, count: mappedCount))
                             }
                         }
@@ -400,31 +394,59 @@ extension EpisodeStore {
     }
 }
 
-/// Symmetric int8 quantisation of one key row: `codes[i] = round(x[i] / scale)` with `scale = max|x| / 127`.
+/// Symmetric 8-bit quantisation of one key row, stored unsigned: `codes[i] = round(x[i] / scale) + 128` with
+/// `scale = max|x| / 127`, so x̂ = scale · (code − 128).
 ///
-/// Returns the scale and an error bound `err` such that for any query q, the float dot product of q with x as the
-/// scan kernels compute it and `scale · (q · codes)` as the int8 kernel computes it differ by at most `|q| · err`:
-/// the exact residual norm `|x − scale·codes|` (in Double, rounded up) plus the floating-point rounding of both
-/// D-term dot products (2·D·2⁻²⁴ relative to |x| + |scale·codes|, twice the textbook γ_D).
-func quantize(_ x: UnsafePointer<Float>, dim: Int, codes: UnsafeMutablePointer<Int8>) -> (scale: Float, err: Float) {
+/// Returns the scale, an error bound `err` and `norm` ≥ |x̂|: for any query q, the float dot product q·x as the
+/// float kernels compute it differs from q·x̂ by at most `|q| · err` — the exact residual `|x − x̂|` (float64,
+/// rounded up) plus the rounding of a D-term float dot product (2·D·2⁻²⁴·(|x| + |x̂|), twice the textbook γ_D).
+func quantize(_ x: UnsafePointer<Float>, dim: Int, codes: UnsafeMutablePointer<UInt8>) -> (scale: Float, err: Float, norm: Float) {
     var maxAbs: Float = 0
     for i in 0..<dim { maxAbs = max(maxAbs, abs(x[i])) }
     guard maxAbs > 0, maxAbs.isFinite else {
-        for i in 0..<dim { codes[i] = 0 }
+        for i in 0..<dim { codes[i] = 128 }
         var norm = 0.0
         for i in 0..<dim { norm += Double(x[i]) * Double(x[i]) }
-        return (0, Float(norm.squareRoot() * (1 + 1e-6)).nextUp)
+        return (0, Float(norm.squareRoot() * (1 + 1e-6)).nextUp, 0)
     }
     let scale = maxAbs / 127
     var residual = 0.0, norm = 0.0, approxNorm = 0.0
     for i in 0..<dim {
         let c = max(-127, min(127, (x[i] / scale).rounded()))
-        codes[i] = Int8(c)
+        codes[i] = UInt8(Int(c) + 128)
         let xh = Double(scale) * Double(c)
         residual += (Double(x[i]) - xh) * (Double(x[i]) - xh)
         norm += Double(x[i]) * Double(x[i])
         approxNorm += xh * xh
     }
     let rounding = (2 * Double(dim) * 0x1p-24 + 1e-6) * (norm.squareRoot() + approxNorm.squareRoot())
-    return (scale, Float((residual.squareRoot() + rounding) * (1 + 1e-6) + 1e-12).nextUp)
+    return (scale, Float((residual.squareRoot() + rounding) * (1 + 1e-6) + 1e-12).nextUp, Float(approxNorm.squareRoot() * (1 + 1e-6)).nextUp)
+}
+
+/// A recall query key quantised to signed codes for the VNNI scan, with its scale, |q − q̂| bound, max(|q|, |q̂|)
+/// bound and the sum of its codes (the unsigned row codes carry +128: Σ(c+128)·d = Σc·d + 128·Σd).
+struct QueryCodes {
+    var codes: [Int8]
+    var scale: Float, error: Float, norm: Float
+    var sum: Int32
+
+    init(_ v: [Float]) {
+        let maxAbs = v.reduce(Float(0)) { max($0, abs($1)) }
+        let s = maxAbs > 0 ? maxAbs / 127 : 0
+        var residual = 0.0, norm = 0.0, approxNorm = 0.0
+        var total: Int32 = 0
+        codes = v.map { x in
+            let c: Float = s > 0 ? max(-127, min(127, (x / s).rounded())) : 0
+            let qh = Double(s) * Double(c)
+            residual += (Double(x) - qh) * (Double(x) - qh)
+            norm += Double(x) * Double(x)
+            approxNorm += qh * qh
+            total += Int32(c)
+            return Int8(c)
+        }
+        scale = s
+        sum = total
+        error = Float(residual.squareRoot() * (1 + 1e-6) + 1e-12).nextUp
+        self.norm = Float(max(norm, approxNorm).squareRoot() * (1 + 1e-6)).nextUp
+    }
 }

@@ -122,6 +122,11 @@ extension FlatIndex {
         }
     }
 
+    /// Which scan searches take now, in words (for benchmark logs).
+    public var usesInt8BoundsDescription: String {
+        usesInt8Bounds ? "int8 bounds + exact re-scoring, \(NativeKernels.hasVNNI ? "VNNI" : "portable integer kernel")" : "float32 scan"
+    }
+
     /// Exact top-k through int8 bounds: pass 1 per thread over its rows, merge of the k-th best lower bounds,
     /// pass 2 re-scores the surviving candidates in float32 (the same kernel as the float path's single queries).
     func boundedSearch(_ queries: [Float], nq: Int, k: Int, mask: [UInt64]?) -> [[SearchResult]] {
@@ -152,29 +157,38 @@ extension FlatIndex {
                 }
             }
         }
-        // Pass 2: exact float scores of every candidate whose upper bound reaches the final bar.
-        var rescored = 0
-        let results: [[SearchResult]] = queries.withUnsafeBufferPointer { q in
+        // Pass 2: exact float scores of every candidate whose upper bound reaches the final bar (queries split over threads).
+        let results = UnsafeMutableBufferPointer<[SearchResult]>.allocate(capacity: nq)
+        results.initialize(repeating: [])
+        let rescored = UnsafeMutableBufferPointer<Int>.allocate(capacity: workers)
+        rescored.initialize(repeating: 0)
+        defer { results.deinitialize(); results.deallocate(); rescored.deinitialize(); rescored.deallocate() }
+        queries.withUnsafeBufferPointer { q in
             vectors.withUnsafeBufferPointer { v in
-                (0..<nq).map { qi in
-                    var bar = lowers[0][qi]
-                    for w in 1..<workers { bar.merge(lowers[w][qi]) }
-                    let threshold = bar.threshold
-                    var top = TopK(k: k)
-                    let qp = q.baseAddress! + qi * dim
-                    for w in 0..<workers {
-                        for c in candidates[w][qi] where c.upper >= threshold {
-                            let r = Int(c.row)
-                            top.push(DotKernel.dot(qp, v.baseAddress! + r * dim, dim), ids[r])
-                            rescored += 1
+                ids.withUnsafeBufferPointer { idBuffer in
+                    parallelFor(min(workers, nq)) { t in
+                        let parts = min(workers, nq)
+                        for qi in (nq * t / parts)..<(nq * (t + 1) / parts) {
+                            var bar = lowers[0][qi]
+                            for w in 1..<workers { bar.merge(lowers[w][qi]) }
+                            let threshold = bar.threshold
+                            var top = TopK(k: k)
+                            let qp = q.baseAddress! + qi * dim
+                            for w in 0..<workers {
+                                for c in candidates[w][qi] where c.upper >= threshold {
+                                    let r = Int(c.row)
+                                    top.push(DotKernel.dot(qp, v.baseAddress! + r * dim, dim), idBuffer[r])
+                                    rescored[t] += 1
+                                }
+                            }
+                            results[qi] = top.sorted()
                         }
                     }
-                    return top.sorted()
                 }
             }
         }
-        lastCandidateCount = rescored
-        return results
+        lastCandidateCount = rescored.reduce(0, +)
+        return Array(results)
     }
 
     /// Pass 1 over groups `groups`: blocks of 64 groups × 256 queries through the int8 kernel, then per query the

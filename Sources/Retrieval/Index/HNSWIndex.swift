@@ -385,18 +385,10 @@ struct Graph: @unchecked Sendable {
     }
 
     /// The heuristic of the HNSW paper (Alg. 4): keep a candidate only if it is closer to the base than to
-    /// every neighbour kept so far. `pairs` is sorted best first.
+    /// every neighbour kept so far. `pairs` is sorted best first. Runs in C (`wgk_hnsw_select`).
     func selectNeighbors(_ pairs: [(Float, Int32)], max: Int) -> [Int32] {
         if pairs.count <= max { return pairs.map(\.1) }
-        var kept = [Int32]()
-        kept.reserveCapacity(max)
-        for (s, c) in pairs {
-            var good = true
-            let vc = vector(c)
-            for k in kept where DotKernel.dot(vc, vector(k), dim) > s { good = false; break }
-            if good { kept.append(c); if kept.count >= max { break } }
-        }
-        return kept
+        return NativeKernels.hnswSelect(self, sims: pairs.map(\.0), nodes: pairs.map(\.1), max: max)
     }
 
     /// Inserts `node` (its vector and level are already stored).
@@ -441,13 +433,7 @@ struct Graph: @unchecked Sendable {
                     theirs[1 + n] = node
                     theirs[0] = Int32(n + 1)
                 } else {
-                    let vc = vector(c)
-                    var cand = [(DotKernel.dot(vc, q, dim), node)]
-                    for i in 0..<n { cand.append((DotKernel.dot(vc, vector(theirs[1 + i]), dim), theirs[1 + i])) }
-                    cand.sort { $0.0 > $1.0 }
-                    let kept = selectNeighbors(cand, max: cap)
-                    theirs[0] = Int32(kept.count)
-                    for (i, k) in kept.enumerated() { theirs[1 + i] = k }
+                    NativeKernels.hnswRelink(self, c, newNode: node, cap: cap, list: theirs)
                 }
                 locks.unlock(c)
             }

@@ -20,6 +20,12 @@ public enum DotKernel {
         NativeKernels.scoresInt8(query: query, codes: codes, rowCount: rowCount, dim: dim, out: out)
     }
 
+    /// `out[r] = Σ rows[r][i] · query[i]` as exact int32 for `rowCount` rows of `dim` unsigned codes and a signed query
+    /// (AVX-512 VNNI where present, portable integer loops otherwise).
+    public static func dotsUnsignedSigned(query: UnsafePointer<Int8>, rows: UnsafePointer<UInt8>, rowCount: Int, dim: Int, out: UnsafeMutablePointer<Int32>) {
+        NativeKernels.dotsUnsignedSigned(query: query, rows: rows, rowCount: rowCount, dim: dim, out: out)
+    }
+
     /// Asks the CPU to start loading `bytes` at `p` into cache (a hint; no effect on results).
     @inline(__always)  // per visited neighbour in HNSW.
     public static func prefetch(_ p: UnsafeRawPointer, bytes: Int) { NativeKernels.prefetch(p, bytes: bytes) }

@@ -31,18 +31,36 @@ enum NativeKernels {
     @inline(__always)  // per visited neighbour in HNSW.
     static func prefetch(_ p: UnsafeRawPointer, bytes: Int) { wgk_prefetch(p, bytes) }
 
+    /// The C view of a graph (`locked`: with its striped locks, for the build).
+    static func cGraph(_ graph: Graph, locked: Bool) -> wgk_hnsw_graph {
+        wgk_hnsw_graph(
+            vectors: graph.vectors, dim: graph.dim, links0: graph.links0, stride0: 2 * graph.M + 1,
+            upper: graph.upper.map { UnsafePointer($0) }, upper_offset: UnsafeRawPointer(graph.upperOffset).assumingMemoryBound(to: Int64.self),
+            stride_upper: graph.M + 1, deleted: UnsafeRawPointer(graph.deleted).assumingMemoryBound(to: UInt8.self),
+            max_links: 2 * graph.M, locks: locked ? graph.locks.locks : nil, lock_count: graph.locks.count)
+    }
+
+    /// The neighbour-selection heuristic over candidates sorted best first.
+    static func hnswSelect(_ graph: Graph, sims: [Float], nodes: [Int32], max: Int) -> [Int32] {
+        var g = cGraph(graph, locked: false)
+        return [Int32](unsafeUninitializedCapacity: max) { out, count in
+            count = sims.withUnsafeBufferPointer { s in nodes.withUnsafeBufferPointer { n in wgk_hnsw_select(&g, s.baseAddress!, n.baseAddress!, s.count, max, out.baseAddress!) } }
+        }
+    }
+
+    /// Adds `newNode` to the full list `list` of node `c` and re-selects it down to `cap` (caller holds c's lock).
+    static func hnswRelink(_ graph: Graph, _ c: Int32, newNode: Int32, cap: Int, list: UnsafeMutablePointer<Int32>) {
+        var g = cGraph(graph, locked: false)
+        wgk_hnsw_relink(&g, c, newNode, cap, list)
+    }
+
     /// One beam search of `graph` on `level` (see `wgk_hnsw_search_layer`); the results land in `scratch.top`.
     static func hnswSearchLayer(
         _ graph: Graph, _ q: UnsafePointer<Float>, entry: Int32, ef: Int, level: Int32, locked: Bool, mask: UnsafePointer<UInt64>?,
         skipDeleted: Bool, scratch: inout SearchScratch
     ) {
         let tag = scratch.tag
-        let upperOffset = UnsafeRawPointer(graph.upperOffset).assumingMemoryBound(to: Int64.self)
-        let deleted = UnsafeRawPointer(graph.deleted).assumingMemoryBound(to: UInt8.self)
-        var g = wgk_hnsw_graph(
-            vectors: graph.vectors, dim: graph.dim, links0: graph.links0, stride0: 2 * graph.M + 1,
-            upper: graph.upper.map { UnsafePointer($0) }, upper_offset: upperOffset, stride_upper: graph.M + 1,
-            deleted: deleted, max_links: 2 * graph.M, locks: locked ? graph.locks.locks : nil, lock_count: graph.locks.count)
+        var g = cGraph(graph, locked: locked)
         let n = scratch.visited.withUnsafeMutableBufferPointer { visited in
             scratch.candidateSims.withUnsafeMutableBufferPointer { cs in
                 scratch.candidateNodes.withUnsafeMutableBufferPointer { cn in
@@ -77,6 +95,10 @@ enum NativeKernels {
             }
             views.withUnsafeBufferPointer { wgk_i8_upper_bounds($0.baseAddress!, $0.count, &r, groups.lowerBound, groups.upperBound, out, ldo) }
         }
+    }
+
+    static func dotsUnsignedSigned(query: UnsafePointer<Int8>, rows: UnsafePointer<UInt8>, rowCount: Int, dim: Int, out: UnsafeMutablePointer<Int32>) {
+        wgk_dots_u8s8(query, rows, rowCount, dim, out)
     }
 
     static var level: SIMDLevel { SIMDLevel(rawValue: Int(wgk_level())) ?? .portable }
