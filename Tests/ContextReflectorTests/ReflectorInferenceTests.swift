@@ -157,6 +157,7 @@ final class ReflectorInferenceTests: XCTestCase {
         try check([[moved, pool[1]], [pool[3]]], "reused id")
         try check([[moved, pool[1]], [pool[0]]], "one id, two transitions")
         try check([[pool[0]], [pool[1]]], "the old transition again")
+        try check([[], []], "nothing kept anywhere")
         // New weights (a training step, a load) invalidate every remembered projection.
         randomize(reflector, seed: 3)
         try check([[pool[0], pool[1]], [pool[2]]], "new weights")

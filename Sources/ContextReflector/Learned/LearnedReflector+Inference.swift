@@ -155,13 +155,14 @@ extension LearnedReflector {
         store.values.withUnsafeBufferPointer { pv in
             joined.withUnsafeBufferPointer { pj in
                 projected.withUnsafeBufferPointer { pp in
-                    index.withUnsafeBufferPointer { pi in
+                    // One placeholder entry when there is no context token at all, so the buffer has an address (never read).
+                    (index.isEmpty ? [0] : index).withUnsafeBufferPointer { pi in
                         work.withUnsafeMutableBufferPointer { pw in
                             out.withUnsafeMutableBufferPointer { po in
                                 guard let v = pv.baseAddress, let joined = pj.baseAddress, let w = pw.baseAddress, let o = po.baseAddress else { return }
-                                // Empty arrays have no base address; nothing reads them then (no context token at all).
+                                // An empty projection has no base address; nothing reads it then (no context token at all).
                                 let projected = pp.baseAddress ?? UnsafePointer(w)
-                                let rows = pi.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Int>.alignment)!
+                                guard let rows = pi.baseAddress else { return }
                                 forward(v: v, joined: joined, b: b, projected: projected, width: width, rows: rows, contextStart: contextStart,
                                         w: w, offsets: offsets, out: o)
                             }
@@ -276,6 +277,7 @@ extension LearnedReflector {
         p = p * rr + 0.5
         p = p * rr + 1
         p = p * rr + 1
+        // unsafeBitCast: SIMD16<Float> and SIMD16<UInt32> are both 64 bytes; this is the scalar code's bitPattern, 16 lanes wide.
         let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- 0x4B40_0000 &+ 127
         let e = p * unsafeBitCast(bits &<< 23, to: SIMD16<Float>.self)
         let r = 1 - poly * e
