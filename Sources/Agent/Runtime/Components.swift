@@ -19,13 +19,17 @@ public struct LearnedStage: ContextTokenizer {
     public let reflector: LearnedReflector
     /// Packs queries and context into the reflector's input arrays.
     public let builder: ReflectorInputBuilder
-    /// The projected context of kept candidates, by id (one knowledge source per runtime); nil: projected every time.
+    /// The projected context of kept candidates, by id (one knowledge source per runtime); nil (the default): projected
+    /// every time, with the step's batch.
     private let cache: ReflectorContextCache?
 
     /// A learned stage for a model with the given state and action widths.
     /// - Parameter cachesContext: remember each kept candidate's projected context (fc2 and the cross-attention
-    ///   keys/values) by id across calls — same tokens; off only for a knowledge source whose ids can change meaning.
-    public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, cachesContext: Bool = true) {
+    ///   keys/values) by id across calls. Off by default. With it, tokens agree with the uncached ones only within
+    ///   float rounding (≈ 1e-6: BLAS rounds a row differently depending on which rows it is computed with), so
+    ///   they depend on earlier calls, and a rollout resumed after a crash (cold cache) would not reproduce the
+    ///   uninterrupted run's trace bit for bit. Without it, a step's tokens depend on that step's batch only.
+    public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, cachesContext: Bool = false) {
         self.reflector = reflector
         // The packing follows from the reflector's context width; a reflector that fits no packing fails its first forward.
         builder = (try? ReflectorInputBuilder(for: reflector.config, stateWidth: stateWidth, actionWidth: actionWidth))
@@ -35,8 +39,8 @@ public struct LearnedStage: ContextTokenizer {
 
     public func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
         guard !queries.isEmpty else { return [] }
-        // The inference path: no padding tokens, no backward caches (equal to `forward` within 1e-5), and each kept
-        // candidate's projected context remembered across steps.
+        // The inference path: no padding tokens, no backward caches (equal to `forward` within 1e-5); with
+        // `cachesContext`, each kept candidate's projected context remembered across steps.
         let out: [Float]
         if let cache {
             out = try reflector.infer(queries: queries, kept: kept, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth, cache: cache)
