@@ -1,6 +1,6 @@
 // The learned reflector's inference path against its training forward (≤ 1e-5), against the recorded PyTorch
 // output, and the direct packer against `ReflectorInputBuilder` (same tokens once padding is dropped).
-import ContextReflector
+@testable import ContextReflector
 import Foundation
 import Formats
 import Tensor
@@ -157,8 +157,22 @@ final class ReflectorInferenceTests: XCTestCase {
         try check([[moved, pool[1]], [pool[3]]], "reused id")
         try check([[moved, pool[1]], [pool[0]]], "one id, two transitions")
         try check([[pool[0]], [pool[1]]], "the old transition again")
+        try check([[], []], "nothing kept anywhere")
         // New weights (a training step, a load) invalidate every remembered projection.
         randomize(reflector, seed: 3)
         try check([[pool[0], pool[1]], [pool[2]]], "new weights")
     }
+
+    func testSixteenLaneGELUEqualsTheTensorKernelBitForBit() {
+        var rng = SeededGenerator(seed: 31)
+        var values = (0..<1_003).map { _ in rng.nextGaussian() * 4 }  // a tail after the 16-lane blocks
+        values += [0, -0.0, 1e-30, -1e-30, 40, -40, 100, -100, .infinity, -.infinity]
+        for form in [GELUForm.erf, .tanh] {
+            var ours = values, theirs = values
+            ours.withUnsafeMutableBufferPointer { LearnedReflector.gelu($0.baseAddress!, count: $0.count, form: form) }
+            theirs.withUnsafeMutableBufferPointer { Kernels.geluForward(out: $0.baseAddress!, input: $0.baseAddress!, count: $0.count, form: form) }
+            XCTAssertEqual(ours.map(\.bitPattern), theirs.map(\.bitPattern), "\(form)")
+        }
+    }
 }
+

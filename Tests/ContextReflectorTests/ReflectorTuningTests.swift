@@ -39,6 +39,14 @@ private func tinyWorld(scenarios: Int, perScenario: Int, dataset: String, seed: 
     return out
 }
 
+/// The tiny world's splits (train 240, kb 120, test 60 transitions) and a model sized for it, image → image.
+private func tinySetup() -> (NativeModelConfig, TaskMode, train: [Transition], kb: [Transition], test: [Transition]) {
+    let modelConfig = NativeModelConfig(
+        embeddingDimension: 16, actionDimension: 8, width: 32, depth: 1, heads: 2, mlpRatio: 2, maxMemorySteps: 2, reflectorWidth: 32, seed: 1)
+    return (modelConfig, TaskMode(inputs: [.image], targets: [.image]), tinyWorld(scenarios: 6, perScenario: 40, dataset: "train", seed: 11),
+            tinyWorld(scenarios: 6, perScenario: 20, dataset: "kb", seed: 12), tinyWorld(scenarios: 6, perScenario: 10, dataset: "test", seed: 13))
+}
+
 final class ReflectorTuningTests: XCTestCase {
     func testWorldModelGradientWithRespectToReflectorTokensMatchesFiniteDifferences() throws {
         let model = try NativeWorldModel(config: NativeModelConfig(
@@ -104,12 +112,7 @@ final class ReflectorTuningTests: XCTestCase {
     }
 
     func testTuningRaisesHeldOutCosineOverTheFrozenBaseModel() throws {
-        let modelConfig = NativeModelConfig(
-            embeddingDimension: 16, actionDimension: 8, width: 32, depth: 1, heads: 2, mlpRatio: 2, maxMemorySteps: 2, reflectorWidth: 32, seed: 1)
-        let mode = TaskMode(inputs: [.image], targets: [.image])
-        let train = tinyWorld(scenarios: 6, perScenario: 40, dataset: "train", seed: 11)
-        let kb = tinyWorld(scenarios: 6, perScenario: 20, dataset: "kb", seed: 12)
-        let test = tinyWorld(scenarios: 6, perScenario: 10, dataset: "test", seed: 13)
+        let (modelConfig, mode, train, kb, test) = tinySetup()
         // The base model, trained without context.
         let trainer = try Trainer(
             config: TrainingConfig(model: modelConfig, stages: [TrainingStage(kind: mode.kind, steps: 150)], batchSize: 32, learningRate: 3e-3,
@@ -209,12 +212,7 @@ final class ReflectorTuningTests: XCTestCase {
     }
 
     func testJointTrainingTeachesTheModelToReadRetrievedKnowledge() throws {
-        let modelConfig = NativeModelConfig(
-            embeddingDimension: 16, actionDimension: 8, width: 32, depth: 1, heads: 2, mlpRatio: 2, maxMemorySteps: 2, reflectorWidth: 32, seed: 1)
-        let mode = TaskMode(inputs: [.image], targets: [.image])
-        let train = tinyWorld(scenarios: 6, perScenario: 40, dataset: "train", seed: 11)
-        let kb = tinyWorld(scenarios: 6, perScenario: 20, dataset: "kb", seed: 12)
-        let test = tinyWorld(scenarios: 6, perScenario: 10, dataset: "test", seed: 13)
+        let (modelConfig, mode, train, kb, test) = tinySetup()
         var tuning = ReflectorTuningConfig()
         tuning.hiddenWidth = 32
         tuning.heads = 2

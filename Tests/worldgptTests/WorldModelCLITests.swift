@@ -81,4 +81,29 @@ final class WorldModelCLITests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("modality_modes[0].inputs"), result.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("run/metrics.csv").path))
     }
+
+    func testTrainWithKnowledgeNeedsAKnowledgeBaseAndSavesTheReflector() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try makeDataset(dir.url, modes: "  - {inputs: [video], targets: [video]}\n  - {inputs: [video], targets: [audio]}")
+        let config = dir.url.appendingPathComponent("train.yaml")
+        try (String(contentsOf: config, encoding: .utf8) + "\n  context_probability: 1.0\n").write(to: config, atomically: true, encoding: .utf8)
+        let out = dir.url.appendingPathComponent("run")
+        let encoder = ["--text-encoder", "hashed", "--action-cache", "none"]
+        let missing = try runWorldGPT(["train", "--config", config.path, "--out", out.path] + encoder)
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("context_probability") && missing.stderr.contains("--kb"), missing.stderr)
+        // The dataset is its own knowledge base here: the leakage guard leaves each sample the other one.
+        let kb = dir.url.appendingPathComponent("demo.yaml").path
+        let train = try runWorldGPT(["train", "--config", config.path, "--out", out.path, "--kb", kb] + encoder)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("final/reflector.pt").path))
+        let rows = try String(contentsOf: out.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(rows.first?.split(separator: ",")[4], "context")
+        XCTAssertEqual(rows.dropFirst().map { $0.split(separator: ",")[4] }, Array(repeating: "1", count: 7))
+        // The reflector trained with the model loads as the starting point of `train-reflector` (and in `reflector run`).
+        let inspect = try runWorldGPT(["inspect", out.appendingPathComponent("final/reflector.pt").path])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("query_tokens"), inspect.stdout)
+    }
 }

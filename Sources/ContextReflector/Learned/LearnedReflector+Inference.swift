@@ -155,13 +155,14 @@ extension LearnedReflector {
         store.values.withUnsafeBufferPointer { pv in
             joined.withUnsafeBufferPointer { pj in
                 projected.withUnsafeBufferPointer { pp in
-                    index.withUnsafeBufferPointer { pi in
+                    // One placeholder entry when there is no context token at all, so the buffer has an address (never read).
+                    (index.isEmpty ? [0] : index).withUnsafeBufferPointer { pi in
                         work.withUnsafeMutableBufferPointer { pw in
                             out.withUnsafeMutableBufferPointer { po in
                                 guard let v = pv.baseAddress, let joined = pj.baseAddress, let w = pw.baseAddress, let o = po.baseAddress else { return }
-                                // Empty arrays have no base address; nothing reads them then (no context token at all).
+                                // An empty projection has no base address; nothing reads it then (no context token at all).
                                 let projected = pp.baseAddress ?? UnsafePointer(w)
-                                let rows = pi.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Int>.alignment)!
+                                guard let rows = pi.baseAddress else { return }
                                 forward(v: v, joined: joined, b: b, projected: projected, width: width, rows: rows, contextStart: contextStart,
                                         w: w, offsets: offsets, out: o)
                             }
@@ -236,7 +237,7 @@ extension LearnedReflector {
     }
 
     /// GELU in place, 16 lanes at a time with `Kernels.erf`'s formula (erf form; the tanh form goes to `Kernels`).
-    private static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int, form: GELUForm) {
+    static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int, form: GELUForm) {
         guard form == .erf else {
             Kernels.geluForward(out: x, input: x, count: count, form: form)
             return
@@ -257,7 +258,12 @@ extension LearnedReflector {
     private static func erf(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let a = x.replacing(with: -x, where: x .< 0)
         let t = 1 / (1 + 0.327_591_1 * a)
-        let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))))
+        // t·(c1 + t·(c2 + t·(c3 + t·(c4 + t·c5)))) evaluated inside out, one operation at a time (as the scalar code).
+        var u: SIMD16<Float> = t * Float(1.061_405_429)
+        u = t * (u + Float(-1.453_152_027))
+        u = t * (u + Float(1.421_413_741))
+        u = t * (u + Float(-0.284_496_736))
+        let poly: SIMD16<Float> = t * (u + Float(0.254_829_592))
         // exp(−a²) as Kernels.expNonPositive: 2^k · p(r), k from the 1.5·2²³ rounding trick.
         let xc = (-a * a).replacing(with: -87, where: -a * a .< -87)
         let shifted = xc * 1.442_695_04 + 12_582_912
@@ -271,6 +277,7 @@ extension LearnedReflector {
         p = p * rr + 0.5
         p = p * rr + 1
         p = p * rr + 1
+        // unsafeBitCast: SIMD16<Float> and SIMD16<UInt32> are both 64 bytes; this is the scalar code's bitPattern, 16 lanes wide.
         let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- 0x4B40_0000 &+ 127
         let e = p * unsafeBitCast(bits &<< 23, to: SIMD16<Float>.self)
         let r = 1 - poly * e
