@@ -3,6 +3,7 @@
 import Formats
 import Foundation
 import Memory
+import Retrieval
 import TestSupport
 import XCTest
 
@@ -164,6 +165,10 @@ final class RecallTests: XCTestCase {
         let writer = try EpisodeStore(url: url)
         try writer.prepareRecall()
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: state8)), good, "a writer rewrites the stale file")
+        try check(writer, try oracle(writer), rng: &rng)
+        // The same on the portable integer kernel (no VNNI).
+        DotKernel.setLevel(.portable)
+        defer { DotKernel.setLevel(DotKernel.supportedLevel) }
         try check(writer, try oracle(writer), rng: &rng)
     }
 }

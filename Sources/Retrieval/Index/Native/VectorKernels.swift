@@ -10,6 +10,7 @@ public enum SIMDLevel: Int, Sendable, CustomStringConvertible {
     /// AVX-512F.
     case avx512 = 2
 
+    /// The level's name as benchmarks print it.
     public var description: String { ["portable", "avx2+fma", "avx512f"][rawValue] }
 }
 
