@@ -25,11 +25,13 @@ public final class TransitionContextSource: ContextSource {
     /// The weight of the state cosine in the score (the action's is `√(1 − stateWeight²)`).
     public let stateWeight: Float
     private let actionKey: (([Float]) -> [Float]?)?
+    /// Every transition, for queries without a scenario (or when not scoped).
     private let index: FlatIndex
+    /// One index per scenario, so a scoped query scans its scenario's rows only.
+    private var scenarioIndexes: [String: FlatIndex] = [:]
     private let stateWidth: Int
     private let actionWidth: Int
     private let actionKeyWidth: Int
-    private var idsByScenario: [String: [Int64]] = [:]
 
     /// Indexes `transitions` (each needs a state0 and an action embedding of consistent widths).
     /// - Parameters:
@@ -58,33 +60,47 @@ public final class TransitionContextSource: ContextSource {
         self.transitions = transitions
         self.idPrefix = idPrefix
         self.scopeToScenario = scopeToScenario
-        index = FlatIndex(dim: s + keyWidth, threads: 1)
+        let dim = (stateWeight > 0 ? s : 0) + keyWidth
+        index = FlatIndex(dim: dim, threads: 1)
         var keys: [Float] = []
-        keys.reserveCapacity(transitions.count * (s + keyWidth))
+        keys.reserveCapacity(transitions.count * dim)
+        var byScenario: [String: (ids: [Int64], keys: [Float])] = [:]
         for (i, t) in transitions.enumerated() {
             guard let key = key(state: t.state0, action: t.action) else {
                 throw ReflectorError.input(
                     name: "knowledge base", problem: "transition \(t.provenance.sampleID) has no state0/action embedding of widths \(s)/\(a), or a non-finite one")
             }
             keys += key
-            if let scenario = t.provenance.scenario { idsByScenario[scenario, default: []].append(Int64(i)) }
+            if scopeToScenario, let scenario = t.provenance.scenario {
+                byScenario[scenario, default: ([], [])].ids.append(Int64(i))
+                byScenario[scenario, default: ([], [])].keys += key
+            }
         }
-        do { try index.add(ids: transitions.indices.map(Int64.init), vectors: keys) } catch {
+        do {
+            try index.add(ids: transitions.indices.map(Int64.init), vectors: keys)
+            for (scenario, rows) in byScenario {
+                let scoped = FlatIndex(dim: dim, threads: 1)
+                try scoped.add(ids: rows.ids, vectors: rows.keys)
+                scenarioIndexes[scenario] = scoped
+            }
+        } catch {
             throw ReflectorError.input(name: "knowledge base", problem: "\(error)")
         }
     }
 
-    /// `[w_s·unit(avg state), w_a·unit(action key)]`, or nil when a part is missing, mis-sized or not finite.
+    /// `[w_s·unit(avg state), w_a·unit(action key)]` (just the action part when w_s = 0), or nil when a part is
+    /// missing, mis-sized or not finite.
     func key(state: State, action: Action) -> [Float]? {
         guard let s = state.averaged(), s.dim == stateWidth, s.isFinite, let a = action.embedding, a.dim == actionWidth, a.isFinite else { return nil }
         guard let mapped = actionKey.map({ $0(a.values) }) ?? a.values, mapped.count == actionKeyWidth else { return nil }
         let actionWeight = (1 - stateWeight * stateWeight).squareRoot()
-        let su = s.normalized().values
         var norm: Float = 0
         for v in mapped { norm += v * v }
         guard norm > 0, norm.isFinite else { return nil }
         let actionScale = actionWeight / norm.squareRoot()
-        return su.map { $0 * stateWeight } + mapped.map { $0 * actionScale }
+        let actionPart = mapped.map { $0 * actionScale }
+        guard stateWeight > 0 else { return actionPart }
+        return s.normalized().values.map { $0 * stateWeight } + actionPart
     }
 
     public func candidates(for query: ReflectorQuery, k: Int) throws -> [ReflectorCandidate] {
@@ -92,11 +108,12 @@ public final class TransitionContextSource: ContextSource {
         guard let key = key(state: query.state, action: query.action) else {
             throw ReflectorError.input(name: "query", problem: "needs a state and an action embedding of widths \(stateWidth)/\(actionWidth)")
         }
-        var filter: SearchFilter?
+        var searched = index
         if scopeToScenario, let scenario = query.provenance?.scenario {
-            filter = .only(idsByScenario[scenario] ?? [])
+            guard let scoped = scenarioIndexes[scenario] else { return [] }
+            searched = scoped
         }
-        let hits = try index.search(key, k: k, filter: filter)[0]
+        let hits = try searched.search(key, k: k, filter: nil)[0]
         return hits.map { ReflectorCandidate(id: idPrefix + String($0.id), transition: transitions[Int($0.id)], score: Double($0.score)) }
     }
 }
