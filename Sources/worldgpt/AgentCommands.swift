@@ -113,16 +113,20 @@ enum AgentSetup {
     }
 
     /// The knowledge source named by `--kb`.
-    /// A `.sqlite` file is a knowledge base from `worldgpt kb build` (searched by its stored keys); anything else a
-    /// dataset loaded into memory. With a native world `model`, a dataset is searched by the model's own action
-    /// representation (`NativeWorldModel.actionKey`, state weight 0), where actions that do the same thing are
-    /// neighbours whatever their wording; without one, by `[state, action embedding]`.
+    /// A `.sqlite` file is a knowledge base from `worldgpt kb build`; anything else a dataset loaded into memory.
+    /// With a native world `model`, either is searched by the model's own action representation
+    /// (`NativeWorldModel.actionKey`, state weight 0), where actions that do the same thing are neighbours whatever
+    /// their wording; without one, a base by its stored keys and a dataset by `[state, action embedding]`.
     static func knowledge(_ path: String, cache: ActionEmbeddingCache, model: (any WorldModel)? = nil) throws -> any ContextSource {
         if path.hasSuffix(".sqlite") {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw AgentError.missingFile(kind: "knowledge base", path: path, hint: "build it with `worldgpt kb build --data CONFIG.yaml --out \(path)`")
             }
-            return KnowledgeBaseSource(try KnowledgeBase(url: URL(fileURLWithPath: path)))
+            let base = try KnowledgeBase(url: URL(fileURLWithPath: path))
+            if let native = model as? NativeWorldModel {
+                return try TransitionContextSource.rekeyed(base, actionKey: { native.actionKey($0) })
+            }
+            return KnowledgeBaseSource(base)
         }
         let transitions = try knowledgeTransitions(path, cache: cache)
         if let native = model as? NativeWorldModel {

@@ -54,6 +54,19 @@ public struct LearnedStage: ContextTokenizer {
     }
 }
 
+extension TransitionContextSource {
+    /// Every entry of a SQLite knowledge base, searched in memory by another action key (e.g. a world model's
+    /// `actionKey`) instead of the keys the base stores; candidate ids stay the base's (`kb:<entry id>`).
+    /// - Throws: `StoreError`/`RetrievalError` for an unreadable base, `ReflectorError` for unusable entries.
+    public static func rekeyed(_ knowledgeBase: KnowledgeBase, actionKey: @escaping ([Float]) -> [Float]?, stateWeight: Float = 0) throws
+        -> TransitionContextSource
+    {
+        let ids = knowledgeBase.index.ids.sorted()
+        return try TransitionContextSource(
+            transitions: try ids.map { try knowledgeBase.transition(id: $0) }, actionKey: actionKey, stateWeight: stateWeight, ids: ids)
+    }
+}
+
 /// The SQLite knowledge base (`worldgpt kb build`) as a context source, scoped to the query's scenario.
 public final class KnowledgeBaseSource: ContextSource {
     /// The opened knowledge base.

@@ -20,6 +20,8 @@ public final class TransitionContextSource: ContextSource {
     public let transitions: [Transition]
     /// The id prefix of candidates (e.g. `kb:`).
     public let idPrefix: String
+    /// Per transition, the number in its candidate id (default: its position).
+    public let ids: [Int64]
     /// Whether queries with a scenario only see that scenario's transitions.
     public let scopeToScenario: Bool
     /// The weight of the state cosine in the score (the action's is `√(1 − stateWeight²)`).
@@ -38,11 +40,16 @@ public final class TransitionContextSource: ContextSource {
     ///   - actionKey: maps an action embedding to the vector actions are compared by (nil: the embedding itself),
     ///     e.g. a trained world model's `actionKey`.
     ///   - stateWeight: the weight of the state cosine, in 0...1 (default 1/√2: state and action count equally).
+    ///   - ids: the number in each transition's candidate id (e.g. its knowledge-base entry id); default: positions.
     /// - Throws: `ReflectorError.input` naming the first unusable transition.
     public init(
         transitions: [Transition], idPrefix: String = "kb:", scopeToScenario: Bool = true, actionKey: (([Float]) -> [Float]?)? = nil,
-        stateWeight: Float = Float(1 / 2.0.squareRoot())
+        stateWeight: Float = Float(1 / 2.0.squareRoot()), ids: [Int64]? = nil
     ) throws {
+        guard ids == nil || ids?.count == transitions.count else {
+            throw ReflectorError.invalidConfig("\(ids?.count ?? 0) ids for \(transitions.count) transitions")
+        }
+        self.ids = ids ?? transitions.indices.map(Int64.init)
         guard (0...1).contains(stateWeight) else { throw ReflectorError.invalidConfig("state weight must be in 0...1 (got \(stateWeight))") }
         guard let first = transitions.first else { throw ReflectorError.input(name: "knowledge base", problem: "no transitions") }
         guard let s = first.state0.averaged()?.dim, let firstAction = first.action.embedding else {
@@ -114,6 +121,6 @@ public final class TransitionContextSource: ContextSource {
             searched = scoped
         }
         let hits = try searched.search(key, k: k, filter: nil)[0]
-        return hits.map { ReflectorCandidate(id: idPrefix + String($0.id), transition: transitions[Int($0.id)], score: Double($0.score)) }
+        return hits.map { ReflectorCandidate(id: idPrefix + String(ids[Int($0.id)]), transition: transitions[Int($0.id)], score: Double($0.score)) }
     }
 }
