@@ -1,9 +1,11 @@
 // `worldgpt train`: trains the native world model from a training YAML; progress on stderr.
+import Agent
 import ArgumentParser
 import ContextReflector
 import Encoders
 import Formats
 import Foundation
+import Retrieval
 import Tensor
 import WorldModel
 
@@ -75,13 +77,15 @@ extension TrainCommand {
         guard tuning.hiddenWidth % 64 == 0, (tuning.heads ?? tuning.hiddenWidth / 64) == tuning.hiddenWidth / 64 else {
             throw ValidationError("hidden_width must be a multiple of 64 with heads = hidden_width / 64: .pt checkpoints do not record the head count")
         }
-        // Knowledge is searched by the model's own action representation, rebuilt as the model learns; a KB.sqlite
-        // keeps its stored keys.
+        // Knowledge is searched by the model's own action representation, re-keyed as the model learns.
         let model = trainer.model
         let makeSource: () throws -> any ContextSource
         if kb.hasSuffix(".sqlite") {
-            let fixed = try AgentSetup.knowledge(kb, cache: cache)
-            makeSource = { fixed }
+            guard FileManager.default.fileExists(atPath: kb) else {
+                throw AgentError.missingFile(kind: "knowledge base", path: kb, hint: "build it with `worldgpt kb build --data CONFIG.yaml --out \(kb)`")
+            }
+            let base = try KnowledgeBase(url: URL(fileURLWithPath: kb))
+            makeSource = { try TransitionContextSource.rekeyed(base, actionKey: { model.actionKey($0) }) }
         } else {
             let transitions = try AgentSetup.knowledgeTransitions(kb, cache: cache)
             makeSource = { try TransitionContextSource(transitions: transitions, actionKey: { model.actionKey($0) }, stateWeight: 0) }
