@@ -14,12 +14,15 @@ struct TrainReflectorCommand: ParsableCommand {
         abstract: "Cognitive-augmented tuning: train the learned reflector against a frozen world model.",
         discussion: """
             For every training transition and task mode, candidates are retrieved from --kb (within the sample's \
-            scenario), filtered (leakage guard on: never the sample itself nor later steps of its episode), packed \
-            as [state0, action, state1] triplets and turned into reflector tokens; the world model (frozen, except \
+            scenario, actions compared in the model's own action representation), filtered (leakage guard on: never \
+            the sample itself nor later steps of its episode), packed one [state0, state1, action] token per kept \
+            triplet (context_packing "triplet"; "part" is the original's three tokens) and turned into reflector \
+            tokens; the world model (frozen, except \
             its reflector-token projection unless tune_projection is false) predicts with them and the cosine loss \
             trains the reflector. Writes DIR/reflector.pt (original PyTorch layout), DIR/model/ (the world model \
             with its tuned projection: use it with --reflector), DIR/metrics.csv and DIR/tuning.json, and prints \
-            held-out cosine ×100: base model, kNN retrieval, base + untrained reflector, base + tuned reflector.
+            held-out cosine ×100: base model, kNN retrieval, state0 + the kept transitions' mean change (retrieval \
+            without a learned stage), base + untrained reflector, base + tuned reflector.
             """)
 
     @Option(name: .long, help: "The frozen world model: a checkpoint folder from `worldgpt train`.")
