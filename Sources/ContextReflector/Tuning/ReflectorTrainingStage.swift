@@ -110,12 +110,7 @@ public final class ReflectorTrainingStage: TrainingContextStage {
 
     public func saveState(to folder: URL) throws {
         try reflector.save(to: folder.appendingPathComponent(Self.reflectorFile))
-        let state = optimizer.state, count = reflector.store.count
-        let m = state.firstMoment.isEmpty ? [Float](repeating: 0, count: count) : state.firstMoment
-        let v = state.secondMoment.isEmpty ? [Float](repeating: 0, count: count) : state.secondMoment
-        try SafeTensors.write(
-            [("adamw.m", TensorData(floats: m, shape: [count])), ("adamw.v", TensorData(floats: v, shape: [count]))],
-            metadata: ["adamw.step": String(state.stepCount)], to: folder.appendingPathComponent(Self.optimizerFile))
+        try optimizer.state.write(to: folder.appendingPathComponent(Self.optimizerFile), parameterCount: reflector.store.count)
     }
 
     public func restoreState(from folder: URL) throws {
@@ -126,13 +121,9 @@ public final class ReflectorTrainingStage: TrainingContextStage {
         }
         reflector.store.values = loaded.store.values
         let optimizerURL = folder.appendingPathComponent(Self.optimizerFile)
-        let (tensors, metadata) = try SafeTensors.readWithMetadata(optimizerURL)
-        let byName = Dictionary(tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-        guard let m = byName["adamw.m"]?.floatValues(), let v = byName["adamw.v"]?.floatValues(), m.count == reflector.store.count,
-            v.count == reflector.store.count, let stepText = metadata["adamw.step"], let adamStep = Int(stepText)
-        else {
+        guard let state = try AdamWState.read(from: optimizerURL, parameterCount: reflector.store.count) else {
             throw ReflectorError.checkpoint(file: optimizerURL.path, problems: ["missing or mis-sized adamw.m / adamw.v / adamw.step"])
         }
-        optimizer.restore(AdamWState(stepCount: adamStep, firstMoment: adamStep == 0 ? [] : m, secondMoment: adamStep == 0 ? [] : v))
+        optimizer.restore(state)
     }
 }

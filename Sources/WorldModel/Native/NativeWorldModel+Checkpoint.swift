@@ -79,14 +79,9 @@ extension Trainer {
     public func saveCheckpoint(to folder: URL) throws {
         try model.save(to: folder)
         try contextStage?.saveState(to: folder)
-        let state = optimizer.state
-        let count = model.store.count
-        let m = state.firstMoment.isEmpty ? [Float](repeating: 0, count: count) : state.firstMoment
-        let v = state.secondMoment.isEmpty ? [Float](repeating: 0, count: count) : state.secondMoment
-        try SafeTensors.write(
-            [("adamw.m", TensorData(floats: m, shape: [count])), ("adamw.v", TensorData(floats: v, shape: [count]))],
-            metadata: ["format": CheckpointLayout.formatTag, "adamw.step": String(state.stepCount)],
-            to: folder.appendingPathComponent(CheckpointLayout.optimizer))
+        try optimizer.state.write(
+            to: folder.appendingPathComponent(CheckpointLayout.optimizer), parameterCount: model.store.count,
+            metadata: ["format": CheckpointLayout.formatTag])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
@@ -113,15 +108,10 @@ extension Trainer {
         let loaded = try NativeWorldModel.load(from: folder)
         model.store.values = loaded.store.values
         let optimizerURL = folder.appendingPathComponent(CheckpointLayout.optimizer)
-        let (tensors, metadata) = try SafeTensors.readWithMetadata(optimizerURL)
-        let byName = Dictionary(tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-        guard let m = byName["adamw.m"]?.floatValues(), let v = byName["adamw.v"]?.floatValues(),
-            m.count == model.store.count, v.count == model.store.count,
-            let stepText = metadata["adamw.step"], let adamStep = Int(stepText)
-        else {
+        guard let state = try AdamWState.read(from: optimizerURL, parameterCount: model.store.count) else {
             throw WorldModelError.badCheckpoint(path: optimizerURL.path, reason: "missing or mis-sized adamw.m / adamw.v / adamw.step")
         }
-        optimizer.restore(AdamWState(stepCount: adamStep, firstMoment: adamStep == 0 ? [] : m, secondMoment: adamStep == 0 ? [] : v))
+        optimizer.restore(state)
         try contextStage?.restoreState(from: folder)
         step = info.step
     }
