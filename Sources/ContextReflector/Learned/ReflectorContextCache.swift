@@ -134,7 +134,7 @@ extension LearnedReflector {
         precondition(queries.count == kept.count, "reflector batch: \(queries.count) queries, \(kept.count) kept lists")
         // The packing follows from the context width (as for `ReflectorInputBuilder(for:…)`).
         guard stateWidth + actionWidth == config.inputWidth,
-            let packing = ContextPacking.allCases.first(where: { $0.tokenWidth(stateWidth: stateWidth, actionWidth: actionWidth) == config.contextWidth })
+            let packing = ContextPacking(contextWidth: config.contextWidth, stateWidth: stateWidth, actionWidth: actionWidth)
         else {
             throw ReflectorError.input(
                 name: "widths", problem: "state \(stateWidth) + action \(actionWidth) do not fit the reflector's \(config.inputWidth)/\(config.contextWidth)")

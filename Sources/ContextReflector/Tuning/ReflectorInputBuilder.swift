@@ -18,6 +18,14 @@ public enum ContextPacking: String, Sendable, Codable, CaseIterable {
     /// Context tokens per kept triplet.
     public var tokensPerTriplet: Int { self == .perPart ? 3 : 1 }
 
+    /// The packing whose tokens are `contextWidth` wide for these state and action widths (nil: neither).
+    public init?(contextWidth: Int, stateWidth: Int, actionWidth: Int) {
+        guard let packing = Self.allCases.first(where: { $0.tokenWidth(stateWidth: stateWidth, actionWidth: actionWidth) == contextWidth }) else {
+            return nil
+        }
+        self = packing
+    }
+
     /// The width of a context token for these state and action widths.
     public func tokenWidth(stateWidth: Int, actionWidth: Int) -> Int {
         self == .perPart ? max(stateWidth, actionWidth) : 2 * stateWidth + actionWidth
@@ -53,9 +61,7 @@ public struct ReflectorInputBuilder: Sendable {
             throw ReflectorError.invalidConfig(
                 "the reflector takes [state0, action] of width \(config.inputWidth), but states are \(stateWidth)-d and actions \(actionWidth)-d")
         }
-        guard let packing = ContextPacking.allCases.first(where: {
-            ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth, packing: $0).contextWidth == config.contextWidth
-        }) else {
+        guard let packing = ContextPacking(contextWidth: config.contextWidth, stateWidth: stateWidth, actionWidth: actionWidth) else {
             throw ReflectorError.invalidConfig(
                 "the reflector's context width \(config.contextWidth) fits neither packing for \(stateWidth)-d states and \(actionWidth)-d actions "
                     + "(\(max(stateWidth, actionWidth)) per part, \(2 * stateWidth + actionWidth) per triplet)")
@@ -111,29 +117,11 @@ public struct ReflectorInputBuilder: Sendable {
         for (r, q) in queries.enumerated() {
             state0 += try vector(q.state.averaged(), stateWidth, "query state")
             action += try vector(q.action.embedding, actionWidth, "query action")
-            for (j, t) in context[r].enumerated() {
-                let parts = [
-                    try vector(t.state0.averaged(), stateWidth, "context state0"), try vector(t.action.embedding, actionWidth, "context action"),
-                    try vector(t.state1.averaged(), stateWidth, "context state1"),
-                ]
-                switch packing {
-                case .perPart:
-                    for (p, values) in parts.enumerated() {
-                        let token = r * l + perTriplet * j + p
-                        tokens.replaceSubrange((token * w)..<(token * w + values.count), with: values)
-                        mask[token] = 1
-                    }
-                case .perTriplet:
-                    // [state0, state1, action], as the world model's memory tokens.
-                    let token = r * l + j
-                    var offset = token * w
-                    for values in [parts[0], parts[2], parts[1]] {
-                        tokens.replaceSubrange(offset..<(offset + values.count), with: values)
-                        offset += values.count
-                    }
-                    mask[token] = 1
-                }
-            }
+            // The row's real tokens as the inference path packs them, then padding.
+            let real = perTriplet * context[r].count
+            let row = try ReflectorInferenceBatch.contextTokens(context[r], stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+            tokens.replaceSubrange((r * l * w)..<((r * l + real) * w), with: row)
+            for token in (r * l)..<(r * l + real) { mask[token] = 1 }
         }
         let allReal = mask.allSatisfy { $0 == 1 }
         return ReflectorInput(
