@@ -66,17 +66,9 @@ enum ProgressLine {
 extension TrainCommand {
     /// The learned reflector trained with the model, over knowledge from `kb`.
     func contextStage(for trainer: Trainer, kb: String, cache: ActionEmbeddingCache) throws -> ReflectorTrainingStage {
-        var tuning = ReflectorTuningConfig()
-        if let reflectorConfig {
-            guard let data = FileManager.default.contents(atPath: reflectorConfig) else { throw ValidationError("cannot read --reflector-config \(reflectorConfig)") }
-            do { tuning = try JSONDecoder().decode(ReflectorTuningConfig.self, from: data) } catch {
-                throw ValidationError("--reflector-config \(reflectorConfig): not a reflector config (\(error))")
-            }
-        }
+        let tuning = try ReflectorTuningConfig.load(reflectorConfig, option: "--reflector-config")
         try tuning.validate()
-        guard tuning.hiddenWidth % 64 == 0, (tuning.heads ?? tuning.hiddenWidth / 64) == tuning.hiddenWidth / 64 else {
-            throw ValidationError("hidden_width must be a multiple of 64 with heads = hidden_width / 64: .pt checkpoints do not record the head count")
-        }
+        try tuning.checkSavableHeads()
         // Knowledge is searched by the model's own action representation, re-keyed as the model learns.
         let model = trainer.model
         let makeSource: () throws -> any ContextSource
@@ -146,6 +138,14 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         if let threads { BLAS.threadCount = threads }
         let file = try TrainingFile.load(URL(fileURLWithPath: config))
+        // Knowledge settings are checked before any data is read.
+        let contextProbability = file.training.contextProbability
+        if contextProbability > 0, kb == nil {
+            throw ValidationError("training.context_probability is \(contextProbability): give --kb (the knowledge to retrieve context from)")
+        }
+        if contextProbability == 0, kb != nil {
+            throw ValidationError("--kb is used only when training.context_probability is above 0 in \(config)")
+        }
         let dataset = try TrainingSetup.dataset(for: file, dataOverride: data.map { URL(fileURLWithPath: $0) })
         // Resolve the validation data before training, so a bad path fails now rather than after the run.
         let validationConfig = try (validation.map { URL(fileURLWithPath: $0) } ?? file.validationURL).map { url -> DatasetConfig in
@@ -157,12 +157,7 @@ struct TrainCommand: ParsableCommand {
         ProgressLine.note("loading \(dataset.source) (\(dataset.datasetList.count) subset(s)), actions embedded by \(encoder.name)")
         let transitions = try TrainingSetup.transitions(dataset, cache: encoderOptions.cache(for: encoder))
         let trainer = try TrainingSetup.trainer(file: file, dataset: dataset, transitions: transitions, encoder: encoder)
-        if trainer.config.contextProbability > 0 {
-            guard let kb else { throw ValidationError("training.context_probability is \(trainer.config.contextProbability): give --kb (the knowledge to retrieve context from)") }
-            trainer.contextStage = try contextStage(for: trainer, kb: kb, cache: encoderOptions.cache(for: encoder))
-        } else if kb != nil {
-            throw ValidationError("--kb is used only when training.context_probability is above 0 in \(config)")
-        }
+        if let kb { trainer.contextStage = try contextStage(for: trainer, kb: kb, cache: encoderOptions.cache(for: encoder)) }
         let output = URL(fileURLWithPath: out)
         if resume {
             guard let latest = Trainer.latestCheckpoint(in: output) else { throw ValidationError("--resume: no checkpoint in \(out)") }

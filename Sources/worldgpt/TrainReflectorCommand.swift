@@ -49,19 +49,10 @@ struct TrainReflectorCommand: ParsableCommand {
 
     func run() throws {
         if let threads { BLAS.threadCount = threads }
-        var tuning = ReflectorTuningConfig()
-        if let config {
-            let url = URL(fileURLWithPath: config)
-            guard let data = try? Data(contentsOf: url) else { throw ValidationError("cannot read --config \(config)") }
-            do { tuning = try JSONDecoder().decode(ReflectorTuningConfig.self, from: data) } catch {
-                throw ValidationError("--config \(config): not a tuning config (\(error))")
-            }
-        }
+        var tuning = try ReflectorTuningConfig.load(config, option: "--config")
         if let steps { tuning.steps = steps }
         try tuning.validate()
-        guard reflector != nil || (tuning.hiddenWidth % 64 == 0 && (tuning.heads ?? tuning.hiddenWidth / 64) == tuning.hiddenWidth / 64) else {
-            throw ValidationError("hidden_width must be a multiple of 64 with heads = hidden_width / 64: .pt checkpoints do not record the head count and loaders assume BERT's 64-wide heads")
-        }
+        if reflector == nil { try tuning.checkSavableHeads() }
 
         let modelURL = URL(fileURLWithPath: model)
         let native = try NativeWorldModel.load(from: modelURL)
@@ -156,6 +147,25 @@ struct TrainReflectorCommand: ParsableCommand {
     private func isFolder(_ path: String) -> Bool {
         var folder: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
+    }
+}
+
+extension ReflectorTuningConfig {
+    /// The settings in the tuning JSON at `path` (errors name the `option` it came from); the defaults without one.
+    static func load(_ path: String?, option: String) throws -> ReflectorTuningConfig {
+        guard let path else { return ReflectorTuningConfig() }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(option) \(path)") }
+        do { return try JSONDecoder().decode(ReflectorTuningConfig.self, from: data) } catch {
+            throw ValidationError("\(option) \(path): not a tuning config (\(error))")
+        }
+    }
+
+    /// Throws unless a new reflector of these sizes survives a `.pt` round trip: checkpoints do not record the head
+    /// count, and loaders assume BERT's 64-wide heads.
+    func checkSavableHeads() throws {
+        guard hiddenWidth % 64 == 0, (heads ?? hiddenWidth / 64) == hiddenWidth / 64 else {
+            throw ValidationError("hidden_width must be a multiple of 64 with heads = hidden_width / 64: .pt checkpoints do not record the head count and loaders assume BERT's 64-wide heads")
+        }
     }
 }
 
