@@ -1,5 +1,6 @@
 // The `worldgpt` command line tool: argument parsing and printing only; the work happens in the libraries.
 import ArgumentParser
+import Tensor
 
 /// The root command: lists every subcommand with a one-line explanation.
 @main
@@ -15,4 +16,10 @@ struct WorldGPT: ParsableCommand {
         version: "0.1.0",
         subcommands: commandList
     )
+
+    /// Shortens OpenBLAS's idle spin before any work starts (see `BLAS.limitIdleSpin`), then runs the command.
+    static func main() {
+        BLAS.limitIdleSpin()
+        main(nil)
+    }
 }

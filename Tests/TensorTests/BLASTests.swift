@@ -27,4 +27,41 @@ final class BLASTests: XCTestCase {
             for i in 0..<(m * n) { XCTAssertEqual(c[i], expected[i], accuracy: 1e-5, "transposeA \(ta) transposeB \(tb)") }
         }
     }
+
+    func testLimitIdleSpinRestartsThePoolWithTheNewWindowAndGemmStaysCorrect() throws {
+        if getenv("OPENBLAS_THREAD_TIMEOUT") != nil { throw XCTSkip("OPENBLAS_THREAD_TIMEOUT is set: limitIdleSpin leaves it") }
+        defer {
+            unsetenv("OPENBLAS_THREAD_TIMEOUT")
+            BLAS.limitIdleSpin()
+        }
+        // OpenBLAS clamps to 4…30; the value read back is OpenBLAS's own.
+        XCTAssertEqual(BLAS.limitIdleSpin(exponent: 2), 4)
+        unsetenv("OPENBLAS_THREAD_TIMEOUT")
+        XCTAssertEqual(BLAS.limitIdleSpin(exponent: 18), 18)
+        // A user's setting stands.
+        XCTAssertNil(BLAS.limitIdleSpin(exponent: 12))
+        XCTAssertEqual(String(cString: getenv("OPENBLAS_THREAD_TIMEOUT")), "18")
+        // The restarted pool computes a product large enough to be split across threads.
+        let saved = BLAS.threadCount
+        BLAS.threadCount = 2
+        defer { BLAS.threadCount = saved }
+        let m = 96, n = 80, k = 112
+        let a = (0..<(m * k)).map { Float(($0 * 7919) % 23) / 23 - 0.5 }
+        let b = (0..<(k * n)).map { Float(($0 * 104_729) % 31) / 31 - 0.5 }
+        var c = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    BLAS.sgemm(m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
+                }
+            }
+        }
+        for i in 0..<m {
+            for j in 0..<n {
+                var expected: Double = 0
+                for p in 0..<k { expected += Double(a[i * k + p]) * Double(b[p * n + j]) }
+                XCTAssertEqual(Double(c[i * n + j]), expected, accuracy: 1e-4, "row \(i) column \(j)")
+            }
+        }
+    }
 }

@@ -1,6 +1,9 @@
 // The one place the Tensor module talks to OpenBLAS: raw-pointer GEMM/GEMV and thread control.
 // Shapes: M×K times K×N → M×N, row-major; transposes are flags, never copies.
 import COpenBLAS
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Thin, checked entry points to OpenBLAS for row-major Float32 buffers.
 public enum BLAS {
@@ -60,5 +63,41 @@ public enum BLAS {
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+
+    /// The spin window `limitIdleSpin` sets unless `OPENBLAS_THREAD_TIMEOUT` says otherwise: 2^20 cycles (≈ 0.4 ms),
+    /// long enough to bridge the gaps between the GEMMs of one forward pass, short enough that a worker goes to
+    /// sleep while the caller does non-BLAS work (docs/agent.md has the measurements).
+    public static let idleSpinExponent = 20
+
+    /// Makes idle OpenBLAS worker threads sleep after spinning 2^`exponent` CPU cycles instead of OpenBLAS's
+    /// default 2^28 (≈ 0.1 s), and returns the exponent now in force (nil when this OpenBLAS offers no way to
+    /// change it, or when `OPENBLAS_THREAD_TIMEOUT` is set: the user's choice stands).
+    ///
+    /// Why: after every multi-threaded BLAS call the workers busy-wait (yielding) for the next one. Between the
+    /// world model's GEMMs that saves a wake-up, but while the caller filters, retrieves or commits to SQLite the
+    /// spinning worker takes the other core of a 2-core machine away from that work and from background threads
+    /// (the runtime's offload writer): a rollout spent 32% of its time outside the model with the default and
+    /// 24% with 2^20. OpenBLAS reads the window from the environment when its thread pool starts, so this sets
+    /// the variable, makes OpenBLAS read it again and restarts the pool (`openblas_read_env`, `blas_thread_shutdown_`,
+    /// `blas_thread_init`, looked up at run time: an OpenBLAS without them is left as it is).
+    /// Call it at start-up, before any other thread uses BLAS (it is not safe while a BLAS call runs).
+    @discardableResult
+    public static func limitIdleSpin(exponent: Int = idleSpinExponent) -> Int? {
+        if getenv("OPENBLAS_THREAD_TIMEOUT") != nil { return nil }
+        typealias Procedure = @convention(c) () -> Void
+        typealias Status = @convention(c) () -> Int32
+        typealias Timeout = @convention(c) () -> UInt32
+        // A nil handle is RTLD_DEFAULT: every library the process has loaded.
+        guard let readEnvironment = dlsym(nil, "openblas_read_env"), let shutdown = dlsym(nil, "blas_thread_shutdown_"),
+            let start = dlsym(nil, "blas_thread_init"), let timeout = dlsym(nil, "openblas_thread_timeout")
+        else { return nil }
+        // OpenBLAS clamps the exponent to 4…30.
+        let clamped = min(30, max(4, exponent))
+        setenv("OPENBLAS_THREAD_TIMEOUT", String(clamped), 1)
+        unsafeBitCast(readEnvironment, to: Procedure.self)()
+        _ = unsafeBitCast(shutdown, to: Status.self)()
+        _ = unsafeBitCast(start, to: Status.self)()
+        return Int(unsafeBitCast(timeout, to: Timeout.self)())
     }
 }
