@@ -23,7 +23,8 @@ let package = Package(
             name: "CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
-        // Our own C: SIMD kernels (AVX-512 / AVX2+FMA with run-time dispatch, portable fallback) for the retrieval scans.
+        // Our own C: SIMD kernels (AVX-512 / AVX2+FMA with run-time dispatch, portable fallback) for the retrieval scans
+        // and for products whose rows must not depend on each other.
         .target(name: "CKernels"),
 
         // Vocabulary and file formats: the bottom of the stack.
@@ -31,7 +32,7 @@ let package = Package(
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "Formats"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CKernels", "Formats"]),
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
         .target(name: "Encoders", dependencies: ["Tensor", "Media", "Formats"]),
         .target(name: "Retrieval", dependencies: ["CKernels", "Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -56,7 +57,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Formats"], path: "Sources/TestSupport"),
 
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .testTarget(name: "EncodersTests", dependencies: ["Encoders", "TestSupport"]),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "TestSupport"]),

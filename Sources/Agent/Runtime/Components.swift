@@ -19,17 +19,19 @@ public struct LearnedStage: ContextTokenizer {
     public let reflector: LearnedReflector
     /// Packs queries and context into the reflector's input arrays.
     public let builder: ReflectorInputBuilder
-    /// The projected context of kept candidates, by id (one knowledge source per runtime); nil (the default): projected
-    /// every time, with the step's batch.
+    /// The projected context of kept candidates, by id (one knowledge source per runtime); nil: projected every time,
+    /// with the step's batch.
     private let cache: ReflectorContextCache?
 
     /// A learned stage for a model with the given state and action widths.
-    /// - Parameter cachesContext: remember each kept candidate's projected context (fc2 and the cross-attention
-    ///   keys/values) by id across calls. Off by default. With it, tokens agree with the uncached ones only within
-    ///   float rounding (≈ 1e-6: BLAS rounds a row differently depending on which rows it is computed with), so
-    ///   they depend on earlier calls, and a rollout resumed after a crash (cold cache) would not reproduce the
-    ///   uninterrupted run's trace bit for bit. Without it, a step's tokens depend on that step's batch only.
-    public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, cachesContext: Bool = false) {
+    /// - Parameter cachesContext: remember each kept candidate's packed and projected context (fc2 and the
+    ///   cross-attention keys/values) by id across calls (on by default: most knowledge-base rows are kept at several
+    ///   steps). Cached rows are projected one by one, so they do not depend on which rows came with them and a
+    ///   rollout resumed with a cold cache reproduces the uninterrupted run bit for bit; they agree with the uncached
+    ///   path (one BLAS call over the step's rows) within float rounding (≈ 1e-6). The cache must only see one
+    ///   knowledge source's candidates (ids name one transition each; a reused id with another transition is
+    ///   noticed and projected again).
+    public init(reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, cachesContext: Bool = true) {
         self.reflector = reflector
         // The packing follows from the reflector's context width; a reflector that fits no packing fails its first forward.
         builder = (try? ReflectorInputBuilder(for: reflector.config, stateWidth: stateWidth, actionWidth: actionWidth))

@@ -27,6 +27,11 @@ float wgk_dot_f32(const float *a, const float *b, size_t n);
 /// out[r] = q · rows[r] for nrows contiguous rows of dim floats.
 void wgk_scores_f32(const float *q, const float *rows, size_t nrows, size_t dim, float *out);
 
+/// out[i·ldo + j] = x_i · w_j for nx rows x_i (ldx floats apart) and nw contiguous rows w_j of dim floats, each product
+/// summed in one fixed order that depends only on dim and the instruction-set level: a row's results are the same
+/// bits whatever rows it is computed with (BLAS's are not). For per-row results cached across calls.
+void wgk_rows_dot(const float *x, size_t nx, size_t ldx, const float *w, size_t nw, size_t dim, float *out, size_t ldo);
+
 /// out[r] = q · codes[r] (codes as int8 integers, no scale) for nrows contiguous rows of dim int8 codes.
 void wgk_scores_i8(const float *q, const int8_t *codes, size_t nrows, size_t dim, float *out);
 

@@ -107,7 +107,9 @@ extension LearnedReflector {
 
     /// The query-independent side of the cross-attention for context tokens [n, Cw]: `fc2`, then each cross-attention
     /// layer's key and value projections, as rows [n, P] laid out `[keys₀, values₀, keys₁, values₁, …]`.
-    func projectContext(_ tokens: [Float], count n: Int) -> [Float] {
+    /// - Parameter rowwise: compute each row on its own (`Kernels.linearRowwise`), so that a row's values do not
+    ///   depend on the rows projected with it — for rows that are cached across calls; BLAS otherwise.
+    func projectContext(_ tokens: [Float], count n: Int, rowwise: Bool = false) -> [Float] {
         let width = projectedContextWidth, h = config.hiddenWidth, e = config.encoderWidth
         var out = [Float](repeating: 0, count: n * width)
         guard n > 0, width > 0 else { return out }
@@ -117,12 +119,23 @@ extension LearnedReflector {
                 ctx.withUnsafeMutableBufferPointer { pc in
                     out.withUnsafeMutableBufferPointer { po in
                         guard let v = pv.baseAddress, let t = pt.baseAddress, let c = pc.baseAddress, let o = po.baseAddress else { return }
-                        Kernels.linearForward(out: c, input: t, weight: v + fc2.weight.offset, bias: fc2.bias.map { v + $0.offset },
-                                              rows: n, inDim: fc2.inFeatures, outDim: fc2.outFeatures)
+                        if rowwise {
+                            Kernels.linearRowwise(out: c, input: t, weight: v + fc2.weight.offset, bias: fc2.bias.map { v + $0.offset },
+                                                  rows: n, inDim: fc2.inFeatures, outDim: fc2.outFeatures)
+                        } else {
+                            Kernels.linearForward(out: c, input: t, weight: v + fc2.weight.offset, bias: fc2.bias.map { v + $0.offset },
+                                                  rows: n, inDim: fc2.inFeatures, outDim: fc2.outFeatures)
+                        }
                         var column = 0
                         for layer in layers {
                             guard let ca = layer.crossAttention else { continue }
                             for projection in [ca.key, ca.value] {
+                                if rowwise {
+                                    Kernels.linearRowwise(out: o + column, input: c, weight: v + projection.weight.offset,
+                                                          bias: projection.bias.map { v + $0.offset }, rows: n, inDim: e, outDim: h, outStride: width)
+                                    column += h
+                                    continue
+                                }
                                 // Rows of P floats: bias first, then one GEMM writing into this layer's column block.
                                 if let bias = projection.bias {
                                     for row in 0..<n { (o + row * width + column).update(from: v + bias.offset, count: h) }

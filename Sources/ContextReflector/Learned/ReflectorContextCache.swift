@@ -1,6 +1,7 @@
 // The runtime's learned stage over kept candidates: each candidate's projected context (fc2, then every
 // cross-attention layer's keys and values — none of which depends on the query) is computed once and remembered
-// by candidate id, so a knowledge-base transition kept at many steps is projected once.
+// by candidate id, so a knowledge-base transition kept at many steps is projected once. Rows are projected one by
+// one (`Kernels.linearRowwise`), so what is remembered does not depend on the cache's history.
 import Formats
 import Tensor
 
@@ -74,7 +75,9 @@ public final class ReflectorContextCache {
             guard FilterVectors.isFinite(tokens) else {
                 throw ReflectorError.input(name: "context", problem: "a kept candidate holds NaN or infinite values")
             }
-            let projected = reflector.projectContext(tokens, count: per * missing.count)
+            // Row by row: a candidate's projection must not depend on which candidates happened to miss with it, or a
+            // rollout resumed with a cold cache would differ in the last bits from the uninterrupted one.
+            let projected = reflector.projectContext(tokens, count: per * missing.count, rowwise: true)
             let first = arena.count / max(width, 1)
             arena.append(contentsOf: projected)
             for (k, c) in missing.enumerated() { rows[c.id] = (first + per * k, PreparedCandidate.Signature(c.transition)) }

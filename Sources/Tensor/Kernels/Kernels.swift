@@ -1,6 +1,7 @@
 // Raw forward/backward kernels on pointers, llm.c style: each layer's math written out plainly.
 // Shape legend: N rows (B·T flattened), C width (input), O width (output), B batch, T/S tokens, H heads, Dh head width.
 // Backward kernels ACCUMULATE (+=) into their gradient buffers, as llm.c does; callers zero them first.
+import CKernels
 import Foundation
 
 /// The pointer-level kernels behind every layer; the layers and the sentence encoder both call them.
@@ -23,6 +24,26 @@ extension Kernels {
             beta = 1
         }
         BLAS.sgemm(transposeB: true, m: rows, n: outDim, k: inDim, a: input, b: weight, beta: beta, c: out)
+    }
+
+    /// `linearForward` with every output row a function of its input row alone: the same bits whichever and however
+    /// many rows are computed together (BLAS's blocking follows the matrix sizes, so its rows differ in the last
+    /// bits from call to call). For per-row results that are cached and must not depend on the cache's history.
+    /// Single-threaded SIMD (`CKernels`), within float rounding of `linearForward`.
+    public static func linearRowwise(
+        out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, inputStride: Int? = nil,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        rows: Int, inDim: Int, outDim: Int, outStride: Int? = nil
+    ) {
+        guard rows > 0, outDim > 0 else { return }
+        let ldo = outStride ?? outDim
+        wgk_rows_dot(input, rows, inputStride ?? inDim, weight, outDim, inDim, out, ldo)
+        if let bias {
+            for r in 0..<rows {
+                let row = out + r * ldo
+                for j in 0..<outDim { row[j] += bias[j] }
+            }
+        }
     }
 
     /// Gradients of `linearForward`: `dInput += dOut·W`, `dWeight += dOutᵀ·input`, `dBias += Σ rows of dOut`.
