@@ -139,6 +139,7 @@ func agentPhaseBreakdown(plans: [EpisodePlan], source: any ContextSource, tokeni
     let uncached = time { _ = zip(batches, candidates).map { b, c in zip(b, c).map { filter.apply(query: $0, candidates: $1).kept } } }
     let cache = FilterCache()
     let filtering = time { kept = zip(batches, candidates).map { b, c in zip(b, c).map { filter.apply(query: $0, candidates: $1, cache: cache).kept } } }
+    print("   retrieved \(candidates.joined().joined().count) candidates, \(cache.count) of them distinct (each looked at once by the filter's cache)")
     var inputs: [ReflectorInput] = []
     let packing = try time { inputs = try zip(batches, kept).map { try tokenizer.builder.batch(queries: $0, context: $1.map { $0.map(\.transition) }) } }
     let validation = try time { for i in inputs { try tokenizer.reflector.validate(i) } }
