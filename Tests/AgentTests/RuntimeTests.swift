@@ -146,35 +146,5 @@ final class RuntimeTests: XCTestCase {
         XCTAssertEqual(cached.count, 8)
         XCTAssertTrue(cached.contains { $0.contains("\"kept\":[{") }, "some context was kept")
     }
-
-    /// A batch large enough for the filter to run on two threads: every request gets exactly the decisions the filter
-    /// gives it alone, in its own position.
-    func testABatchFilteredOnTwoThreadsGetsEachQuerysOwnDecisions() throws {
-        var rng = SeededGenerator(seed: 13)
-        func state() -> State { unit((0..<4).map { _ in rng.nextGaussian() }) }
-        let embedder = TableEmbedder()
-        let texts = ["a", "bb", "ccc", "dddd"]
-        let vectors = try embedder.embed(texts)
-        let kb = (0..<120).map { i in
-            Transition(state0: state(), action: Action(text: texts[i % 4], embedding: Embedding(vectors[i % 4])), state1: state(),
-                       provenance: Provenance(dataset: "kb", scenario: "s", sampleID: "k\(i)"))
-        }
-        let source = try TransitionContextSource(transitions: kb)
-        let options = RuntimeOptions(memory: false, retrievalK: 10, filter: ReflectorFilterConfig(threshold: -1, duplicateCosine: 0.9, mmrLambda: 0.5, budget: 3))
-        let runtime = try Runtime(model: RevealingModel(), textEncoder: embedder, memory: nil, knowledge: source, tokenizer: nil, options: options)
-        let requests = (0..<48).map { i in
-            StepRequest(episode: "e\(i)", index: 0, state: state(), action: Action(text: texts[(i * 7) % 4]),
-                        provenance: Provenance(dataset: "seq", scenario: "s", episode: "e\(i)", step: 0, sampleID: "e\(i)"))
-        }
-        let outcomes = try runtime.step(requests)
-        let filter = try ReflectorFilter(config: options.filter)
-        for (request, outcome) in zip(requests, outcomes) {
-            let query = ReflectorQuery(state: request.state, action: Action(text: request.action.text, embedding: Embedding(try embedder.embed([request.action.text])[0])),
-                                       provenance: request.provenance)
-            let alone = filter.apply(query: query, candidates: try source.candidates(for: query, k: options.retrievalK))
-            XCTAssertEqual(outcome.filter, alone, request.episode)
-        }
-        XCTAssertTrue(outcomes.contains { $0.filter?.decisions.contains { $0.verdict == .duplicate || $0.verdict == .diversity } ?? false },
-                      "the MMR and duplicate rules took part")
-    }
 }
+

@@ -5,7 +5,6 @@ import Encoders
 import Formats
 import Foundation
 import Memory
-import enum Tensor.Kernels
 import WorldModel
 
 /// One episode's request for the next step: where it is, what to do, and (when known) what truly happens.
@@ -102,9 +101,6 @@ public final class Runtime {
     /// What the filter derives from each knowledge-base candidate, remembered across steps (one source per runtime).
     private let filterCache = FilterCache()
     private var actionCache: [String: Embedding] = [:]
-    /// Threads the filter stage uses for a batch: two where the machine has them (the world model's BLAS uses them
-    /// too, but not at the same time).
-    private static let filterWorkers = min(2, ProcessInfo.processInfo.activeProcessorCount)
 
     /// A runtime over the given parts.
     /// - Throws: `AgentError.invalidOption` for invalid options.
@@ -151,51 +147,35 @@ public final class Runtime {
     /// - Returns: one outcome per request, in order.
     public func step(_ requests: [StepRequest]) throws -> [StepOutcome] {
         let actions = try embedActions(requests.map(\.action))
-        var mark = DispatchTime.now().uptimeNanoseconds
-        func lap(_ phase: WritableKeyPath<PhaseTimings, Double>) {
-            let now = DispatchTime.now().uptimeNanoseconds
-            phaseTimings[keyPath: phase] += Double(now - mark) / 1e9
-            mark = now
-        }
-        // Recall and retrieval, request by request (the knowledge source is not assumed thread-safe).
+        var inputs: [PredictionInput] = []
+        var filters: [FilterResult?] = []
         var memories: [[MemoryItem]] = []
         var queries: [(position: Int, query: ReflectorQuery)] = []
-        var retrieved: [[ReflectorCandidate]] = []
         for (position, (request, action)) in zip(requests, actions).enumerated() {
-            memories.append(options.memory ? recentMemory(episode: request.episode, before: request.index) : [])
+            let targets = options.targets.isEmpty ? request.state.modalities : options.targets
+            var mark = DispatchTime.now().uptimeNanoseconds
+            func lap(_ phase: WritableKeyPath<PhaseTimings, Double>) {
+                let now = DispatchTime.now().uptimeNanoseconds
+                phaseTimings[keyPath: phase] += Double(now - mark) / 1e9
+                mark = now
+            }
+            let items = options.memory ? recentMemory(episode: request.episode, before: request.index) : []
             lap(\.recall)
+            var result: FilterResult?
             if options.retrieval, let knowledge {
                 let query = ReflectorQuery(state: request.state, action: action, provenance: request.provenance)
-                retrieved.append(try knowledge.candidates(for: query, k: options.retrievalK))
-                queries.append((position, query))
+                let candidates = try knowledge.candidates(for: query, k: options.retrievalK)
                 lap(\.retrieval)
+                result = filter.apply(query: query, candidates: candidates, cache: options.cacheCandidates ? filterCache : nil)
+                lap(\.reflector)
+                queries.append((position, query))
             }
-        }
-        // The filter, on up to two threads: each query's decisions depend on its own candidates only (the shared
-        // cache holds what does not depend on the query), so the results are the same bits on any number of threads.
-        var filters = [FilterResult?](repeating: nil, count: requests.count)
-        if !queries.isEmpty {
-            let cache = options.cacheCandidates ? filterCache : nil
-            var results = [FilterResult?](repeating: nil, count: queries.count)
-            let workers = min(Self.filterWorkers, max(1, queries.count / 16))
-            results.withUnsafeMutableBufferPointer { out in
-                let slots = UncheckedSendable(out)
-                Kernels.parallel(workers: workers) { w in
-                    for i in Kernels.slice(queries.count, worker: w, of: workers) {
-                        slots.value[i] = filter.apply(query: queries[i].query, candidates: retrieved[i], cache: cache)
-                    }
-                }
-            }
-            for (q, result) in zip(queries, results) { filters[q.position] = result }
-            lap(\.reflector)
-        }
-        var inputs: [PredictionInput] = []
-        for (i, (request, action)) in zip(requests, actions).enumerated() {
-            let targets = options.targets.isEmpty ? request.state.modalities : options.targets
             inputs.append(PredictionInput(
                 state: request.state, action: action, targets: targets,
-                context: filters[i]?.kept.map { ContextItem(transition: $0.transition, score: $0.score) } ?? [],
-                memory: memories[i], scenario: request.provenance?.scenario))
+                context: result?.kept.map { ContextItem(transition: $0.transition, score: $0.score) } ?? [],
+                memory: items, scenario: request.provenance?.scenario))
+            filters.append(result)
+            memories.append(items)
         }
         var start = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double {
@@ -232,12 +212,6 @@ public final class Runtime {
         try writer?.submit(records)
         phaseTimings.offload += elapsed()
         return outcomes
-    }
-
-    /// A buffer the caller guarantees is written race-free (each worker only its own slots).
-    private struct UncheckedSendable<T>: @unchecked Sendable {
-        let value: T
-        init(_ value: T) { self.value = value }
     }
 
     /// Waits until every step so far is committed to the store (durable), and rethrows a failed offload.

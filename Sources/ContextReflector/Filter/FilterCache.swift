@@ -2,7 +2,6 @@
 // of its parts — and a cache of it keyed by candidate id, so a knowledge-base transition retrieved at many steps
 // is read and normalised once instead of at every step.
 import Formats
-import Foundation
 
 /// The query-independent view of one candidate: finiteness, and per part (avg state0, action, avg state1) the
 /// width and unit vector, computed with the arithmetic of `Embedding.norm` / `normalized()` (bit-identical).
@@ -61,13 +60,10 @@ struct PreparedCandidate {
 ///
 /// Use one cache per knowledge source: ids are only unique within a source. An id that comes back with a
 /// different transition (another provenance, action text or sampled values) is recomputed. When full, the
-/// cache starts over. Thread-safe (several filters may share it, e.g. the runtime filtering a batch on two
-/// threads); the decisions do not depend on what it holds.
-public final class FilterCache: @unchecked Sendable {
+/// cache starts over. Not thread-safe: one cache per thread (the runtime owns one).
+public final class FilterCache {
     /// The most entries kept before the cache starts over.
     public let capacity: Int
-    /// Guards `entries`; the views themselves are computed outside it.
-    private let lock = NSLock()
     private var entries: [String: PreparedCandidate] = [:]
 
     /// A cache of at most `capacity` candidates (4,096 ≈ 30 MB for 768-d states and 384-d actions).
@@ -77,20 +73,17 @@ public final class FilterCache: @unchecked Sendable {
     }
 
     /// The number of remembered candidates.
-    public var count: Int { lock.withLock { entries.count } }
+    public var count: Int { entries.count }
 
     /// Forgets every candidate.
-    public func removeAll() { lock.withLock { entries.removeAll() } }
+    public func removeAll() { entries.removeAll() }
 
     /// The prepared view of `candidate`, from the cache when its entry still describes the same transition.
     func prepared(_ candidate: ReflectorCandidate) -> PreparedCandidate? {
-        let signature = PreparedCandidate.Signature(candidate.transition)
-        if let entry = lock.withLock({ entries[candidate.id] }), entry.signature == signature { return entry }
+        if let entry = entries[candidate.id], entry.signature == PreparedCandidate.Signature(candidate.transition) { return entry }
         guard let entry = PreparedCandidate(candidate.transition) else { return nil }
-        lock.withLock {
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[candidate.id] = entry
-        }
+        if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+        entries[candidate.id] = entry
         return entry
     }
 }
