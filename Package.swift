@@ -36,7 +36,9 @@ let package = Package(
         .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
         .target(name: "Encoders", dependencies: ["Tensor", "Media", "Formats"]),
         .target(name: "Retrieval", dependencies: ["CKernels", "Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "Memory", dependencies: ["Retrieval", "Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Memory", dependencies: [
+            "Retrieval", "Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        ]),
         .target(name: "ContextReflector", dependencies: ["Tensor", "Retrieval", "Formats", "WorldModel"]),
         .target(name: "WorldModel", dependencies: ["Tensor", "Formats", "Retrieval", "Yams"]),
         .target(name: "SimWorld", dependencies: ["Tensor", "Formats", "Media", "Encoders"]),

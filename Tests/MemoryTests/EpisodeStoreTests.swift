@@ -12,7 +12,14 @@ final class EpisodeStoreTests: XCTestCase {
     func testStepsRoundTripBitIdenticalWithAnnotationsAndRecalls() throws {
         try withStores(dim: dim) { store, kind in
             var rng = SeededGenerator(seed: 1)
-            let steps = (0..<5).map { makeStep(episode: "ep-a", index: $0, dim: dim, rng: &rng) } + [makeStep(episode: "ep:b", index: 0, dim: dim, rng: &rng)]
+            var steps = (0..<5).map { makeStep(episode: "ep-a", index: $0, dim: dim, rng: &rng) } + [makeStep(episode: "ep:b", index: 0, dim: dim, rng: &rng)]
+            // Annotations with absent fields, empty and non-ASCII text (bound through SQLite's C interface), in read order.
+            steps[1].annotations = [
+                StepAnnotation(kind: "recalled", rank: 0, item: "ep-a:0", score: nil, reason: "1 step(s) ago"),
+                StepAnnotation(kind: "reflector.kept", rank: 1, item: "kb:ü✓ 🚀", score: -0.5, reason: nil, details: "{\"x\": 1}"),
+                StepAnnotation(kind: "retrieved", rank: 0, item: "", score: 1e-300, reason: "", details: nil),
+                StepAnnotation(kind: "retrieved", rank: 1, item: "kb:2", score: .greatestFiniteMagnitude, reason: "line\nbreak, \"quotes\" and 'apostrophes'"),
+            ]
             let ids = try store.append(Array(steps.prefix(3)))
             let recalled = RecalledStep(stepID: ids[0], episode: "ep-a", index: 0, score: 0.75, stateSimilarity: 0.5, actionSimilarity: 0.25, recency: 0.5, stepsAgo: 2, weights: RecallWeights(state: 1, action: 1, recency: 0.5, halfLife: 2))
             let more = try store.append(Array(steps.suffix(3)), recalls: [[recalled], [], []])

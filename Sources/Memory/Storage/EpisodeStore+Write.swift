@@ -2,6 +2,7 @@
 import Formats
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// A step turned into SQL values before the transaction starts (validation and encoding happen outside it).
 struct EncodedStep: Sendable {
@@ -49,6 +50,13 @@ extension EpisodeStore {
         guard finite else { throw StoreError.nonFinite(path: path, field: field()) }
     }
 
+    /// Provenance as JSON with sorted keys (one encoder: making one per step cost more than encoding).
+    static let provenanceEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }()
+
     func encode(_ step: StepRecord, actionDim: Int?) throws -> EncodedStep {
         let name = "step \(step.episode):\(step.index)"
         guard !step.episode.isEmpty else { throw StoreError.invalidArgument("\(name): empty episode name") }
@@ -70,11 +78,7 @@ extension EpisodeStore {
             actionBlob = blob(e.values)
         }
         var provenance: String?
-        if let p = step.provenance {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            provenance = String(decoding: try encoder.encode(p), as: UTF8.self)
-        }
+        if let p = step.provenance { provenance = String(decoding: try Self.provenanceEncoder.encode(p), as: UTF8.self) }
         return EncodedStep(
             episode: step.episode, index: step.index, createdAt: step.timestamp.timeIntervalSince1970,
             actionText: step.action.text, actionEmbedding: actionBlob, states: states, provenance: provenance,
@@ -136,12 +140,7 @@ extension EpisodeStore {
                 }
                 let stepID = db.lastInsertedRowID
                 ids.append(stepID)
-                if !step.annotations.isEmpty {
-                    let ann = try db.cachedStatement(sql: "INSERT INTO step_annotations(step_id, kind, rank, item, score, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                    for a in step.annotations {
-                        try ann.execute(arguments: [stepID, a.kind, a.rank, a.item, a.score, a.reason, a.details])
-                    }
-                }
+                if !step.annotations.isEmpty { try Self.insertAnnotations(db, stepID: stepID, step.annotations) }
                 if !step.recalls.isEmpty { try Self.insertRecalls(db, stepID: stepID, step.recalls) }
             }
             return ids
@@ -149,6 +148,40 @@ extension EpisodeStore {
         if let newActionDim { actionDim = newActionDim }
         if let cache = keyCache { try cache.append(steps: steps, ids: ids, store: self) }
         return ids
+    }
+
+    static let insertAnnotationSQL = "INSERT INTO step_annotations(step_id, kind, rank, item, score, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+    /// Inserts a step's annotations, binding the values through SQLite's C interface: a runtime step carries about
+    /// 35 of them (each retrieved candidate and the reflector's decision on it), and binding seven values a row
+    /// through `StatementArguments` spent most of the background writer's time boxing and reference-counting them.
+    /// The statement is GRDB's cached one for this SQL, used only here.
+    static func insertAnnotations(_ db: Database, stepID: Int64, _ annotations: [StepAnnotation]) throws {
+        let statement = try db.cachedStatement(sql: insertAnnotationSQL)
+        let raw = statement.sqliteStatement
+        // SQLITE_TRANSIENT: SQLite copies the text before the bind returns.
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        func text(_ value: String?, _ index: Int32) -> Int32 {
+            guard let value else { return sqlite3_bind_null(raw, index) }
+            // The byte count, not -1: text may hold NUL characters.
+            return value.withCString { sqlite3_bind_text(raw, index, $0, Int32(value.utf8.count), transient) }
+        }
+        defer { sqlite3_reset(raw); sqlite3_clear_bindings(raw) }
+        for a in annotations {
+            sqlite3_reset(raw)
+            var code = sqlite3_bind_int64(raw, 1, stepID)
+            if code == SQLITE_OK { code = text(a.kind, 2) }
+            if code == SQLITE_OK { code = sqlite3_bind_int64(raw, 3, Int64(a.rank)) }
+            if code == SQLITE_OK { code = text(a.item, 4) }
+            if code == SQLITE_OK { code = a.score.map { sqlite3_bind_double(raw, 5, $0) } ?? sqlite3_bind_null(raw, 5) }
+            if code == SQLITE_OK { code = text(a.reason, 6) }
+            if code == SQLITE_OK { code = text(a.details, 7) }
+            if code == SQLITE_OK { code = sqlite3_step(raw) }
+            guard code == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                    sql: insertAnnotationSQL)
+            }
+        }
     }
 
     static func insertRecalls(_ db: Database, stepID: Int64, _ recalls: [RecalledStep]) throws {
