@@ -1,14 +1,7 @@
 // Vector kernels with run-time dispatch: AVX-512F and AVX2+FMA variants compiled through target attributes,
 // chosen once per process from cpuid (__builtin_cpu_supports); the portable variant is the reference fallback.
 #include "CKernels.h"
-
-
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define WGK_X86 1
-#include <immintrin.h>
-#else
-#define WGK_X86 0
-#endif
+#include "simd.h"
 
 // MARK: dispatch
 
@@ -69,13 +62,6 @@ static float dot_i8_portable(const float *q, const int8_t *c, size_t n) {
 
 #if WGK_X86
 // MARK: AVX2 + FMA
-
-__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
 
 __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, size_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();

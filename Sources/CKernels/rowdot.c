@@ -4,13 +4,7 @@
 // Blocks of rows only share loads: a block always computes 4×4 products, repeating its last row or column when the
 // matrix has fewer, and each product follows the same instruction sequence wherever it sits.
 #include "CKernels.h"
-
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define WGK_X86 1
-#include <immintrin.h>
-#else
-#define WGK_X86 0
-#endif
+#include "simd.h"
 
 // Portable: one accumulator chain per product in index order, then the tail.
 static void rowdot_portable(const float *const x[4], const float *const w[4], size_t dim, float out[4][4]) {
@@ -28,14 +22,7 @@ static void rowdot_portable(const float *const x[4], const float *const w[4], si
 }
 
 #if WGK_X86
-// AVX2: per product one 8-lane FMA chain over the chunks (the tail chunk masked), reduced pairwise.
-__attribute__((target("avx2,fma"))) static inline float rowdot_hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
-    return _mm_cvtss_f32(s);
-}
-
+// AVX2: per product one 8-lane FMA chain over the chunks (the tail chunk masked), reduced by hsum256.
 // Two rows × four columns per pass (8 accumulators: AVX2 has 16 registers); two passes make the 4×4 block.
 __attribute__((target("avx2,fma"))) static void rowdot_avx2(const float *const x[4], const float *const w[4], size_t dim, float out[4][4]) {
     static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -62,7 +49,7 @@ __attribute__((target("avx2,fma"))) static void rowdot_avx2(const float *const x
             }
         }
         for (int r = 0; r < 2; r++)
-            for (int b = 0; b < 4; b++) out[a + r][b] = rowdot_hsum256(c[r][b]);
+            for (int b = 0; b < 4; b++) out[a + r][b] = hsum256(c[r][b]);
     }
 }
 
