@@ -150,6 +150,7 @@ extension EpisodeStore {
         return ids
     }
 
+    /// The one statement `insertAnnotations` binds by hand.
     static let insertAnnotationSQL = "INSERT INTO step_annotations(step_id, kind, rank, item, score, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
     /// Inserts a step's annotations, binding the values through SQLite's C interface: a runtime step carries about
