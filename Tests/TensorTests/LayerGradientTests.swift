@@ -52,6 +52,23 @@ final class LayerGradientTests: XCTestCase {
         checkLayer("GELU tanh", layer: GELU(form: .tanh), store: nil, input: x, eps: 1e-3)
     }
 
+    /// The erf form runs 16 lanes at a time: every value, in the blocks and in the tail, equals the scalar formula.
+    func testSixteenLaneGELUEqualsTheScalarFormulaBitForBit() {
+        var rng = SeededGenerator(seed: 31)
+        var values = (0..<1_003).map { _ in rng.nextGaussian() * 4 }  // a tail after the 16-lane blocks
+        values += [0, -0.0, 1e-30, -1e-30, 40, -40, 100, -100, .infinity, -.infinity]
+        var out = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { Kernels.geluForward(out: $0.baseAddress!, input: x.baseAddress!, count: x.count, form: .erf) }
+        }
+        let scalar = values.map { x in 0.5 * x * (1 + Kernels.erf(x * Float(0.70710678118654752))) }
+        XCTAssertEqual(out.map(\.bitPattern), scalar.map(\.bitPattern))
+        // In place, as the layers call it.
+        var inPlace = values
+        inPlace.withUnsafeMutableBufferPointer { Kernels.geluForward(out: $0.baseAddress!, input: $0.baseAddress!, count: $0.count, form: .erf) }
+        XCTAssertEqual(inPlace.map(\.bitPattern), scalar.map(\.bitPattern))
+    }
+
     func testGELUValuesMatchReference() {
         // Reference values: torch.nn.functional.gelu(x) and gelu(x, approximate="tanh") at x = −1, 0.5, 2.
         let x = Tensor(shape: [3], data: [-1, 0.5, 2])

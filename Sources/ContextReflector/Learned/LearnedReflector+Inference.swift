@@ -241,60 +241,12 @@ extension LearnedReflector {
                 hidden.update(from: h1, count: r * h)
             }
             linear(layer.intermediate, hidden, rows: r, ffn)
-            Self.gelu(ffn, count: r * inner, form: layer.activation.form)
+            Kernels.geluForward(out: ffn, input: ffn, count: r * inner, form: layer.activation.form)
             linear(layer.output, ffn, rows: r, sum)
             for i in 0..<(r * h) { sum[i] += hidden[i] }
             norm(layer.outputNorm, sum, rows: r, hidden)
         }
         linear(fc3, hidden, rows: r, o)
-    }
-
-    /// GELU in place, 16 lanes at a time with `Kernels.erf`'s formula (erf form; the tanh form goes to `Kernels`).
-    static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int, form: GELUForm) {
-        guard form == .erf else {
-            Kernels.geluForward(out: x, input: x, count: count, form: form)
-            return
-        }
-        typealias V = SIMD16<Float>
-        let raw = UnsafeMutableRawPointer(x)
-        var i = 0
-        while i + 16 <= count {
-            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
-            raw.storeBytes(of: 0.5 * v * (1 + erf(v * 0.707_106_77)), toByteOffset: i * 4, as: V.self)
-            i += 16
-        }
-        if i < count { Kernels.geluForward(out: x + i, input: x + i, count: count - i, form: form) }
-    }
-
-    /// `Kernels.erf` on 16 lanes (same constants and operations).
-    @inline(__always)  // inside the GELU loop.
-    private static func erf(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let a = x.replacing(with: -x, where: x .< 0)
-        let t = 1 / (1 + 0.327_591_1 * a)
-        // t·(c1 + t·(c2 + t·(c3 + t·(c4 + t·c5)))) evaluated inside out, one operation at a time (as the scalar code).
-        var u: SIMD16<Float> = t * Float(1.061_405_429)
-        u = t * (u + Float(-1.453_152_027))
-        u = t * (u + Float(1.421_413_741))
-        u = t * (u + Float(-0.284_496_736))
-        let poly: SIMD16<Float> = t * (u + Float(0.254_829_592))
-        // exp(−a²) as Kernels.expNonPositive: 2^k · p(r), k from the 1.5·2²³ rounding trick.
-        let xc = (-a * a).replacing(with: -87, where: -a * a .< -87)
-        let shifted = xc * 1.442_695_04 + 12_582_912
-        let k = shifted - 12_582_912
-        let rr = xc - k * 0.693_145_751_953_125 - k * 1.428_606_765_330_187e-6
-        var p = SIMD16<Float>(repeating: 1.0 / 5040)
-        p = p * rr + 1.0 / 720
-        p = p * rr + 1.0 / 120
-        p = p * rr + 1.0 / 24
-        p = p * rr + 1.0 / 6
-        p = p * rr + 0.5
-        p = p * rr + 1
-        p = p * rr + 1
-        // unsafeBitCast: SIMD16<Float> and SIMD16<UInt32> are both 64 bytes; this is the scalar code's bitPattern, 16 lanes wide.
-        let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- 0x4B40_0000 &+ 127
-        let e = p * unsafeBitCast(bits &<< 23, to: SIMD16<Float>.self)
-        let r = 1 - poly * e
-        return unsafeBitCast(unsafeBitCast(r, to: SIMD16<UInt32>.self) | (unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x8000_0000), to: SIMD16<Float>.self)
     }
 
     /// Softmax attention of Q query rows over `keyCount` key/value rows, per head, rows `hiddenWidth` apart.
