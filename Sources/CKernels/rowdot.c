@@ -107,3 +107,32 @@ void wgk_rows_dot(const float *x, size_t nx, size_t ldx, const float *w, size_t 
         }
     }
 }
+
+void wgk_gram(const float *rows, size_t n, size_t ld, size_t dim, float *out) {
+    if (n == 0) return;
+    void (*block)(const float *const[4], const float *const[4], size_t, float[4][4]) = rowdot_portable;
+#if WGK_X86
+    int level = wgk_level();
+    if (level == WGK_LEVEL_AVX512) block = rowdot_avx512;
+    else if (level == WGK_LEVEL_AVX2) block = rowdot_avx2;
+#endif
+    float result[4][4];
+    for (size_t i = 0; i < n; i += 4) {
+        const float *xs[4];
+        size_t count_i = n - i < 4 ? n - i : 4;
+        for (size_t a = 0; a < 4; a++) xs[a] = rows + (i + (a < count_i ? a : count_i - 1)) * ld;
+        // Blocks on and above the diagonal; each product mirrored (x·y and y·x are the same bits: the products of
+        // an FMA chain do not depend on the order of their two factors).
+        for (size_t j = i; j < n; j += 4) {
+            const float *ws[4];
+            size_t count_j = n - j < 4 ? n - j : 4;
+            for (size_t b = 0; b < 4; b++) ws[b] = rows + (j + (b < count_j ? b : count_j - 1)) * ld;
+            block(xs, ws, dim, result);
+            for (size_t a = 0; a < count_i; a++)
+                for (size_t b = 0; b < count_j; b++) {
+                    out[(i + a) * n + j + b] = result[a][b];
+                    out[(j + b) * n + i + a] = result[a][b];
+                }
+        }
+    }
+}

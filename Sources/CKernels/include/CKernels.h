@@ -32,6 +32,10 @@ void wgk_scores_f32(const float *q, const float *rows, size_t nrows, size_t dim,
 /// bits whatever rows it is computed with (BLAS's are not). For per-row results cached across calls.
 void wgk_rows_dot(const float *x, size_t nx, size_t ldx, const float *w, size_t nw, size_t dim, float *out, size_t ldo);
 
+/// out[i·n + j] = rows_i · rows_j for n rows of dim floats, ld floats apart: the Gram matrix, each product summed as
+/// wgk_rows_dot sums it, computed once per pair and mirrored (so the matrix is exactly symmetric).
+void wgk_gram(const float *rows, size_t n, size_t ld, size_t dim, float *out);
+
 /// out[r] = q · codes[r] (codes as int8 integers, no scale) for nrows contiguous rows of dim int8 codes.
 void wgk_scores_i8(const float *q, const int8_t *codes, size_t nrows, size_t dim, float *out);
 

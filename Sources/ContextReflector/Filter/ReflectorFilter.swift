@@ -383,7 +383,8 @@ public struct ReflectorFilter: Sendable {
 }
 
 /// Transition cosines between a set of candidates: the mean, over the parts both have (avg state0, action,
-/// avg state1), of the cosines of those parts — `ReflectorSimilarity.cosine`, computed as three Gram matrices.
+/// avg state1), of the cosines of those parts — `ReflectorSimilarity.cosine`, computed as three Gram matrices
+/// (`Kernels.gram`: each pair once, in a fixed order).
 private struct PairwiseSimilarity {
     /// Row of each candidate index in the matrices (-1 when not included).
     private var row: [Int]
@@ -417,7 +418,7 @@ private struct PairwiseSimilarity {
             matrix.withUnsafeBufferPointer { m in
                 gram.withUnsafeMutableBufferPointer { g in
                     guard let a = m.baseAddress, let c = g.baseAddress else { return }
-                    BLAS.sgemm(transposeB: true, m: n, n: n, k: width, a: a, b: a, c: c)
+                    Kernels.gram(out: c, rows: a, count: n, dim: width)
                 }
             }
             accumulate(gram, present: present)
@@ -450,7 +451,7 @@ private struct PairwiseSimilarity {
                 }
                 gram.withUnsafeMutableBufferPointer { g in
                     guard let c = g.baseAddress else { return }
-                    BLAS.sgemm(transposeB: true, m: n, n: n, k: width, a: base, b: base, c: c)
+                    Kernels.gram(out: c, rows: base, count: n, dim: width)
                 }
             }
             accumulate(gram, present: present)

@@ -46,6 +46,14 @@ extension Kernels {
         }
     }
 
+    /// The Gram matrix `out[i·n + j] = rows_i · rows_j` of `count` rows of `dim` floats (`stride` apart), exactly
+    /// symmetric, each product summed in `linearRowwise`'s fixed order. For small sets (a filter's candidates), where
+    /// a BLAS call costs more than its arithmetic and computes every pair twice.
+    public static func gram(out: UnsafeMutablePointer<Float>, rows: UnsafePointer<Float>, count: Int, stride: Int? = nil, dim: Int) {
+        guard count > 0 else { return }
+        wgk_gram(rows, count, stride ?? dim, dim, out)
+    }
+
     /// Gradients of `linearForward`: `dInput += dOut·W`, `dWeight += dOutᵀ·input`, `dBias += Σ rows of dOut`.
     public static func linearBackward(
         dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
