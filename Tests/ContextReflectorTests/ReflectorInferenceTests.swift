@@ -162,4 +162,44 @@ final class ReflectorInferenceTests: XCTestCase {
         randomize(reflector, seed: 3)
         try check([[pool[0], pool[1]], [pool[2]]], "new weights")
     }
+
+    /// Attached to one source with stable ids, the cache trusts ids; a second source ends the trust, and an id that
+    /// then names another transition is projected again.
+    func testContextCacheTrustsStableIDsOfOneSourceOnly() throws {
+        var rng = SeededGenerator(seed: 29)
+        let stateWidth = 6, actionWidth = 4
+        func state() -> State { State([.image: Embedding((0..<stateWidth).map { _ in rng.nextGaussian() })]) }
+        func transition(_ i: Int) -> Transition {
+            Transition(state0: state(), action: Action(text: "t\(i)", embedding: Embedding((0..<actionWidth).map { _ in rng.nextGaussian() })),
+                       state1: state(), provenance: Provenance(dataset: "kb", scenario: "s", sampleID: "s\(i)"))
+        }
+        let first = try TransitionContextSource(transitions: (0..<4).map(transition))
+        let second = try TransitionContextSource(transitions: (0..<4).map(transition))  // the same ids, other transitions
+        XCTAssertTrue(first.candidateIDsAreStable)
+        let builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
+        let reflector = try LearnedReflector(config: builder.reflectorConfig(hiddenWidth: 8, layers: 2, heads: 2, outputWidth: 5), seed: 1)
+        randomize(reflector, seed: 2)
+        let query = ReflectorQuery(state: state(), action: Action(text: "q", embedding: Embedding((0..<actionWidth).map { _ in rng.nextGaussian() })))
+        func candidates(_ source: TransitionContextSource) -> [ReflectorCandidate] {
+            source.transitions.indices.map { ReflectorCandidate(id: "kb:\($0)", transition: source.transitions[$0], score: 1) }
+        }
+        func tokens(_ cache: ReflectorContextCache, _ kept: [ReflectorCandidate]) throws -> [Float] {
+            try reflector.infer(queries: [query], kept: [kept], stateWidth: stateWidth, actionWidth: actionWidth, cache: cache)
+        }
+        func uncached(_ kept: [ReflectorCandidate]) throws -> [Float] {
+            try reflector.infer(ReflectorInferenceBatch(queries: [query], context: [kept.map(\.transition)], stateWidth: stateWidth,
+                                                        actionWidth: actionWidth))
+        }
+        let cache = ReflectorContextCache()
+        cache.attach(to: first)
+        XCTAssertLessThanOrEqual(maxDifference(try tokens(cache, candidates(first)), try uncached(candidates(first))), 1e-5)
+        // Trusted: the remembered projection answers for the id (this is why only one source may be trusted).
+        XCTAssertEqual(try tokens(cache, candidates(second)), try tokens(cache, candidates(first)))
+        // A second source: ids are checked again, so the second source's transitions get their own projections.
+        cache.attach(to: second)
+        XCTAssertLessThanOrEqual(maxDifference(try tokens(cache, candidates(second)), try uncached(candidates(second))), 1e-5)
+        XCTAssertGreaterThan(maxDifference(try uncached(candidates(second)), try uncached(candidates(first))), 1e-3)
+        cache.attach(to: first)
+        XCTAssertLessThanOrEqual(maxDifference(try tokens(cache, candidates(first)), try uncached(candidates(first))), 1e-5)
+    }
 }

@@ -11,6 +11,13 @@ import WorldModel
 public protocol ContextTokenizer {
     /// The reflector tokens for each query and its kept context, in order.
     func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens]
+    /// Tells the stage which knowledge source its candidates come from (the runtime calls it once).
+    func attach(to source: any ContextSource)
+}
+
+extension ContextTokenizer {
+    /// Nothing to tell.
+    public func attach(to source: any ContextSource) {}
 }
 
 /// The paper's Q-Former reflector as the runtime's learned stage.
@@ -38,6 +45,9 @@ public struct LearnedStage: ContextTokenizer {
             ?? ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth)
         cache = cachesContext ? ReflectorContextCache() : nil
     }
+
+    /// Lets the context cache skip re-checking ids of a single source with stable ids.
+    public func attach(to source: any ContextSource) { cache?.attach(to: source) }
 
     public func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
         guard !queries.isEmpty else { return [] }

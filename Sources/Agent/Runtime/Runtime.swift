@@ -123,6 +123,11 @@ public final class Runtime {
             config = ReflectorFilterConfig(threshold: -1e30, duplicateCosine: 2, mmrLambda: 1, budget: config.budget, leakageGuard: true)
         }
         filter = try ReflectorFilter(config: config)
+        if let knowledge {
+            // Candidates of a source with stable ids need no re-checking in the caches.
+            filterCache.checksTransitions = !knowledge.candidateIDsAreStable
+            tokenizer?.attach(to: knowledge)
+        }
     }
 
     /// Embeds the texts of actions that have no embedding yet (cached by text).

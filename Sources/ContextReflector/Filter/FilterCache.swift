@@ -64,6 +64,9 @@ struct PreparedCandidate {
 public final class FilterCache {
     /// The most entries kept before the cache starts over.
     public let capacity: Int
+    /// Whether a remembered id's transition is checked (by its signature) each time the id comes back; the runtime
+    /// turns this off for sources whose ids are stable (`ContextSource.candidateIDsAreStable`).
+    public var checksTransitions = true
     private var entries: [String: PreparedCandidate] = [:]
 
     /// A cache of at most `capacity` candidates (4,096 ≈ 30 MB for 768-d states and 384-d actions).
@@ -80,7 +83,9 @@ public final class FilterCache {
 
     /// The prepared view of `candidate`, from the cache when its entry still describes the same transition.
     func prepared(_ candidate: ReflectorCandidate) -> PreparedCandidate? {
-        if let entry = entries[candidate.id], entry.signature == PreparedCandidate.Signature(candidate.transition) { return entry }
+        if let entry = entries[candidate.id], !checksTransitions || entry.signature == PreparedCandidate.Signature(candidate.transition) {
+            return entry
+        }
         guard let entry = PreparedCandidate(candidate.transition) else { return nil }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
         entries[candidate.id] = entry

@@ -19,6 +19,10 @@ public final class ReflectorContextCache {
     private var rows: [String: (row: Int, signature: PreparedCandidate.Signature)] = [:]
     private var fingerprint: UInt64?
     private var width = 0
+    /// The one knowledge source whose stable ids are trusted (nil: check every id's transition, as when more than one
+    /// source has been attached or none promises stable ids).
+    private var trustedSource: ObjectIdentifier?
+    private var attachedSources = Set<ObjectIdentifier>()
 
     /// A cache of at most `capacity` candidates (8,192 ≈ 50 MB for a 128-wide, two-layer reflector).
     public init(capacity: Int = 8192) {
@@ -28,6 +32,13 @@ public final class ReflectorContextCache {
 
     /// The number of remembered candidates.
     public var count: Int { rows.count }
+
+    /// Tells the cache where its candidates come from. While every candidate comes from one source with stable ids,
+    /// a remembered id is not checked again; a second source ends that for good (its ids may name other transitions).
+    public func attach(to source: any ContextSource) {
+        attachedSources.insert(ObjectIdentifier(source))
+        trustedSource = attachedSources.count == 1 && source.candidateIDsAreStable ? ObjectIdentifier(source) : nil
+    }
 
     /// Forgets everything.
     public func removeAll() {
@@ -48,6 +59,12 @@ public final class ReflectorContextCache {
             width = reflector.projectedContextWidth
         }
         var missing: [ReflectorCandidate] = []
+        if trustedSource != nil {
+            // One source, stable ids: an id names one transition.
+            var seen = Set<String>()
+            for c in candidates where rows[c.id] == nil && seen.insert(c.id).inserted { missing.append(c) }
+            return try project(missing, all: candidates, reflector: reflector, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+        }
         var seen: [String: PreparedCandidate.Signature] = [:]
         for c in candidates {
             let signature = PreparedCandidate.Signature(c.transition)
@@ -60,6 +77,15 @@ public final class ReflectorContextCache {
             if let entry = rows[c.id], entry.signature == signature { continue }
             missing.append(c)
         }
+        return try project(missing, all: candidates, reflector: reflector, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+    }
+
+    /// Projects `missing` (starting over first when they do not fit) and returns the first row of each of `all`.
+    private func project(
+        _ missing: [ReflectorCandidate], all candidates: [ReflectorCandidate], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int,
+        packing: ContextPacking
+    ) throws -> [Int] {
+        var missing = missing
         if rows.count + missing.count > capacity {
             let keep = (fingerprint, width)
             removeAll()

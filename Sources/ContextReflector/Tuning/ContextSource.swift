@@ -11,11 +11,22 @@ import Retrieval
 public protocol ContextSource: AnyObject {
     /// Up to `k` candidates, best first, each with its retrieval score.
     func candidates(for query: ReflectorQuery, k: Int) throws -> [ReflectorCandidate]
+    /// True when a candidate id names the same transition for the source's whole life, so caches keyed by id
+    /// (`FilterCache`, `ReflectorContextCache`) need not check a returned id's transition again.
+    var candidateIDsAreStable: Bool { get }
+}
+
+extension ContextSource {
+    /// False unless a source promises otherwise.
+    public var candidateIDsAreStable: Bool { false }
 }
 
 /// An exact in-memory knowledge base over transitions, searched with `FlatIndex`, scoped to the query's
 /// scenario when both have one. It does not drop the query's own sample: that is the filter's leakage guard.
 public final class TransitionContextSource: ContextSource {
+    /// True: the transitions and their ids are fixed when the source is built.
+    public var candidateIDsAreStable: Bool { true }
+
     /// The transitions, in id order (`id` = `<prefix><index>`).
     public let transitions: [Transition]
     /// The id prefix of candidates (e.g. `kb:`).
