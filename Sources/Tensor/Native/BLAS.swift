@@ -65,6 +65,16 @@ public enum BLAS {
         set { openblas_set_num_threads(Int32(max(1, newValue))) }
     }
 
+    /// Runs `body` with OpenBLAS limited to `count` threads, then restores the previous count. For phases of small
+    /// products, where splitting each one across threads costs more than it saves.
+    public static func withThreadCount<T>(_ count: Int, _ body: () throws -> T) rethrows -> T {
+        let saved = threadCount
+        guard saved != count else { return try body() }
+        threadCount = count
+        defer { threadCount = saved }
+        return try body()
+    }
+
     /// The spin window `limitIdleSpin` sets unless `OPENBLAS_THREAD_TIMEOUT` says otherwise: 2^20 cycles (≈ 0.4 ms),
     /// long enough to bridge the gaps between the GEMMs of one forward pass, short enough that a worker goes to
     /// sleep while the caller does non-BLAS work (docs/agent.md has the measurements).
