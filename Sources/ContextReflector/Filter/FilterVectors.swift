@@ -1,6 +1,7 @@
 // The filter's vector arithmetic on raw buffers: the same operations, in the same order, as `State.averaged()`,
 // `Embedding.norm/normalized/cosine` and `isFinite`, without their intermediate arrays — so results are bit-identical.
 import Formats
+import enum Tensor.Kernels
 
 /// Allocation-light twins of the `Formats` vector helpers the filter uses (one output array per call at most).
 enum FilterVectors {
@@ -106,16 +107,8 @@ enum FilterVectors {
         guard let a, let b, a.count == b.count else { return true }
         let dot = a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb -> Float in
-                var acc = SIMD8<Float>(repeating: 0)
-                var i = 0
-                let ra = UnsafeRawPointer(pa.baseAddress!), rb = UnsafeRawPointer(pb.baseAddress!)
-                while i + 8 <= pa.count {
-                    acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-                    i += 8
-                }
-                var tail: Float = 0
-                while i < pa.count { tail += pa[i] * pb[i]; i += 1 }
-                return acc.sum() + tail
+                guard let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
+                return Kernels.dot(x, y, count: pa.count)
             }
         }
         return !(dot.isFinite && Double(dot) < limit - 1e-3)

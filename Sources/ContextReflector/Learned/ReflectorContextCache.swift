@@ -202,21 +202,26 @@ extension LearnedReflector {
         add(fc2)
         for layer in layers { if let ca = layer.crossAttention { add(ca.key); add(ca.value) } }
         return store.values.withUnsafeBufferPointer { v in
-            // FNV-1a over the bit patterns, four interleaved lanes (a change anywhere changes the hash).
-            var h: (UInt64, UInt64, UInt64, UInt64) = (0xcbf2_9ce4_8422_2325, 0x8422_2325_cbf2_9ce4, 0x9ce4_8422_2325_cbf2, 0x2325_cbf2_9ce4_8422)
-            let prime: UInt64 = 0x100_0000_01b3
+            // FNV-1a over the bit patterns in 16 interleaved 32-bit lanes (a change anywhere changes its lane), the
+            // lanes then folded into 64 bits; called at every step, so it must cost little next to the step.
+            typealias Lanes = SIMD16<UInt32>
+            var lanes = Lanes(repeating: 0x811c_9dc5)
+            let prime = Lanes(repeating: 0x0100_0193)
+            var tail: UInt64 = 0xcbf2_9ce4_8422_2325
+            guard let base = v.baseAddress else { return tail }
+            let raw = UnsafeRawPointer(base)
             for range in ranges {
                 var i = range.lowerBound
-                while i + 4 <= range.upperBound {
-                    h.0 = (h.0 ^ UInt64(v[i].bitPattern)) &* prime
-                    h.1 = (h.1 ^ UInt64(v[i + 1].bitPattern)) &* prime
-                    h.2 = (h.2 ^ UInt64(v[i + 2].bitPattern)) &* prime
-                    h.3 = (h.3 ^ UInt64(v[i + 3].bitPattern)) &* prime
-                    i += 4
+                while i + 16 <= range.upperBound {
+                    lanes = (lanes ^ raw.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)) &* prime
+                    i += 16
                 }
-                while i < range.upperBound { h.0 = (h.0 ^ UInt64(v[i].bitPattern)) &* prime; i += 1 }
+                while i < range.upperBound { tail = (tail ^ UInt64(v[i].bitPattern)) &* 0x100_0000_01b3; i += 1 }
+                // The range's length, so moving values between ranges changes the hash.
+                tail = (tail ^ UInt64(range.count)) &* 0x100_0000_01b3
             }
-            return h.0 ^ (h.1 &* 3) ^ (h.2 &* 5) ^ (h.3 &* 7)
+            for k in 0..<16 { tail = (tail ^ UInt64(lanes[k])) &* 0x100_0000_01b3 }
+            return tail
         }
     }
 }

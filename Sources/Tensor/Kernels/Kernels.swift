@@ -46,6 +46,11 @@ extension Kernels {
         }
     }
 
+    /// `a · b` over `count` floats with the widest SIMD the CPU has (CKernels' run-time dispatch).
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        wgk_dot_f32(a, b, count)
+    }
+
     /// The Gram matrix `out[i·n + j] = rows_i · rows_j` of `count` rows of `dim` floats (`stride` apart), exactly
     /// symmetric, each product summed in `linearRowwise`'s fixed order. For small sets (a filter's candidates), where
     /// a BLAS call costs more than its arithmetic and computes every pair twice.
