@@ -84,14 +84,22 @@ __attribute__((target("avx512f"))) static void rowdot_avx512(const float *const 
 }
 #endif
 
-void wgk_rows_dot(const float *x, size_t nx, size_t ldx, const float *w, size_t nw, size_t dim, float *out, size_t ldo) {
-    if (nx == 0 || nw == 0) return;
-    void (*block)(const float *const[4], const float *const[4], size_t, float[4][4]) = rowdot_portable;
+/// A 4×4 block of products.
+typedef void (*rowdot_block)(const float *const[4], const float *const[4], size_t, float[4][4]);
+
+/// The block for the instruction-set level in use.
+static rowdot_block rowdot_select(void) {
 #if WGK_X86
     int level = wgk_level();
-    if (level == WGK_LEVEL_AVX512) block = rowdot_avx512;
-    else if (level == WGK_LEVEL_AVX2) block = rowdot_avx2;
+    if (level == WGK_LEVEL_AVX512) return rowdot_avx512;
+    if (level == WGK_LEVEL_AVX2) return rowdot_avx2;
 #endif
+    return rowdot_portable;
+}
+
+void wgk_rows_dot(const float *x, size_t nx, size_t ldx, const float *w, size_t nw, size_t dim, float *out, size_t ldo) {
+    if (nx == 0 || nw == 0) return;
+    rowdot_block block = rowdot_select();
     float result[4][4];
     for (size_t i = 0; i < nx; i += 4) {
         const float *xs[4];
@@ -110,12 +118,7 @@ void wgk_rows_dot(const float *x, size_t nx, size_t ldx, const float *w, size_t 
 
 void wgk_gram(const float *rows, size_t n, size_t ld, size_t dim, float *out) {
     if (n == 0) return;
-    void (*block)(const float *const[4], const float *const[4], size_t, float[4][4]) = rowdot_portable;
-#if WGK_X86
-    int level = wgk_level();
-    if (level == WGK_LEVEL_AVX512) block = rowdot_avx512;
-    else if (level == WGK_LEVEL_AVX2) block = rowdot_avx2;
-#endif
+    rowdot_block block = rowdot_select();
     float result[4][4];
     for (size_t i = 0; i < n; i += 4) {
         const float *xs[4];

@@ -50,4 +50,34 @@ final class RowwiseLinearTests: XCTestCase {
             }
         }
     }
+
+    /// The Gram matrix: exactly symmetric, each entry the same bits as the row-wise product of the pair, and equal to a
+    /// Double-accumulated dot product, at every instruction-set level; sizes with partial 4-blocks and a tail.
+    func testGramIsSymmetricAndMatchesTheRowwiseProducts() {
+        var rng = SeededGenerator(seed: 43)
+        let saved = wgk_level()
+        defer { _ = wgk_set_level(saved) }
+        for (n, dim) in [(1, 5), (7, 37), (16, 768), (18, 384)] {
+            let rows = (0..<(n * dim)).map { _ in rng.nextGaussian() }
+            for level in 0...wgk_supported_level() {
+                _ = wgk_set_level(level)
+                var gram = [Float](repeating: .nan, count: n * n), products = [Float](repeating: .nan, count: n * n)
+                rows.withUnsafeBufferPointer { r in
+                    gram.withUnsafeMutableBufferPointer { Kernels.gram(out: $0.baseAddress!, rows: r.baseAddress!, count: n, dim: dim) }
+                    products.withUnsafeMutableBufferPointer {
+                        Kernels.linearRowwise(out: $0.baseAddress!, input: r.baseAddress!, weight: r.baseAddress!, bias: nil, rows: n, inDim: dim, outDim: n)
+                    }
+                }
+                XCTAssertEqual(gram.map(\.bitPattern), products.map(\.bitPattern), "n \(n) dim \(dim) level \(level)")
+                for i in 0..<n {
+                    for j in 0..<n {
+                        XCTAssertEqual(gram[i * n + j].bitPattern, gram[j * n + i].bitPattern, "symmetric \(i),\(j)")
+                        var expected: Double = 0
+                        for k in 0..<dim { expected += Double(rows[i * dim + k]) * Double(rows[j * dim + k]) }
+                        XCTAssertEqual(Double(gram[i * n + j]), expected, accuracy: 1e-3, "n \(n) dim \(dim) level \(level) \(i),\(j)")
+                    }
+                }
+            }
+        }
+    }
 }
