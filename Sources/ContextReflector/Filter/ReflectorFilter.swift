@@ -434,13 +434,14 @@ private struct PairwiseSimilarity {
         sums = [Float](repeating: 0, count: n * n)
         counts = [UInt8](repeating: 0, count: n * n)
         guard n > 0 else { return }
-        var matrix: [Float] = []
+        // One buffer for the three parts: a row a part lacks keeps whatever an earlier part left there, which only
+        // reaches Gram entries that `accumulate` skips (the row is not present).
+        let widest = (0..<3).compactMap { part in units.lazy.compactMap({ $0.widths[part] }).first }.max() ?? 0
+        var matrix = [Float](repeating: 0, count: n * widest)
         var gram = [Float](repeating: 0, count: n * n)
         for part in 0..<3 {
             // The part's width: the first present one; other widths count as absent.
             guard let width = units.lazy.compactMap({ $0.widths[part] }).first, width > 0 else { continue }
-            matrix.removeAll(keepingCapacity: true)
-            matrix.append(contentsOf: repeatElement(0, count: n * width))
             var present = [Bool](repeating: false, count: n)
             matrix.withUnsafeMutableBufferPointer { m in
                 guard let base = m.baseAddress else { return }
