@@ -394,12 +394,17 @@ private struct PairwiseSimilarity {
     /// Number of common parts, n×n.
     private var counts: [UInt8]
 
-    init(_ transitions: [Transition], indices: [Int], total: Int) {
-        n = transitions.count
+    /// Empty sums for the candidates at `indices` (rows in that order) of `total` candidates.
+    private init(indices: [Int], total: Int) {
+        n = indices.count
         row = [Int](repeating: -1, count: total)
         for (r, i) in indices.enumerated() { row[i] = r }
         sums = [Float](repeating: 0, count: n * n)
         counts = [UInt8](repeating: 0, count: n * n)
+    }
+
+    init(_ transitions: [Transition], indices: [Int], total: Int) {
+        self.init(indices: indices, total: total)
         guard n > 0 else { return }
         let parts: [(Transition) -> Formats.Embedding?] = [{ $0.state0.averaged() }, { $0.action.embedding }, { $0.state1.averaged() }]
         for part in parts {
@@ -428,20 +433,16 @@ private struct PairwiseSimilarity {
     /// The same matrices from each survivor's prepared parts (`units[r]`: the width and unit vector of each part,
     /// computed as `normalized()` does) — the arithmetic of the initializer above, value for value.
     init(units: [(widths: [Int?], units: [[Float]?])], indices: [Int], total: Int) {
-        n = indices.count
-        row = [Int](repeating: -1, count: total)
-        for (r, i) in indices.enumerated() { row[i] = r }
-        sums = [Float](repeating: 0, count: n * n)
-        counts = [UInt8](repeating: 0, count: n * n)
+        self.init(indices: indices, total: total)
         guard n > 0 else { return }
+        // Each part's width: the first present one; other widths count as absent.
+        let widths = (0..<3).map { part in units.lazy.compactMap({ $0.widths[part] }).first }
         // One buffer for the three parts: a row a part lacks keeps whatever an earlier part left there, which only
         // reaches Gram entries that `accumulate` skips (the row is not present).
-        let widest = (0..<3).compactMap { part in units.lazy.compactMap({ $0.widths[part] }).first }.max() ?? 0
-        var matrix = [Float](repeating: 0, count: n * widest)
+        var matrix = [Float](repeating: 0, count: n * (widths.compactMap { $0 }.max() ?? 0))
         var gram = [Float](repeating: 0, count: n * n)
         for part in 0..<3 {
-            // The part's width: the first present one; other widths count as absent.
-            guard let width = units.lazy.compactMap({ $0.widths[part] }).first, width > 0 else { continue }
+            guard let width = widths[part], width > 0 else { continue }
             var present = [Bool](repeating: false, count: n)
             matrix.withUnsafeMutableBufferPointer { m in
                 guard let base = m.baseAddress else { return }
