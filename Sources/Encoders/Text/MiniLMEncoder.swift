@@ -309,19 +309,19 @@ public struct MiniLMEncoder: Embedder, Sendable {
             groups[w].append(i)
             load[w] += lengths[i] * lengths[i]
         }
-        let blasThreads = BLAS.threadCount
-        if workers > 1 { BLAS.threadCount = 1 }
-        Kernels.parallel(workers: workers) { w in
-            let scratch = probs + w * heads * maxLen * maxLen
-            for i in groups[w] {
-                let len = lengths[i]
-                let q = qkv + offsets[i] * 3 * c
-                let shape = AttentionShape(batch: 1, queryLength: len, keyLength: len, heads: heads, headDim: c / heads)
-                Kernels.attentionForward(out: context + offsets[i] * c, ldo: c, probs: scratch, q: q, ldq: 3 * c, k: q + c, ldk: 3 * c,
-                                         v: q + 2 * c, ldv: 3 * c, keyMask: nil, shape: shape, scale: scale)
+        // Our workers each call single-threaded BLAS (no nested thread pools).
+        BLAS.withThreadCount(workers > 1 ? 1 : BLAS.threadCount) {
+            Kernels.parallel(workers: workers) { w in
+                let scratch = probs + w * heads * maxLen * maxLen
+                for i in groups[w] {
+                    let len = lengths[i]
+                    let q = qkv + offsets[i] * 3 * c
+                    let shape = AttentionShape(batch: 1, queryLength: len, keyLength: len, heads: heads, headDim: c / heads)
+                    Kernels.attentionForward(out: context + offsets[i] * c, ldo: c, probs: scratch, q: q, ldq: 3 * c, k: q + c, ldk: 3 * c,
+                                             v: q + 2 * c, ldv: 3 * c, keyMask: nil, shape: shape, scale: scale)
+                }
             }
         }
-        if workers > 1 { BLAS.threadCount = blasThreads }
         // 3. Output projection + residual, LayerNorm.
         sum.update(from: x, count: n * c)
         project(input: context, weight: layer.attentionOutWeight, bias: layer.attentionOutBias, rows: n, inDim: c, outDim: c, accumulateInto: sum)

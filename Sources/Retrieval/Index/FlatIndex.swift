@@ -174,10 +174,6 @@ public final class FlatIndex: VectorIndex {
         // Small problems are not worth a thread hand-off (~10 µs).
         let workers = max(1, min(threads, n * dim * nq / 2_000_000, n / 1024))
         let useGEMM = nq >= batchThreshold
-        // Our threads split the rows; each calls single-threaded BLAS (no nested thread pools).
-        let saved = BLAS.threadCount
-        if saved != 1 { BLAS.threadCount = 1 }
-        defer { if saved != 1 { BLAS.threadCount = saved } }
 
         let partial = UnsafeMutableBufferPointer<[TopK]>.allocate(capacity: workers)
         partial.initialize(repeating: [])
@@ -194,7 +190,8 @@ public final class FlatIndex: VectorIndex {
                                 : Self.simdRange(q.baseAddress!, nq: nq, v.baseAddress!, rows: lo..<hi, dim: dim, k: k, mask: m, ids: idBuffer.baseAddress!)
                         }
                     }
-                    parallelFor(workers, body)
+                    // Our threads split the rows; each calls single-threaded BLAS (no nested thread pools).
+                    BLAS.withThreadCount(1) { parallelFor(workers, body) }
                 }
             }
         }
