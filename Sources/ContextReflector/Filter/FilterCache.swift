@@ -12,8 +12,8 @@ struct PreparedCandidate {
     var widths: [Int?]
     /// Per part: the unit vector, nil when the part is absent or has norm 0.
     var units: [[Float]?]
-    /// What the entry was computed from (checked on every cache hit).
-    var signature: Signature
+    /// What the entry was computed from (checked on every cache hit); nil when nobody will check it.
+    var signature: Signature?
 
     /// A hash of the provenance, the action text, and the first and last value and the width of every embedding:
     /// enough to notice an id that now names another transition without reading the whole transition again.
@@ -38,8 +38,8 @@ struct PreparedCandidate {
     }
 
     /// The candidate's view, or nil when a state mixes modality widths (the filter then takes the path that
-    /// reports it exactly where the original code did).
-    init?(_ t: Transition) {
+    /// reports it exactly where the original code did). `signed`: also compute the signature.
+    init?(_ t: Transition, signed: Bool = false) {
         func consistent(_ s: State) -> Bool {
             guard let width = s.embeddings.first?.value.dim else { return true }
             return s.embeddings.values.allSatisfy { $0.dim == width }
@@ -51,7 +51,7 @@ struct PreparedCandidate {
         isFinite = parts.allSatisfy { $0.map(FilterVectors.isFinite) ?? true } || FilterVectors.isFinite(t)
         widths = parts.map { $0?.count }
         units = FilterVectors.units(parts)
-        signature = Signature(t)
+        signature = signed ? Signature(t) : nil
     }
 }
 
@@ -86,7 +86,7 @@ public final class FilterCache {
         if let entry = entries[candidate.id], !checksTransitions || entry.signature == PreparedCandidate.Signature(candidate.transition) {
             return entry
         }
-        guard let entry = PreparedCandidate(candidate.transition) else { return nil }
+        guard let entry = PreparedCandidate(candidate.transition, signed: checksTransitions) else { return nil }
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
         entries[candidate.id] = entry
         return entry

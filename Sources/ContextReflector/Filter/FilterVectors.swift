@@ -6,6 +6,7 @@ import enum Tensor.Kernels
 /// Allocation-light twins of the `Formats` vector helpers the filter uses (one output array per call at most).
 enum FilterVectors {
     /// `state.averaged()?.values`: the modalities summed in `Modality` order into zeros, then scaled by 1/count.
+    /// Element-wise in 16-wide lanes (each element sees the same operations in the same order: bit-identical).
     static func average(_ state: State) -> [Float]? {
         var present: [Embedding] = []
         present.reserveCapacity(4)
@@ -13,18 +14,48 @@ enum FilterVectors {
         guard let first = present.first else { return nil }
         let dim = first.dim
         for e in present { precondition(e.dim == dim, "averaging embeddings with dims \(dim) and \(e.dim)") }
-        let scale = 1 / Float(present.count)
+        let factor = 1 / Float(present.count)
         return [Float](unsafeUninitializedCapacity: dim) { out, count in
             guard let o = out.baseAddress else { count = 0; return }
             o.initialize(repeating: 0, count: dim)
+            let to = UnsafeMutableRawPointer(o)
             for e in present {
                 e.values.withUnsafeBufferPointer { v in
                     guard let p = v.baseAddress else { return }
-                    for i in 0..<dim { o[i] += p[i] }
+                    let from = UnsafeRawPointer(p)
+                    var i = 0
+                    while i + 16 <= dim {
+                        let sum = to.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                            + from.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                        to.storeBytes(of: sum, toByteOffset: i * 4, as: SIMD16<Float>.self)
+                        i += 16
+                    }
+                    while i < dim { o[i] += p[i]; i += 1 }
                 }
             }
-            for i in 0..<dim { o[i] *= scale }
+            scale(o, count: dim, by: factor, into: o)
             count = dim
+        }
+    }
+
+    /// `out[i] = values[i] * factor` in 16-wide lanes (`out` may be `values`).
+    static func scale(_ values: UnsafePointer<Float>, count: Int, by factor: Float, into out: UnsafeMutablePointer<Float>) {
+        let from = UnsafeRawPointer(values), to = UnsafeMutableRawPointer(out)
+        var i = 0
+        while i + 16 <= count {
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) * factor, toByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count { out[i] = values[i] * factor; i += 1 }
+    }
+
+    /// `values` times `factor`, element by element.
+    static func scaled(_ values: [Float], by factor: Float) -> [Float] {
+        values.withUnsafeBufferPointer { v in
+            [Float](unsafeUninitializedCapacity: v.count) { out, count in
+                if let p = v.baseAddress, let o = out.baseAddress { scale(p, count: v.count, by: factor, into: o) }
+                count = v.count
+            }
         }
     }
 
@@ -82,7 +113,7 @@ enum FilterVectors {
         let norm = values.withUnsafeBufferPointer { p in norms([p.baseAddress!], width: p.count)[0] }
         guard norm > 0 else { return nil }
         let scale = Float(1 / norm)
-        return values.map { $0 * scale }
+        return scaled(values, by: scale)
     }
 
     /// `unit(_:)` of several vectors, with the norms of equal-width vectors computed together (same values).
@@ -95,7 +126,7 @@ enum FilterVectors {
             let lengths = flat.withUnsafeBufferPointer { b in norms(members.indices.map { b.baseAddress! + $0 * width }, width: width) }
             for (k, i) in members.enumerated() where lengths[k] > 0 {
                 let scale = Float(1 / lengths[k])
-                out[i] = vectors[i]!.map { $0 * scale }
+                out[i] = scaled(vectors[i]!, by: scale)
             }
         }
         return out

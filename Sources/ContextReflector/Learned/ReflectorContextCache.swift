@@ -16,7 +16,8 @@ public final class ReflectorContextCache {
     public let capacity: Int
     /// Projected rows, P floats each, one per context token of a candidate (three per candidate packed per part).
     private var arena: [Float] = []
-    private var rows: [String: (row: Int, signature: PreparedCandidate.Signature)] = [:]
+    /// Per id: the first projected row, and the transition's signature (nil when it was stored while ids were trusted).
+    private var rows: [String: (row: Int, signature: PreparedCandidate.Signature?)] = [:]
     private var fingerprint: UInt64?
     private var width = 0
     /// The one knowledge source whose stable ids are trusted (nil: check every id's transition, as when more than one
@@ -47,10 +48,10 @@ public final class ReflectorContextCache {
         fingerprint = nil
     }
 
-    /// The first projected row of each candidate (its other rows follow), projecting the ones not remembered yet;
-    /// nil when one id comes with two different transitions (candidates of more than one source).
+    /// The first projected row of each candidate, list after list (its other rows follow), projecting the ones not
+    /// remembered yet; nil when one id comes with two different transitions (candidates of more than one source).
     func rows(
-        for candidates: [ReflectorCandidate], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, packing: ContextPacking
+        for lists: [[ReflectorCandidate]], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, packing: ContextPacking
     ) throws -> [Int]? {
         let print = reflector.contextFingerprint()
         if print != fingerprint || reflector.projectedContextWidth != width {
@@ -62,53 +63,58 @@ public final class ReflectorContextCache {
         if trustedSource != nil {
             // One source, stable ids: an id names one transition.
             var seen = Set<String>()
-            for c in candidates where rows[c.id] == nil && seen.insert(c.id).inserted { missing.append(c) }
-            return try project(missing, all: candidates, reflector: reflector, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
-        }
-        var seen: [String: PreparedCandidate.Signature] = [:]
-        for c in candidates {
-            let signature = PreparedCandidate.Signature(c.transition)
-            if let earlier = seen[c.id] {
-                // One id for two transitions in one batch: not one knowledge source; the caller computes without the cache.
-                if earlier != signature { return nil }
-                continue
+            for list in lists { for c in list where rows[c.id] == nil && seen.insert(c.id).inserted { missing.append(c) } }
+        } else {
+            var seen: [String: PreparedCandidate.Signature] = [:]
+            for list in lists {
+                for c in list {
+                    let signature = PreparedCandidate.Signature(c.transition)
+                    if let earlier = seen[c.id] {
+                        // One id for two transitions in one batch: not one knowledge source; the caller computes without the cache.
+                        if earlier != signature { return nil }
+                        continue
+                    }
+                    seen[c.id] = signature
+                    if let entry = rows[c.id], entry.signature == signature { continue }
+                    missing.append(c)
+                }
             }
-            seen[c.id] = signature
-            if let entry = rows[c.id], entry.signature == signature { continue }
-            missing.append(c)
         }
-        return try project(missing, all: candidates, reflector: reflector, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
-    }
-
-    /// Projects `missing` (starting over first when they do not fit) and returns the first row of each of `all`.
-    private func project(
-        _ missing: [ReflectorCandidate], all candidates: [ReflectorCandidate], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int,
-        packing: ContextPacking
-    ) throws -> [Int] {
-        var missing = missing
         if rows.count + missing.count > capacity {
+            // Start over with this call's candidates only.
             let keep = (fingerprint, width)
             removeAll()
             (fingerprint, width) = keep
             var again = Set<String>()
-            missing = candidates.filter { again.insert($0.id).inserted }
+            missing = []
+            for list in lists { for c in list where again.insert(c.id).inserted { missing.append(c) } }
         }
-        if !missing.isEmpty {
-            let per = packing.tokensPerTriplet
-            let tokens = try ReflectorInferenceBatch.contextTokens(
-                missing.map(\.transition), stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
-            // An average is finite exactly when what it averages is (remembered entries were checked when projected).
-            guard FilterVectors.isFinite(tokens) else {
-                throw ReflectorError.input(name: "context", problem: "a kept candidate holds NaN or infinite values")
-            }
-            // Row by row: a candidate's projection must not depend on which candidates happened to miss with it, or a
-            // rollout resumed with a cold cache would differ in the last bits from the uninterrupted one.
-            let projected = reflector.projectContext(tokens, count: per * missing.count, rowwise: true)
-            let first = arena.count / max(width, 1)
-            arena.append(contentsOf: projected)
-            for (k, c) in missing.enumerated() { rows[c.id] = (first + per * k, PreparedCandidate.Signature(c.transition)) }
+        try project(missing, reflector: reflector, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+        var first: [Int] = []
+        first.reserveCapacity(lists.reduce(0) { $0 + $1.count })
+        for list in lists { for c in list { first.append(rows[c.id]!.row) } }
+        return first
+    }
+
+    /// Projects `missing` and remembers their rows.
+    private func project(
+        _ missing: [ReflectorCandidate], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, packing: ContextPacking
+    ) throws {
+        guard !missing.isEmpty else { return }
+        let per = packing.tokensPerTriplet
+        let tokens = try ReflectorInferenceBatch.contextTokens(
+            missing.map(\.transition), stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+        // An average is finite exactly when what it averages is (remembered entries were checked when projected).
+        guard FilterVectors.isFinite(tokens) else {
+            throw ReflectorError.input(name: "context", problem: "a kept candidate holds NaN or infinite values")
         }
-        return candidates.map { rows[$0.id]!.row }
+        // Row by row: a candidate's projection must not depend on which candidates happened to miss with it, or a
+        // rollout resumed with a cold cache would differ in the last bits from the uninterrupted one.
+        let projected = reflector.projectContext(tokens, count: per * missing.count, rowwise: true)
+        let first = arena.count / max(width, 1)
+        arena.append(contentsOf: projected)
+        let signed = trustedSource == nil
+        for (k, c) in missing.enumerated() { rows[c.id] = (first + per * k, signed ? PreparedCandidate.Signature(c.transition) : nil) }
     }
 
     /// The projected rows themselves (valid until the next `rows(for:…)`).
@@ -179,7 +185,7 @@ extension LearnedReflector {
         }
         guard FilterVectors.isFinite(joined) else { throw ReflectorError.input(name: "state0+action", problem: "holds NaN or infinite values") }
         guard let firstRows = try cache.rows(
-            for: kept.flatMap { $0 }, reflector: self, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+            for: kept, reflector: self, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
         else {
             return try infer(ReflectorInferenceBatch(
                 queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing))
