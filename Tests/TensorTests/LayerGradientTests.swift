@@ -1,4 +1,5 @@
 // Every layer's backward against central finite differences (fixed seeds, small sizes).
+import CKernels
 import Tensor
 import TestSupport
 import XCTest
@@ -52,21 +53,27 @@ final class LayerGradientTests: XCTestCase {
         checkLayer("GELU tanh", layer: GELU(form: .tanh), store: nil, input: x, eps: 1e-3)
     }
 
-    /// The erf form runs 16 lanes at a time: every value, in the blocks and in the tail, equals the scalar formula.
-    func testSixteenLaneGELUEqualsTheScalarFormulaBitForBit() {
+    /// The erf form runs in CKernels at the widest instruction set: at every level, every value (in the vector blocks
+    /// and in the tail, specials included) equals Tensor's scalar formula bit for bit.
+    func testVectorGELUEqualsTheScalarFormulaBitForBitAtEveryLevel() {
         var rng = SeededGenerator(seed: 31)
-        var values = (0..<1_003).map { _ in rng.nextGaussian() * 4 }  // a tail after the 16-lane blocks
-        values += [0, -0.0, 1e-30, -1e-30, 40, -40, 100, -100, .infinity, -.infinity]
-        var out = [Float](repeating: 0, count: values.count)
-        values.withUnsafeBufferPointer { x in
-            out.withUnsafeMutableBufferPointer { Kernels.geluForward(out: $0.baseAddress!, input: x.baseAddress!, count: x.count, form: .erf) }
-        }
+        var values = (0..<1_003).map { _ in rng.nextGaussian() * 4 }  // a tail after the 16- and 8-lane blocks
+        values += [0, -0.0, 1e-30, -1e-30, 40, -40, 100, -100, .leastNonzeroMagnitude * 1000, -.leastNonzeroMagnitude * 1000, .infinity, -.infinity, .nan, .greatestFiniteMagnitude]
         let scalar = values.map { x in 0.5 * x * (1 + Kernels.erf(x * Float(0.70710678118654752))) }
-        XCTAssertEqual(out.map(\.bitPattern), scalar.map(\.bitPattern))
-        // In place, as the layers call it.
-        var inPlace = values
-        inPlace.withUnsafeMutableBufferPointer { Kernels.geluForward(out: $0.baseAddress!, input: $0.baseAddress!, count: $0.count, form: .erf) }
-        XCTAssertEqual(inPlace.map(\.bitPattern), scalar.map(\.bitPattern))
+        let saved = wgk_level()
+        defer { _ = wgk_set_level(saved) }
+        for level in 0...wgk_supported_level() {
+            XCTAssertEqual(wgk_set_level(level), level)
+            var out = [Float](repeating: 0, count: values.count)
+            values.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { Kernels.geluForward(out: $0.baseAddress!, input: x.baseAddress!, count: x.count, form: .erf) }
+            }
+            XCTAssertEqual(out.map(\.bitPattern), scalar.map(\.bitPattern), "level \(level)")
+            // In place, as the layers call it.
+            var inPlace = values
+            inPlace.withUnsafeMutableBufferPointer { Kernels.geluForward(out: $0.baseAddress!, input: $0.baseAddress!, count: $0.count, form: .erf) }
+            XCTAssertEqual(inPlace.map(\.bitPattern), scalar.map(\.bitPattern), "level \(level), in place")
+        }
     }
 
     func testGELUValuesMatchReference() {

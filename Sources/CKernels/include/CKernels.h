@@ -36,6 +36,10 @@ void wgk_rows_dot(const float *x, size_t nx, size_t ldx, const float *w, size_t 
 /// wgk_rows_dot sums it, computed once per pair and mirrored (so the matrix is exactly symmetric).
 void wgk_gram(const float *rows, size_t n, size_t ld, size_t dim, float *out);
 
+/// out[i] = 0.5·in[i]·(1 + erf(in[i]/√2)) with Tensor's erf approximation (Abramowitz & Stegun 7.1.26 and its exp
+/// polynomial), every element bit-identical to Tensor's scalar Swift formula at every level; out may be in.
+void wgk_gelu_erf(const float *in, float *out, size_t n);
+
 /// out[r] = q · codes[r] (codes as int8 integers, no scale) for nrows contiguous rows of dim int8 codes.
 void wgk_scores_i8(const float *q, const int8_t *codes, size_t nrows, size_t dim, float *out);
 

@@ -154,54 +154,14 @@ extension Kernels {
     public static func geluForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int, form: GELUForm) {
         switch form {
         case .erf:
-            // 16 lanes at a time with the scalar formula's operations in the same order (bit-identical), then the tail.
-            let from = UnsafeRawPointer(input), to = UnsafeMutableRawPointer(out)
-            var i = 0
-            while i + 16 <= count {
-                let v = from.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                to.storeBytes(of: 0.5 * v * (1 + erf(v * invSqrt2)), toByteOffset: i * 4, as: SIMD16<Float>.self)
-                i += 16
-            }
-            while i < count { let x = input[i]; out[i] = 0.5 * x * (1 + Kernels.erf(x * invSqrt2)); i += 1 }
+            // CKernels: the scalar formula's operations at the widest instruction set (bit-identical to `erf` below).
+            wgk_gelu_erf(input, out, count)
         case .tanh:
             for i in 0..<count {
                 let x = input[i]
                 out[i] = 0.5 * x * (1 + Kernels.tanh(sqrt2OverPi * (x + 0.044715 * x * x * x)))
             }
         }
-    }
-
-    /// `erf` on 16 lanes: the scalar `erf`'s constants and operations, one at a time in the same order, so every lane
-    /// equals the scalar result bit for bit (Swift compiles SIMD types for the baseline instruction set, 4 lanes a
-    /// step, which still runs ≈ 4× faster than the scalar loop the compiler would not vectorise).
-    @inline(__always)  // inside the GELU loop.
-    static func erf(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let a = x.replacing(with: -x, where: x .< 0)
-        let t = 1 / (1 + 0.327_591_1 * a)
-        // t·(c1 + t·(c2 + t·(c3 + t·(c4 + t·c5)))) evaluated inside out.
-        var u: SIMD16<Float> = t * Float(1.061_405_429)
-        u = t * (u + Float(-1.453_152_027))
-        u = t * (u + Float(1.421_413_741))
-        u = t * (u + Float(-0.284_496_736))
-        let poly: SIMD16<Float> = t * (u + Float(0.254_829_592))
-        // exp(−a²) as expNonPositive: 2^k · p(r), k from the 1.5·2²³ rounding trick.
-        let xc = (-a * a).replacing(with: -87, where: -a * a .< -87)
-        let shifted = xc * 1.442_695_04 + 12_582_912
-        let k = shifted - 12_582_912
-        let rr = xc - k * 0.693_145_751_953_125 - k * 1.428_606_765_330_187e-6
-        var p = SIMD16<Float>(repeating: 1.0 / 5040)
-        p = p * rr + 1.0 / 720
-        p = p * rr + 1.0 / 120
-        p = p * rr + 1.0 / 24
-        p = p * rr + 1.0 / 6
-        p = p * rr + 0.5
-        p = p * rr + 1
-        p = p * rr + 1
-        // unsafeBitCast: SIMD16<Float> and SIMD16<UInt32> are both 64 bytes; the scalar code's bitPattern, 16 lanes wide.
-        let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- 0x4B40_0000 &+ 127
-        let e = p * unsafeBitCast(bits &<< 23, to: SIMD16<Float>.self)
-        let r = 1 - poly * e
-        return unsafeBitCast(unsafeBitCast(r, to: SIMD16<UInt32>.self) | (unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x8000_0000), to: SIMD16<Float>.self)
     }
 
     /// `dInput[i] += gelu'(input[i]) · dOut[i]`.
