@@ -124,13 +124,13 @@ enum AgentSetup {
             }
             let base = try KnowledgeBase(url: URL(fileURLWithPath: path))
             if let native = model as? NativeWorldModel {
-                return try TransitionContextSource.rekeyed(base, actionKey: { native.actionKey($0) })
+                return try TransitionContextSource.rekeyed(base, actionKey: { native.actionKey($0) }, actionKeyIsThreadSafe: true)
             }
             return KnowledgeBaseSource(base)
         }
         let transitions = try knowledgeTransitions(path, cache: cache)
         if let native = model as? NativeWorldModel {
-            return try TransitionContextSource(transitions: transitions, actionKey: { native.actionKey($0) }, stateWeight: 0)
+            return try TransitionContextSource(transitions: transitions, actionKey: { native.actionKey($0) }, stateWeight: 0, actionKeyIsThreadSafe: true)
         }
         return try TransitionContextSource(transitions: transitions)
     }

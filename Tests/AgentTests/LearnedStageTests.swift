@@ -38,18 +38,19 @@ final class LearnedStageTests: XCTestCase {
 
     /// A native model reading reflector tokens, a random reflector and knowledge with many repeated candidates: the run
     /// "killed" after three steps and resumed (new runtime, cold context cache) writes the uninterrupted run's trace
-    /// bit for bit, and the cached tokens agree with uncached ones within float rounding.
+    /// bit for bit, and the cached tokens agree with uncached ones within float rounding. 20 episodes in lock-step, so
+    /// retrieval, the filter and the learned stage run on two threads.
     func testRolloutWithTheContextCacheResumesBitForBit() throws {
         let stateWidth = 96, actionWidth = 40, steps = 6
         var rng = SeededGenerator(seed: 17)
         func vector(_ n: Int) -> Formats.Embedding { Formats.Embedding((0..<n).map { _ in rng.nextGaussian() }).normalized() }
         let actions = (0..<5).map { Action(text: "action \($0)", embedding: vector(actionWidth)) }
-        // Knowledge: 60 transitions of one scenario, so every step retrieves from the same pool.
-        let kb = (0..<60).map { i in
+        // Knowledge: 100 transitions of one scenario, so every step retrieves from the same pool.
+        let kb = (0..<100).map { i in
             Transition(state0: State([.image: vector(stateWidth), .audio: vector(stateWidth)]), action: actions[i % actions.count],
                        state1: State([.video: vector(stateWidth)]), provenance: Provenance(dataset: "kb", scenario: "s", sampleID: "k\(i)"))
         }
-        let plans = (0..<5).map { e in
+        let plans = (0..<20).map { e in
             EpisodePlan(name: "e\(e)", start: State([.image: vector(stateWidth), .audio: vector(stateWidth)]),
                         actions: (0..<steps).map { actions[($0 + e) % actions.count] },
                         provenances: (0..<steps).map { Provenance(dataset: "seq", scenario: "s", episode: "e\(e)", step: $0, sampleID: "e\(e)-\($0)") })

@@ -26,6 +26,28 @@ struct TableEmbedder: Embedder {
     }
 }
 
+/// Forwards to a source without allowing concurrent queries: the runtime then retrieves and filters on one thread.
+final class OneThreadSource: ContextSource {
+    let inner: any ContextSource
+    init(_ inner: any ContextSource) { self.inner = inner }
+    func candidates(for query: ReflectorQuery, k: Int) throws -> [ReflectorCandidate] { try inner.candidates(for: query, k: k) }
+    var candidateIDsAreStable: Bool { true }
+}
+
+/// A source that answers concurrent queries and fails for the episodes it names (by the query's provenance).
+final class FailingSource: ContextSource {
+    let inner: any ContextSource
+    let failing: Set<String>
+    init(_ inner: any ContextSource, failing: Set<String>) { (self.inner, self.failing) = (inner, failing) }
+    func candidates(for query: ReflectorQuery, k: Int) throws -> [ReflectorCandidate] {
+        if let episode = query.provenance?.episode, failing.contains(episode) {
+            throw ReflectorError.input(name: "query", problem: "refused for \(episode)")
+        }
+        return try inner.candidates(for: query, k: k)
+    }
+    var supportsConcurrentQueries: Bool { true }
+}
+
 final class RuntimeTests: XCTestCase {
     func unit(_ values: [Float]) -> State { State([.video: Embedding(values).normalized()]) }
 
@@ -146,5 +168,51 @@ final class RuntimeTests: XCTestCase {
         XCTAssertEqual(cached.count, 8)
         XCTAssertTrue(cached.contains { $0.contains("\"kept\":[{") }, "some context was kept")
     }
-}
 
+    /// Knowledge for `plans`: each plan's own transitions (the leakage guard drops a query's own and later steps) and
+    /// noisy copies of them.
+    func knowledge(for plans: [EpisodePlan], seed: UInt64) throws -> [Transition] {
+        var rng = SeededGenerator(seed: seed)
+        var kb: [Transition] = []
+        for p in plans {
+            let actions = try TableEmbedder().embed(p.actions.map(\.text)).map { Embedding($0) }
+            var s0 = p.start
+            for t in 0..<p.count {
+                let action = Action(text: p.actions[t].text, embedding: actions[t])
+                kb.append(Transition(state0: s0, action: action, state1: p.truths[t]!, provenance: p.provenances[t]!))
+                let noisy = unit(s0[.video]!.values.map { $0 + 0.3 * rng.nextGaussian() })
+                kb.append(Transition(state0: noisy, action: action, state1: unit((0..<4).map { _ in rng.nextGaussian() }),
+                                     provenance: Provenance(dataset: "kb", scenario: "s", sampleID: "n\(kb.count)")))
+                s0 = p.truths[t]!
+            }
+        }
+        return kb
+    }
+
+    /// 20 episodes in lock-step: retrieval and the filter run on two threads (a source that allows concurrent queries)
+    /// and give the one-thread trace exactly; a failure is reported for the first failing query in episode order.
+    func testTwoThreadRetrievalGivesTheOneThreadTrace() throws {
+        let plans = (0..<20).map { plan("p\($0)", steps: 3, seed: 100 + UInt64($0)) }
+        let source = try TransitionContextSource(transitions: try knowledge(for: plans, seed: 5))
+        XCTAssertTrue(source.supportsConcurrentQueries)
+        XCTAssertFalse(OneThreadSource(source).supportsConcurrentQueries)
+        func trace(_ knowledge: any ContextSource) throws -> [String] {
+            let runtime = try Runtime(model: RevealingModel(), textEncoder: TableEmbedder(), memory: nil, knowledge: knowledge, tokenizer: nil,
+                                      options: RuntimeOptions(history: 2, filter: ReflectorFilterConfig(threshold: -1, budget: 2)))
+            var lines: [String] = []
+            try RolloutDriver(runtime: runtime, store: nil).run(plans) { lines.append($0.json()) }
+            return lines
+        }
+        let two = try trace(source)
+        XCTAssertEqual(two.count, 60)
+        XCTAssertEqual(two, try trace(OneThreadSource(source)))
+        XCTAssertGreaterThan(two.filter { $0.contains("\"kept\":[{") }.count, 40, "context was kept at most steps")
+        // Failures in both halves: the lower half's (episode order) is the one reported.
+        XCTAssertThrowsError(try trace(FailingSource(source, failing: ["p3", "p15"]))) {
+            XCTAssertTrue("\($0)".contains("refused for p3"), "\($0)")
+        }
+        XCTAssertThrowsError(try trace(FailingSource(source, failing: ["p15"]))) {
+            XCTAssertTrue("\($0)".contains("refused for p15"), "\($0)")
+        }
+    }
+}

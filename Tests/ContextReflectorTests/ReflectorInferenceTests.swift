@@ -202,4 +202,51 @@ final class ReflectorInferenceTests: XCTestCase {
         cache.attach(to: first)
         XCTAssertLessThanOrEqual(maxDifference(try tokens(cache, candidates(first)), try uncached(candidates(first))), 1e-5)
     }
+
+    /// On two threads (the halves of a batch of ≥ 16 queries, and the projection of ≥ 64 new context rows): the
+    /// projected rows are the one-thread rows bit for bit (each row is computed alone), the tokens agree with one
+    /// thread within float rounding and with the training forward within 1e-5, and a second run repeats them exactly.
+    func testTwoThreadInferenceProjectsTheSameRowsAndRepeatsItself() throws {
+        var rng = SeededGenerator(seed: 41)
+        let stateWidth = 12, actionWidth = 6
+        func vector(_ n: Int) -> Formats.Embedding { Formats.Embedding((0..<n).map { _ in rng.nextGaussian() }) }
+        var pool: [ReflectorCandidate] = []
+        for i in 0..<90 {
+            let state0 = State([.image: vector(stateWidth), .audio: vector(stateWidth)]), action = Action(text: "t\(i)", embedding: vector(actionWidth))
+            let transition = Transition(state0: state0, action: action, state1: State([.video: vector(stateWidth)]),
+                                        provenance: Provenance(dataset: "kb", sampleID: "s\(i)"))
+            pool.append(ReflectorCandidate(id: "kb:\(i)", transition: transition, score: 0.5))
+        }
+        let queries = (0..<21).map { _ in ReflectorQuery(state: State([.image: vector(stateWidth)]), action: Action(text: "q", embedding: vector(actionWidth))) }
+        // 21 rows (an odd split), 0–7 kept each (overlapping windows of the pool), 72 distinct candidates: both the
+        // projection and the core split.
+        let kept = (0..<21).map { r in (0..<(r == 5 ? 0 : 2 + r % 6)).map { pool[(r * 4 + $0) % pool.count] } }
+        let builder = ReflectorInputBuilder(stateWidth: stateWidth, actionWidth: actionWidth, packing: .perTriplet)
+        let reflector = try LearnedReflector(config: builder.reflectorConfig(hiddenWidth: 16, layers: 2, heads: 2, outputWidth: 5), seed: 3)
+        randomize(reflector, seed: 4)
+        let distinct = Set(kept.joined().map(\.id)).count
+        XCTAssertGreaterThanOrEqual(distinct, 64, "enough new rows for the projection to split")
+        func run(threads: Int) throws -> (tokens: [Float], rows: [Float]) {
+            let cache = ReflectorContextCache()
+            let tokens = try BLAS.withThreadCount(1) {
+                try reflector.infer(queries: queries, kept: kept, stateWidth: stateWidth, actionWidth: actionWidth, cache: cache, threads: threads)
+            }
+            return (tokens, cache.projected)
+        }
+        let one = try run(threads: 1), two = try run(threads: 2), again = try run(threads: 2)
+        XCTAssertEqual(two.rows.count, distinct * reflector.projectedContextWidth)
+        XCTAssertEqual(two.rows.map(\.bitPattern), one.rows.map(\.bitPattern))
+        XCTAssertEqual(again.tokens.map(\.bitPattern), two.tokens.map(\.bitPattern))
+        XCTAssertLessThanOrEqual(maxDifference(two.tokens, one.tokens), 1e-5)
+        let forward = try reflector.forward(try builder.batch(queries: queries, context: kept.map { $0.map(\.transition) })).data
+        XCTAssertLessThanOrEqual(maxDifference(two.tokens, forward), 1e-5)
+        // Each half's rows are its own queries': reversing the batch reverses the rows.
+        let reversed = try BLAS.withThreadCount(1) {
+            try reflector.infer(queries: queries.reversed(), kept: kept.reversed(), stateWidth: stateWidth, actionWidth: actionWidth,
+                                cache: ReflectorContextCache(), threads: 2)
+        }
+        let width = reflector.config.queryTokenCount * reflector.config.outputWidth
+        let back = (0..<21).reversed().flatMap { Array(reversed[($0 * width)..<(($0 + 1) * width)]) }
+        XCTAssertLessThanOrEqual(maxDifference(back, one.tokens), 1e-5)
+    }
 }

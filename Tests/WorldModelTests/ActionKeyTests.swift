@@ -1,6 +1,7 @@
 // Tests of the model's action key (its action projection outside the forward pass) and of reading training configs
 // written before `contextProbability` existed.
 import Foundation
+import func Retrieval.parallelFor
 import Tensor
 import TestSupport
 @testable import WorldModel
@@ -20,6 +21,24 @@ final class ActionKeyTests: XCTestCase {
         for (k, f) in zip(key, model.actionProjection.forward(Tensor(shape: [1, 5], data: action)).data) { XCTAssertEqual(k, f, accuracy: 1e-5) }
         XCTAssertNil(model.actionKey([1, 2, 3]))
         XCTAssertNil(model.actionKey([0, 0, .nan, 0, 0]))
+    }
+
+    /// The key does not depend on OpenBLAS's thread count, and calls from two threads at once give the same bits
+    /// (retrieval computes keys on two threads).
+    func testActionKeyIsTheSameOnAnyThreadAndThreadCount() throws {
+        let model = try NativeWorldModel(config: NativeModelConfig(
+            embeddingDimension: 16, actionDimension: 384, width: 256, depth: 1, heads: 2, mlpRatio: 2, maxMemorySteps: 2, reflectorWidth: 4, seed: 9))
+        var rng = SeededGenerator(seed: 3)
+        let actions = (0..<8).map { _ in (0..<384).map { _ in rng.nextGaussian() } }
+        let one = try BLAS.withThreadCount(1) { try actions.map { try XCTUnwrap(model.actionKey($0)) } }
+        let two = try BLAS.withThreadCount(2) { try actions.map { try XCTUnwrap(model.actionKey($0)) } }
+        XCTAssertEqual(one.map { $0.map(\.bitPattern) }, two.map { $0.map(\.bitPattern) })
+        var concurrent = [[Float]](repeating: [], count: actions.count)
+        concurrent.withUnsafeMutableBufferPointer { buffer in
+            let out = buffer.baseAddress!
+            parallelFor(actions.count) { out[$0] = model.actionKey(actions[$0]) ?? [] }
+        }
+        XCTAssertEqual(concurrent.map { $0.map(\.bitPattern) }, one.map { $0.map(\.bitPattern) })
     }
 
     func testTrainingConfigWithoutContextProbabilityReadsAsZero() throws {

@@ -63,7 +63,8 @@ public struct LearnedStage: ContextTokenizer {
     private func tokensOnThisThread(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
         let out: [Float]
         if let cache {
-            out = try reflector.infer(queries: queries, kept: kept, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth, cache: cache)
+            out = try reflector.infer(queries: queries, kept: kept, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth, cache: cache,
+                                      threads: ProcessInfo.processInfo.activeProcessorCount >= 2 ? 2 : 1)
         } else {
             out = try reflector.infer(ReflectorInferenceBatch(
                 queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth,
@@ -77,13 +78,15 @@ public struct LearnedStage: ContextTokenizer {
 extension TransitionContextSource {
     /// Every entry of a SQLite knowledge base, searched in memory by another action key (e.g. a world model's
     /// `actionKey`) instead of the keys the base stores; candidate ids stay the base's (`kb:<entry id>`).
+    /// `actionKeyIsThreadSafe` as for `init(transitions:…)`.
     /// - Throws: `StoreError`/`RetrievalError` for an unreadable base, `ReflectorError` for unusable entries.
-    public static func rekeyed(_ knowledgeBase: KnowledgeBase, actionKey: @escaping ([Float]) -> [Float]?, stateWeight: Float = 0) throws
-        -> TransitionContextSource
-    {
+    public static func rekeyed(
+        _ knowledgeBase: KnowledgeBase, actionKey: @escaping ([Float]) -> [Float]?, stateWeight: Float = 0, actionKeyIsThreadSafe: Bool = false
+    ) throws -> TransitionContextSource {
         let ids = knowledgeBase.index.ids.sorted()
         return try TransitionContextSource(
-            transitions: try ids.map { try knowledgeBase.transition(id: $0) }, actionKey: actionKey, stateWeight: stateWeight, ids: ids)
+            transitions: try ids.map { try knowledgeBase.transition(id: $0) }, actionKey: actionKey, stateWeight: stateWeight, ids: ids,
+            actionKeyIsThreadSafe: actionKeyIsThreadSafe)
     }
 }
 

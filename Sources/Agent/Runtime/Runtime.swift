@@ -5,6 +5,8 @@ import Encoders
 import Formats
 import Foundation
 import Memory
+import func Retrieval.parallelFor
+import enum Tensor.BLAS
 import WorldModel
 
 /// One episode's request for the next step: where it is, what to do, and (when known) what truly happens.
@@ -98,8 +100,9 @@ public final class Runtime {
     /// Commits each step's batch in the background, in order (nil without memory).
     private let writer: OffloadWriter?
     private let filter: ReflectorFilter
-    /// What the filter derives from each knowledge-base candidate, remembered across steps (one source per runtime).
-    private let filterCache = FilterCache()
+    /// What the filter derives from each knowledge-base candidate, remembered across steps (one source per runtime);
+    /// one cache per retrieval thread (a cache is not thread-safe), each serving a fixed half of the episodes.
+    private let filterCaches = [FilterCache(), FilterCache()]
     private var actionCache: [String: Embedding] = [:]
 
     /// A runtime over the given parts.
@@ -125,7 +128,7 @@ public final class Runtime {
         filter = try ReflectorFilter(config: config)
         if let knowledge {
             // Candidates of a source with stable ids need no re-checking in the caches.
-            filterCache.checksTransitions = !knowledge.candidateIDsAreStable
+            for cache in filterCaches { cache.checksTransitions = !knowledge.candidateIDsAreStable }
             tokenizer?.attach(to: knowledge)
         }
     }
@@ -152,35 +155,22 @@ public final class Runtime {
     /// - Returns: one outcome per request, in order.
     public func step(_ requests: [StepRequest]) throws -> [StepOutcome] {
         let actions = try embedActions(requests.map(\.action))
+        let recallStart = DispatchTime.now().uptimeNanoseconds
+        let memories = requests.map { options.memory ? recentMemory(episode: $0.episode, before: $0.index) : [] }
+        phaseTimings.recall += Double(DispatchTime.now().uptimeNanoseconds - recallStart) / 1e9
+        let reflectorQueries = zip(requests, actions).map { request, action in
+            options.retrieval && knowledge != nil ? ReflectorQuery(state: request.state, action: action, provenance: request.provenance) : nil
+        }
+        let filters = try retrieveAndFilter(reflectorQueries)
         var inputs: [PredictionInput] = []
-        var filters: [FilterResult?] = []
-        var memories: [[MemoryItem]] = []
         var queries: [(position: Int, query: ReflectorQuery)] = []
         for (position, (request, action)) in zip(requests, actions).enumerated() {
             let targets = options.targets.isEmpty ? request.state.modalities : options.targets
-            var mark = DispatchTime.now().uptimeNanoseconds
-            func lap(_ phase: WritableKeyPath<PhaseTimings, Double>) {
-                let now = DispatchTime.now().uptimeNanoseconds
-                phaseTimings[keyPath: phase] += Double(now - mark) / 1e9
-                mark = now
-            }
-            let items = options.memory ? recentMemory(episode: request.episode, before: request.index) : []
-            lap(\.recall)
-            var result: FilterResult?
-            if options.retrieval, let knowledge {
-                let query = ReflectorQuery(state: request.state, action: action, provenance: request.provenance)
-                let candidates = try knowledge.candidates(for: query, k: options.retrievalK)
-                lap(\.retrieval)
-                result = filter.apply(query: query, candidates: candidates, cache: options.cacheCandidates ? filterCache : nil)
-                lap(\.reflector)
-                queries.append((position, query))
-            }
+            if let query = reflectorQueries[position] { queries.append((position, query)) }
             inputs.append(PredictionInput(
                 state: request.state, action: action, targets: targets,
-                context: result?.kept.map { ContextItem(transition: $0.transition, score: $0.score) } ?? [],
-                memory: items, scenario: request.provenance?.scenario))
-            filters.append(result)
-            memories.append(items)
+                context: filters[position]?.kept.map { ContextItem(transition: $0.transition, score: $0.score) } ?? [],
+                memory: memories[position], scenario: request.provenance?.scenario))
         }
         var start = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double {
@@ -217,6 +207,64 @@ public final class Runtime {
         try writer?.submit(records)
         phaseTimings.offload += elapsed()
         return outcomes
+    }
+
+    /// Retrieval and the filter for each query (nil: none), in order. A batch of at least 16 queries runs on two
+    /// threads when the source answers concurrent queries and the machine has two cores, each thread with its own
+    /// half of the queries and its own filter cache; the results are the same either way (the filter's cache is exact).
+    /// The phase timings split the wall time of the two phases in proportion to the threads' time in each.
+    private func retrieveAndFilter(_ queries: [ReflectorQuery?]) throws -> [FilterResult?] {
+        var results = [FilterResult?](repeating: nil, count: queries.count)
+        guard let knowledge, queries.contains(where: { $0 != nil }) else { return results }
+        let threads = knowledge.supportsConcurrentQueries && queries.count >= 16 && ProcessInfo.processInfo.activeProcessorCount >= 2 ? 2 : 1
+        var failures = [(any Error)?](repeating: nil, count: threads)
+        var seconds = [(retrieval: Double, filter: Double)](repeating: (0, 0), count: threads)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let (filter, k) = (filter, options.retrievalK)
+        let caches: [FilterCache?] = options.cacheCandidates ? filterCaches : [nil, nil]
+        results.withUnsafeMutableBufferPointer { resultBuffer in
+            failures.withUnsafeMutableBufferPointer { failureBuffer in
+                seconds.withUnsafeMutableBufferPointer { timeBuffer in
+                    guard let out = resultBuffer.baseAddress, let failure = failureBuffer.baseAddress, let time = timeBuffer.baseAddress else { return }
+                    // Each thread writes only its own range of `out` and its own slot of `failure` and `time`.
+                    let half = { (thread: Int) in
+                        var mark = DispatchTime.now().uptimeNanoseconds
+                        func lap() -> Double {
+                            let now = DispatchTime.now().uptimeNanoseconds
+                            defer { mark = now }
+                            return Double(now - mark) / 1e9
+                        }
+                        for position in (queries.count * thread / threads)..<(queries.count * (thread + 1) / threads) {
+                            guard let query = queries[position] else { continue }
+                            do {
+                                let candidates = try knowledge.candidates(for: query, k: k)
+                                time[thread].retrieval += lap()
+                                out[position] = filter.apply(query: query, candidates: candidates, cache: caches[thread])
+                                time[thread].filter += lap()
+                            } catch {
+                                failure[thread] = error
+                                return
+                            }
+                        }
+                    }
+                    if threads == 1 {
+                        half(0)
+                    } else {
+                        // Small products only (action keys): one BLAS thread each, no nested thread pools.
+                        BLAS.withThreadCount(1) { parallelFor(threads, half) }
+                    }
+                }
+            }
+        }
+        // The first failure in query order: the lower half's comes first.
+        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let retrieval = seconds.reduce(0) { $0 + $1.retrieval }, filtering = seconds.reduce(0) { $0 + $1.filter }
+        if retrieval + filtering > 0 {
+            phaseTimings.retrieval += wall * retrieval / (retrieval + filtering)
+            phaseTimings.reflector += wall * filtering / (retrieval + filtering)
+        }
+        return results
     }
 
     /// Waits until every step so far is committed to the store (durable), and rethrows a failed offload.

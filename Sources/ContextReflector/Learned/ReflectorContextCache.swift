@@ -3,6 +3,7 @@
 // by candidate id, so a knowledge-base transition kept at many steps is projected once. Rows are projected one by
 // one (`Kernels.linearRowwise`), so what is remembered does not depend on the cache's history.
 import Formats
+import func Retrieval.parallelFor
 import Tensor
 
 /// Remembers the projected context tokens of kept candidates, by candidate id, for one reflector's current weights.
@@ -51,7 +52,7 @@ public final class ReflectorContextCache {
     /// The first projected row of each candidate, list after list (its other rows follow), projecting the ones not
     /// remembered yet; nil when one id comes with two different transitions (candidates of more than one source).
     func rows(
-        for lists: [[ReflectorCandidate]], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, packing: ContextPacking
+        for lists: [[ReflectorCandidate]], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, packing: ContextPacking, threads: Int = 1
     ) throws -> [Int]? {
         let print = reflector.contextFingerprint()
         if print != fingerprint || reflector.projectedContextWidth != width {
@@ -89,7 +90,7 @@ public final class ReflectorContextCache {
             missing = []
             for list in lists { for c in list where again.insert(c.id).inserted { missing.append(c) } }
         }
-        try project(missing, reflector: reflector, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+        try project(missing, reflector: reflector, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing, threads: threads)
         var first: [Int] = []
         first.reserveCapacity(lists.reduce(0) { $0 + $1.count })
         for list in lists { for c in list { first.append(rows[c.id]!.row) } }
@@ -98,7 +99,7 @@ public final class ReflectorContextCache {
 
     /// Projects `missing` and remembers their rows.
     private func project(
-        _ missing: [ReflectorCandidate], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, packing: ContextPacking
+        _ missing: [ReflectorCandidate], reflector: LearnedReflector, stateWidth: Int, actionWidth: Int, packing: ContextPacking, threads: Int
     ) throws {
         guard !missing.isEmpty else { return }
         let per = packing.tokensPerTriplet
@@ -110,9 +111,24 @@ public final class ReflectorContextCache {
         }
         // Row by row: a candidate's projection must not depend on which candidates happened to miss with it, or a
         // rollout resumed with a cold cache would differ in the last bits from the uninterrupted one.
-        let projected = reflector.projectContext(tokens, count: per * missing.count, rowwise: true)
+        let rowCount = per * missing.count, tokenWidth = tokens.count / max(rowCount, 1)
         let first = arena.count / max(width, 1)
-        arena.append(contentsOf: projected)
+        if threads >= 2, rowCount >= 64 {
+            // Two halves on two threads: each row is computed alone, so the split changes no bit.
+            var halves = [[Float]](repeating: [], count: 2)
+            halves.withUnsafeMutableBufferPointer { buffer in
+                guard let out = buffer.baseAddress else { return }
+                parallelFor(2) { t in
+                    let range = (t == 0 ? 0 : rowCount / 2)..<(t == 0 ? rowCount / 2 : rowCount)
+                    out[t] = reflector.projectContext(Array(tokens[(range.lowerBound * tokenWidth)..<(range.upperBound * tokenWidth)]),
+                                                      count: range.count, rowwise: true)
+                }
+            }
+            arena.append(contentsOf: halves[0])
+            arena.append(contentsOf: halves[1])
+        } else {
+            arena.append(contentsOf: reflector.projectContext(tokens, count: rowCount, rowwise: true))
+        }
         let signed = trustedSource == nil
         for (k, c) in missing.enumerated() { rows[c.id] = (first + per * k, signed ? PreparedCandidate.Signature(c.transition) : nil) }
     }
@@ -162,9 +178,13 @@ extension LearnedReflector {
     /// The reflector tokens, flat [B, Q, O], for queries and their kept candidates — what
     /// `infer(ReflectorInferenceBatch(queries:context:…))` gives — taking each candidate's projected context from
     /// `cache` when it is there (the cache must only see one knowledge source's candidates).
+    /// - Parameter threads: with 2 and at least 16 queries, the two halves of the batch run on two threads (each
+    ///   query's tokens then come from a batch of half the size: equal within float rounding, and the same for the
+    ///   same batch every time). Call it with OpenBLAS on one thread, or the halves' products split again.
     /// - Throws: `ReflectorError.input` when an embedding is missing or mis-sized, or a value is not finite.
     public func infer(
-        queries: [ReflectorQuery], kept: [[ReflectorCandidate]], stateWidth: Int, actionWidth: Int, cache: ReflectorContextCache
+        queries: [ReflectorQuery], kept: [[ReflectorCandidate]], stateWidth: Int, actionWidth: Int, cache: ReflectorContextCache,
+        threads: Int = 1
     ) throws -> [Float] {
         precondition(queries.count == kept.count, "reflector batch: \(queries.count) queries, \(kept.count) kept lists")
         // The packing follows from the context width (as for `ReflectorInputBuilder(for:…)`).
@@ -185,7 +205,7 @@ extension LearnedReflector {
         }
         guard FilterVectors.isFinite(joined) else { throw ReflectorError.input(name: "state0+action", problem: "holds NaN or infinite values") }
         guard let firstRows = try cache.rows(
-            for: kept, reflector: self, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
+            for: kept, reflector: self, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing, threads: threads)
         else {
             return try infer(ReflectorInferenceBatch(
                 queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing))
@@ -195,7 +215,24 @@ extension LearnedReflector {
         for row in firstRows { index += (row..<(row + per)) }
         var starts = [0]
         for list in kept { starts.append(starts[starts.count - 1] + per * list.count) }
-        return core(joined: joined, count: queries.count, projected: cache.projected, index: index, contextStart: starts)
+        guard threads >= 2, queries.count >= 16 else {
+            return core(joined: joined, count: queries.count, projected: cache.projected, index: index, contextStart: starts)
+        }
+        // Two halves of the batch, each with its own rows of `joined`, `index` and `starts` (rebased), one per thread.
+        let halves = [0..<(queries.count / 2), (queries.count / 2)..<queries.count]
+        let projected = cache.projected
+        var outputs = [[Float]](repeating: [], count: 2)
+        outputs.withUnsafeMutableBufferPointer { buffer in
+            guard let out = buffer.baseAddress else { return }
+            // Each thread writes only its own slot.
+            parallelFor(2) { t in
+                let rows = halves[t], first = starts[rows.lowerBound], last = starts[rows.upperBound]
+                out[t] = core(joined: Array(joined[(rows.lowerBound * inWidth)..<(rows.upperBound * inWidth)]), count: rows.count,
+                              projected: projected, index: Array(index[first..<last]),
+                              contextStart: starts[rows.lowerBound...rows.upperBound].map { $0 - first })
+            }
+        }
+        return outputs[0] + outputs[1]
     }
 
     /// A hash of the weights the projected context depends on (`fc2` and the cross-attention keys and values).

@@ -14,11 +14,16 @@ public protocol ContextSource: AnyObject {
     /// True when a candidate id names the same transition for the source's whole life, so caches keyed by id
     /// (`FilterCache`, `ReflectorContextCache`) need not check a returned id's transition again.
     var candidateIDsAreStable: Bool { get }
+    /// True when `candidates(for:k:)` may be called from several threads at once (the runtime then retrieves and
+    /// filters a step's queries on two threads).
+    var supportsConcurrentQueries: Bool { get }
 }
 
 extension ContextSource {
     /// False unless a source promises otherwise.
     public var candidateIDsAreStable: Bool { false }
+    /// False unless a source promises otherwise.
+    public var supportsConcurrentQueries: Bool { false }
 }
 
 /// An exact in-memory knowledge base over transitions, searched with `FlatIndex`, scoped to the query's
@@ -26,6 +31,8 @@ extension ContextSource {
 public final class TransitionContextSource: ContextSource {
     /// True: the transitions and their ids are fixed when the source is built.
     public var candidateIDsAreStable: Bool { true }
+    /// True when the action key map is safe to call from several threads (the source itself only reads after `init`).
+    public var supportsConcurrentQueries: Bool { actionKeyIsThreadSafe }
 
     /// The transitions, in id order (`id` = `<prefix><index>`).
     public let transitions: [Transition]
@@ -38,6 +45,8 @@ public final class TransitionContextSource: ContextSource {
     /// The weight of the state cosine in the score (the action's is `√(1 − stateWeight²)`).
     public let stateWeight: Float
     private let actionKey: (([Float]) -> [Float]?)?
+    /// Whether `actionKey` may run on several threads at once (true without a map).
+    private let actionKeyIsThreadSafe: Bool
     /// Every transition, for queries without a scenario (or when not scoped).
     private let index: FlatIndex
     /// One index per scenario, so a scoped query scans its scenario's rows only.
@@ -52,10 +61,12 @@ public final class TransitionContextSource: ContextSource {
     ///     e.g. a trained world model's `actionKey`.
     ///   - stateWeight: the weight of the state cosine, in 0...1 (default 1/√2: state and action count equally).
     ///   - ids: the number in each transition's candidate id (e.g. its knowledge-base entry id); default: positions.
+    ///   - actionKeyIsThreadSafe: `actionKey` may be called from several threads at once (`NativeWorldModel.actionKey`
+    ///     may), so the source answers concurrent queries (`supportsConcurrentQueries`).
     /// - Throws: `ReflectorError.input` naming the first unusable transition.
     public init(
         transitions: [Transition], idPrefix: String = "kb:", scopeToScenario: Bool = true, actionKey: (([Float]) -> [Float]?)? = nil,
-        stateWeight: Float = Float(1 / 2.0.squareRoot()), ids: [Int64]? = nil
+        stateWeight: Float = Float(1 / 2.0.squareRoot()), ids: [Int64]? = nil, actionKeyIsThreadSafe: Bool = false
     ) throws {
         guard ids == nil || ids?.count == transitions.count else {
             throw ReflectorError.invalidConfig("\(ids?.count ?? 0) ids for \(transitions.count) transitions")
@@ -70,6 +81,7 @@ public final class TransitionContextSource: ContextSource {
         stateWidth = s
         actionWidth = a
         self.actionKey = actionKey
+        self.actionKeyIsThreadSafe = actionKey == nil || actionKeyIsThreadSafe
         self.stateWeight = stateWeight
         guard let keyWidth = actionKey.map({ $0(firstAction.values)?.count }) ?? a else {
             throw ReflectorError.input(name: "knowledge base", problem: "the action key map refused the action of \(first.provenance.sampleID)")

@@ -6,16 +6,19 @@ import Tensor
 extension NativeWorldModel {
     /// The model's action token before its type embedding, `action.weight · a + action.bias` (width C), for an
     /// action embedding of width `config.actionDimension`; nil for another width or a non-finite value.
-    /// Pure: does not touch the activations cached for training.
+    /// Pure (does not touch the activations cached for training) and safe to call from several threads at once.
     public func actionKey(_ action: [Float]) -> [Float]? {
         let a = config.actionDimension, c = config.width
         guard action.count == a, action.allSatisfy(\.isFinite) else { return nil }
-        let weight = store.value(actionProjection.weight).data
-        var out = actionProjection.bias.map { store.value($0).data } ?? [Float](repeating: 0, count: c)
-        weight.withUnsafeBufferPointer { w in
+        var out = [Float](repeating: 0, count: c)
+        // Straight from the parameter store (no copy of the weight matrix per call), in one fixed summation order:
+        // the key does not depend on BLAS's thread count, so retrieval may compute keys on several threads at once.
+        store.values.withUnsafeBufferPointer { v in
             action.withUnsafeBufferPointer { x in
                 out.withUnsafeMutableBufferPointer { y in
-                    BLAS.sgemv(m: c, n: a, a: w.baseAddress!, x: x.baseAddress!, beta: 1, y: y.baseAddress!)
+                    guard let values = v.baseAddress, let input = x.baseAddress, let output = y.baseAddress else { return }
+                    Kernels.linearRowwise(out: output, input: input, weight: values + actionProjection.weight.offset,
+                                          bias: actionProjection.bias.map { values + $0.offset }, rows: 1, inDim: a, outDim: c)
                 }
             }
         }
