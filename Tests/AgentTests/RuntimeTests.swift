@@ -141,21 +141,7 @@ final class RuntimeTests: XCTestCase {
 
     func testCandidateCacheLeavesTheTraceUnchanged() throws {
         let plans = [plan("a", steps: 4, seed: 7), plan("b", steps: 4, seed: 8)]
-        // Knowledge: the plans' own transitions (the leakage guard drops a query's own and later steps) and noisy copies.
-        var rng = SeededGenerator(seed: 9)
-        var kb: [Transition] = []
-        for p in plans {
-            let actions = try TableEmbedder().embed(p.actions.map(\.text)).map { Embedding($0) }
-            var s0 = p.start
-            for t in 0..<p.count {
-                let action = Action(text: p.actions[t].text, embedding: actions[t])
-                kb.append(Transition(state0: s0, action: action, state1: p.truths[t]!, provenance: p.provenances[t]!))
-                let noisy = unit(s0[.video]!.values.map { $0 + 0.3 * rng.nextGaussian() })
-                kb.append(Transition(state0: noisy, action: action, state1: unit((0..<4).map { _ in rng.nextGaussian() }),
-                                     provenance: Provenance(dataset: "kb", scenario: "s", sampleID: "n\(kb.count)")))
-                s0 = p.truths[t]!
-            }
-        }
+        let kb = try knowledge(for: plans, seed: 9)
         func trace(cache: Bool) throws -> [String] {
             let runtime = try Runtime(model: RevealingModel(), textEncoder: TableEmbedder(), memory: nil, knowledge: try TransitionContextSource(transitions: kb),
                                       tokenizer: nil, options: RuntimeOptions(history: 2, filter: ReflectorFilterConfig(threshold: -1, budget: 2), cacheCandidates: cache))
