@@ -147,3 +147,138 @@ void wgk_gelu_erf(const float *in, float *out, size_t n) {
 #endif
     gelu_erf_portable(in, out, n);
 }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Layer norm. Each row's mean and variance are summed in index order, as Tensor's scalar Swift loop sums them; the
+// vector variants sum 16 (or 8) rows at once, one row per lane (a gather per index), so every row sees the same
+// operations in the same order: bit-identical to the scalar loop at every level.
+
+/// One row's mean and 1/std, in the scalar loop's order.
+static inline void layer_norm_stats_one(const float *x, size_t dim, float eps, float *mean, float *rstd) {
+    float m = 0;
+    for (size_t i = 0; i < dim; i++) m += x[i];
+    m /= (float)dim;
+    float v = 0;
+    for (size_t i = 0; i < dim; i++) {
+        float d = x[i] - m;
+        v += d * d;
+    }
+    v /= (float)dim;
+    *mean = m;
+    *rstd = 1.0f / sqrtf(v + eps);
+}
+
+/// out = ((x − m)·s)·w + b for one row (element-wise: any vector width gives the same bits); out may be x.
+static inline void layer_norm_apply_one(const float *x, float *out, size_t dim, float m, float s, const float *w, const float *b) {
+    for (size_t i = 0; i < dim; i++) out[i] = (x[i] - m) * s * w[i] + b[i];
+}
+
+static void layer_norm_portable(const float *in, float *out, float *mean, float *rstd, const float *w, const float *b,
+                                size_t rows, size_t dim, float eps) {
+    for (size_t r = 0; r < rows; r++) {
+        float m, s;
+        layer_norm_stats_one(in + r * dim, dim, eps, &m, &s);
+        layer_norm_apply_one(in + r * dim, out + r * dim, dim, m, s, w, b);
+        if (mean) mean[r] = m;
+        if (rstd) rstd[r] = s;
+    }
+}
+
+#if WGK_X86
+__attribute__((target("avx2,fma"))) static void layer_norm_apply_avx2(const float *x, float *out, size_t dim, float m, float s,
+                                                                       const float *w, const float *b) {
+    const __m256 vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(s);
+    size_t i = 0;
+    for (; i + 8 <= dim; i += 8) {
+        __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vs), _mm256_loadu_ps(w + i));
+        _mm256_storeu_ps(out + i, _mm256_add_ps(t, _mm256_loadu_ps(b + i)));
+    }
+    layer_norm_apply_one(x + i, out + i, dim - i, m, s, w + i, b + i);
+}
+
+__attribute__((target("avx2,fma"))) static void layer_norm_avx2(const float *in, float *out, float *mean, float *rstd, const float *w,
+                                                                 const float *b, size_t rows, size_t dim, float eps) {
+    size_t r = 0;
+    if (dim > 0 && dim <= (size_t)0x7fffffff / 8) {
+        const __m256i lanes = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)dim));
+        const __m256 n = _mm256_set1_ps((float)dim), one = _mm256_set1_ps(1.0f), ve = _mm256_set1_ps(eps);
+        for (; r + 8 <= rows; r += 8) {
+            const float *x = in + r * dim;
+            __m256 m = _mm256_setzero_ps();
+            for (size_t i = 0; i < dim; i++) m = _mm256_add_ps(m, _mm256_i32gather_ps(x + i, lanes, 4));
+            m = _mm256_div_ps(m, n);
+            __m256 v = _mm256_setzero_ps();
+            for (size_t i = 0; i < dim; i++) {
+                __m256 d = _mm256_sub_ps(_mm256_i32gather_ps(x + i, lanes, 4), m);
+                v = _mm256_add_ps(v, _mm256_mul_ps(d, d));
+            }
+            v = _mm256_div_ps(v, n);
+            __m256 s = _mm256_div_ps(one, _mm256_sqrt_ps(_mm256_add_ps(v, ve)));
+            float ms[8], ss[8];
+            _mm256_storeu_ps(ms, m);
+            _mm256_storeu_ps(ss, s);
+            for (size_t k = 0; k < 8; k++) {
+                layer_norm_apply_avx2(x + k * dim, out + (r + k) * dim, dim, ms[k], ss[k], w, b);
+                if (mean) mean[r + k] = ms[k];
+                if (rstd) rstd[r + k] = ss[k];
+            }
+        }
+    }
+    layer_norm_portable(in + r * dim, out + r * dim, mean ? mean + r : NULL, rstd ? rstd + r : NULL, w, b, rows - r, dim, eps);
+}
+
+__attribute__((target("avx512f"))) static void layer_norm_apply_avx512(const float *x, float *out, size_t dim, float m, float s,
+                                                                        const float *w, const float *b) {
+    const __m512 vm = _mm512_set1_ps(m), vs = _mm512_set1_ps(s);
+    size_t i = 0;
+    for (; i + 16 <= dim; i += 16) {
+        __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm), vs), _mm512_loadu_ps(w + i));
+        _mm512_storeu_ps(out + i, _mm512_add_ps(t, _mm512_loadu_ps(b + i)));
+    }
+    layer_norm_apply_one(x + i, out + i, dim - i, m, s, w + i, b + i);
+}
+
+__attribute__((target("avx512f"))) static void layer_norm_avx512(const float *in, float *out, float *mean, float *rstd, const float *w,
+                                                                  const float *b, size_t rows, size_t dim, float eps) {
+    size_t r = 0;
+    if (dim > 0 && dim <= (size_t)0x7fffffff / 16) {
+        const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                 _mm512_set1_epi32((int)dim));
+        const __m512 n = _mm512_set1_ps((float)dim), one = _mm512_set1_ps(1.0f), ve = _mm512_set1_ps(eps);
+        for (; r + 16 <= rows; r += 16) {
+            const float *x = in + r * dim;
+            __m512 m = _mm512_setzero_ps();
+            for (size_t i = 0; i < dim; i++) m = _mm512_add_ps(m, _mm512_i32gather_ps(lanes, x + i, 4));
+            m = _mm512_div_ps(m, n);
+            __m512 v = _mm512_setzero_ps();
+            for (size_t i = 0; i < dim; i++) {
+                __m512 d = _mm512_sub_ps(_mm512_i32gather_ps(lanes, x + i, 4), m);
+                v = _mm512_add_ps(v, _mm512_mul_ps(d, d));
+            }
+            v = _mm512_div_ps(v, n);
+            __m512 s = _mm512_div_ps(one, _mm512_sqrt_ps(_mm512_add_ps(v, ve)));
+            float ms[16], ss[16];
+            _mm512_storeu_ps(ms, m);
+            _mm512_storeu_ps(ss, s);
+            for (size_t k = 0; k < 16; k++) {
+                layer_norm_apply_avx512(x + k * dim, out + (r + k) * dim, dim, ms[k], ss[k], w, b);
+                if (mean) mean[r + k] = ms[k];
+                if (rstd) rstd[r + k] = ss[k];
+            }
+        }
+    }
+    layer_norm_avx2(in + r * dim, out + r * dim, mean ? mean + r : NULL, rstd ? rstd + r : NULL, w, b, rows - r, dim, eps);
+}
+#endif
+
+void wgk_layer_norm(const float *in, float *out, float *mean, float *rstd, const float *weight, const float *bias, size_t rows,
+                    size_t dim, float eps) {
+#if WGK_X86
+    switch (wgk_level()) {
+    case WGK_LEVEL_AVX512: layer_norm_avx512(in, out, mean, rstd, weight, bias, rows, dim, eps); return;
+    case WGK_LEVEL_AVX2: layer_norm_avx2(in, out, mean, rstd, weight, bias, rows, dim, eps); return;
+    default: break;
+    }
+#endif
+    layer_norm_portable(in, out, mean, rstd, weight, bias, rows, dim, eps);
+}

@@ -76,6 +76,46 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// Layer norm runs in CKernels, 16 (AVX-512) or 8 (AVX2) rows per vector: at every level, outputs, means and 1/stds
+    /// equal the scalar loop's bit for bit (rows that fill whole vectors and a remainder, several widths, in place).
+    func testVectorLayerNormEqualsTheScalarLoopBitForBitAtEveryLevel() {
+        var rng = SeededGenerator(seed: 47)
+        for (rows, dim) in [(37, 128), (16, 384), (9, 256), (3, 5), (20, 1)] {
+            let x = (0..<(rows * dim)).map { _ in rng.nextGaussian() * 3 + 0.5 }
+            let w = (0..<dim).map { _ in 1 + 0.2 * rng.nextGaussian() }, b = (0..<dim).map { _ in 0.1 * rng.nextGaussian() }
+            let eps: Float = 1e-5
+            // The scalar loop, as Tensor ran it before: sums in index order, then ((x − m)·s)·w + b.
+            var expected = [Float](repeating: 0, count: rows * dim), means = [Float](repeating: 0, count: rows), rstds = means
+            for r in 0..<rows {
+                var m: Float = 0
+                for i in 0..<dim { m += x[r * dim + i] }
+                m /= Float(dim)
+                var v: Float = 0
+                for i in 0..<dim { let d = x[r * dim + i] - m; v += d * d }
+                v /= Float(dim)
+                let s = 1 / (v + eps).squareRoot()
+                for i in 0..<dim { expected[r * dim + i] = (x[r * dim + i] - m) * s * w[i] + b[i] }
+                (means[r], rstds[r]) = (m, s)
+            }
+            let saved = wgk_level()
+            defer { _ = wgk_set_level(saved) }
+            for level in 0...wgk_supported_level() {
+                XCTAssertEqual(wgk_set_level(level), level)
+                var out = [Float](repeating: 0, count: rows * dim), mean = [Float](repeating: 0, count: rows), rstd = mean
+                Kernels.layerNormForward(out: &out, mean: &mean, rstd: &rstd, input: x, weight: w, bias: b, rows: rows, dim: dim, eps: eps)
+                XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "level \(level), \(rows) × \(dim)")
+                XCTAssertEqual(mean.map(\.bitPattern), means.map(\.bitPattern), "level \(level), \(rows) × \(dim)")
+                XCTAssertEqual(rstd.map(\.bitPattern), rstds.map(\.bitPattern), "level \(level), \(rows) × \(dim)")
+                var inPlace = x
+                inPlace.withUnsafeMutableBufferPointer { p in
+                    Kernels.layerNormForward(out: p.baseAddress!, mean: nil, rstd: nil, input: p.baseAddress!, weight: w, bias: b,
+                                             rows: rows, dim: dim, eps: eps)
+                }
+                XCTAssertEqual(inPlace.map(\.bitPattern), expected.map(\.bitPattern), "level \(level), \(rows) × \(dim), in place")
+            }
+        }
+    }
+
     func testGELUValuesMatchReference() {
         // Reference values: torch.nn.functional.gelu(x) and gelu(x, approximate="tanh") at x = −1, 0.5, 2.
         let x = Tensor(shape: [3], data: [-1, 0.5, 2])

@@ -40,6 +40,12 @@ void wgk_gram(const float *rows, size_t n, size_t ld, size_t dim, float *out);
 /// polynomial), every element bit-identical to Tensor's scalar Swift formula at every level; out may be in.
 void wgk_gelu_erf(const float *in, float *out, size_t n);
 
+/// Layer norm over rows of dim floats: out = ((x − mean)·rstd)·weight + bias, each row's mean and variance summed in
+/// index order (as Tensor's scalar loop), several rows at once in vector lanes: bit-identical to the scalar loop at
+/// every level. mean / rstd (per row) may be NULL; out may be in.
+void wgk_layer_norm(const float *in, float *out, float *mean, float *rstd, const float *weight, const float *bias, size_t rows,
+                    size_t dim, float eps);
+
 /// out[r] = q · codes[r] (codes as int8 integers, no scale) for nrows contiguous rows of dim int8 codes.
 void wgk_scores_i8(const float *q, const int8_t *codes, size_t nrows, size_t dim, float *out);
 

@@ -89,20 +89,8 @@ extension Kernels {
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         rows: Int, dim: Int, eps: Float
     ) {
-        for r in 0..<rows {
-            let x = input + r * dim
-            var m: Float = 0
-            for i in 0..<dim { m += x[i] }
-            m /= Float(dim)
-            var v: Float = 0
-            for i in 0..<dim { let d = x[i] - m; v += d * d }
-            v /= Float(dim)
-            let s = 1 / (v + eps).squareRoot()
-            let o = out + r * dim
-            for i in 0..<dim { o[i] = (x[i] - m) * s * weight[i] + bias[i] }
-            mean?[r] = m
-            rstd?[r] = s
-        }
+        // CKernels: each row summed in index order, several rows per vector (bit-identical to the scalar loop).
+        wgk_layer_norm(input, out, mean, rstd, weight, bias, rows, dim, eps)
     }
 
     /// Gradients of `layerNormForward` (needs the saved mean and 1/std).
