@@ -116,6 +116,68 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// The backward kernels of GELU (erf form) and layer norm run in CKernels: at every level they add exactly what the
+    /// scalar loops added (those loops, as Tensor ran them before, are the reference here).
+    func testVectorGELUAndLayerNormBackwardEqualTheScalarLoopsBitForBitAtEveryLevel() {
+        var rng = SeededGenerator(seed: 53)
+        let saved = wgk_level()
+        defer { _ = wgk_set_level(saved) }
+        // GELU: 1,003 values (a tail after the vector blocks) plus specials.
+        var xs = (0..<1_003).map { _ in rng.nextGaussian() * 4 }
+        xs += [0, -0.0, 40, -40, .leastNonzeroMagnitude * 1000, .infinity, -.infinity]
+        let dys = xs.indices.map { _ in rng.nextGaussian() }, start = xs.indices.map { _ in rng.nextGaussian() }
+        var expectedGELU = start
+        for i in xs.indices {
+            let x = xs[i]
+            let cdf = 0.5 * (1 + Kernels.erf(x * Float(0.70710678118654752)))
+            let pdf = Float(0.39894228040143268) * Kernels.expNonPositive(-0.5 * x * x)
+            expectedGELU[i] += (cdf + x * pdf) * dys[i]
+        }
+        // Layer norm: 37 rows (two blocks of 16 and a remainder) of width 128, then 5 × 7.
+        for (rows, dim) in [(37, 128), (5, 7)] {
+            let x = (0..<(rows * dim)).map { _ in rng.nextGaussian() * 2 + 0.3 }, dy = (0..<(rows * dim)).map { _ in rng.nextGaussian() }
+            let w = (0..<dim).map { _ in 1 + 0.2 * rng.nextGaussian() }
+            let mean = (0..<rows).map { r in x[(r * dim)..<((r + 1) * dim)].reduce(0, +) / Float(dim) }
+            let rstd = (0..<rows).map { _ in 0.5 + abs(rng.nextGaussian()) }
+            let dx0 = x.indices.map { _ in rng.nextGaussian() }, dw0 = w.map { $0 * 0.1 }, db0 = w.map { $0 * -0.1 }
+            var (dx, dw, db) = (dx0, dw0, db0)
+            for r in 0..<rows {
+                let m = mean[r], s = rstd[r]
+                var a: Float = 0, c: Float = 0
+                for i in 0..<dim {
+                    let norm = (x[r * dim + i] - m) * s, dNorm = w[i] * dy[r * dim + i]
+                    a += dNorm
+                    c += dNorm * norm
+                }
+                a /= Float(dim)
+                c /= Float(dim)
+                for i in 0..<dim {
+                    let norm = (x[r * dim + i] - m) * s, dNorm = w[i] * dy[r * dim + i]
+                    db[i] += dy[r * dim + i]
+                    dw[i] += norm * dy[r * dim + i]
+                    dx[r * dim + i] += (dNorm - a - norm * c) * s
+                }
+            }
+            for level in 0...wgk_supported_level() {
+                XCTAssertEqual(wgk_set_level(level), level)
+                var (gx, gw, gb) = (dx0, dw0, db0)
+                Kernels.layerNormBackward(dInput: &gx, dWeight: &gw, dBias: &gb, dOut: dy, input: x, weight: w, mean: mean, rstd: rstd, rows: rows, dim: dim)
+                XCTAssertEqual(gx.map(\.bitPattern), dx.map(\.bitPattern), "level \(level), \(rows) × \(dim)")
+                XCTAssertEqual(gw.map(\.bitPattern), dw.map(\.bitPattern), "level \(level), \(rows) × \(dim)")
+                XCTAssertEqual(gb.map(\.bitPattern), db.map(\.bitPattern), "level \(level), \(rows) × \(dim)")
+                var onlyX = dx0
+                Kernels.layerNormBackward(dInput: &onlyX, dWeight: nil, dBias: nil, dOut: dy, input: x, weight: w, mean: mean, rstd: rstd, rows: rows, dim: dim)
+                XCTAssertEqual(onlyX.map(\.bitPattern), dx.map(\.bitPattern), "level \(level), without dweight and dbias")
+            }
+        }
+        for level in 0...wgk_supported_level() {
+            XCTAssertEqual(wgk_set_level(level), level)
+            var dx = start
+            Kernels.geluBackward(dInput: &dx, input: xs, dOut: dys, count: xs.count, form: .erf)
+            XCTAssertEqual(dx.map(\.bitPattern), expectedGELU.map(\.bitPattern), "level \(level)")
+        }
+    }
+
     func testGELUValuesMatchReference() {
         // Reference values: torch.nn.functional.gelu(x) and gelu(x, approximate="tanh") at x = −1, 0.5, 2.
         let x = Tensor(shape: [3], data: [-1, 0.5, 2])

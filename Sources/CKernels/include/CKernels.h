@@ -46,6 +46,14 @@ void wgk_gelu_erf(const float *in, float *out, size_t n);
 void wgk_layer_norm(const float *in, float *out, float *mean, float *rstd, const float *weight, const float *bias, size_t rows,
                     size_t dim, float eps);
 
+/// dx[i] += (Φ(x[i]) + x[i]·φ(x[i]))·dy[i]: the erf-form GELU's gradient, bit-identical to Tensor's scalar loop.
+void wgk_gelu_erf_backward(float *dx, const float *x, const float *dy, size_t n);
+
+/// Layer norm's gradients, added into dx, dweight and dbias (either may be NULL) from the saved mean and 1/std per row:
+/// bit-identical to Tensor's scalar loop (row sums in index order, rows added in row order).
+void wgk_layer_norm_backward(float *dx, float *dweight, float *dbias, const float *dy, const float *x, const float *weight, const float *mean,
+                             const float *rstd, size_t rows, size_t dim);
+
 /// out[r] = q · codes[r] (codes as int8 integers, no scale) for nrows contiguous rows of dim int8 codes.
 void wgk_scores_i8(const float *q, const int8_t *codes, size_t nrows, size_t dim, float *out);
 

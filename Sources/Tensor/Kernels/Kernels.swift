@@ -99,27 +99,8 @@ extension Kernels {
         dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, dim: Int
     ) {
-        for r in 0..<rows {
-            let x = input + r * dim, dy = dOut + r * dim, dx = dInput + r * dim
-            let m = mean[r], s = rstd[r]
-            // Two reductions: mean of dNorm and mean of dNorm·norm.
-            var dNormMean: Float = 0, dNormNormMean: Float = 0
-            for i in 0..<dim {
-                let norm = (x[i] - m) * s
-                let dNorm = weight[i] * dy[i]
-                dNormMean += dNorm
-                dNormNormMean += dNorm * norm
-            }
-            dNormMean /= Float(dim)
-            dNormNormMean /= Float(dim)
-            for i in 0..<dim {
-                let norm = (x[i] - m) * s
-                let dNorm = weight[i] * dy[i]
-                dBias?[i] += dy[i]
-                dWeight?[i] += norm * dy[i]
-                dx[i] += (dNorm - dNormMean - norm * dNormNormMean) * s
-            }
-        }
+        // CKernels: the scalar loop's operations in the same order, rows' sums in vector lanes (bit-identical).
+        wgk_layer_norm_backward(dInput, dWeight, dBias, dOut, input, weight, mean, rstd, rows, dim)
     }
 }
 
@@ -134,8 +115,6 @@ public enum GELUForm: String, Sendable, Codable {
 }
 
 extension Kernels {
-    private static let invSqrt2: Float = 0.70710678118654752
-    private static let invSqrt2Pi: Float = 0.39894228040143268
     private static let sqrt2OverPi: Float = 0.79788456080286536
 
     /// `out[i] = gelu(input[i])` over `count` elements (out may alias input).
@@ -158,12 +137,8 @@ extension Kernels {
     ) {
         switch form {
         case .erf:
-            for i in 0..<count {
-                let x = input[i]
-                let cdf = 0.5 * (1 + Kernels.erf(x * invSqrt2))
-                let pdf = invSqrt2Pi * Kernels.expNonPositive(-0.5 * x * x)
-                dInput[i] += (cdf + x * pdf) * dOut[i]
-            }
+            // CKernels: the scalar formula's operations at the widest instruction set (bit-identical).
+            wgk_gelu_erf_backward(dInput, input, dOut, count)
         case .tanh:
             for i in 0..<count {
                 let x = input[i]
