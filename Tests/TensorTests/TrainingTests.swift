@@ -83,6 +83,35 @@ final class TrainingTests: XCTestCase {
         XCTAssertNotEqual(store.values[2], 3)
     }
 
+    /// Frozen layers pass the same gradient back to their input but compute none for their own parameters.
+    func testFrozenLayersPassTheSameInputGradientAndKeepNoParameterGradient() {
+        var rng = SeededGenerator(seed: 61)
+        let store = ParameterStore(seed: 3)
+        let linear = Linear(store, "enc.linear", inFeatures: 6, outFeatures: 5)
+        let norm = LayerNorm(store, "enc.norm", dim: 5)
+        let head = Linear(store, "head", inFeatures: 5, outFeatures: 2)
+        let x = Tensor(randomNormal: [4, 6], std: 1, using: &rng), dy = Tensor(randomNormal: [4, 2], std: 1, using: &rng)
+        func inputGradient() -> Tensor {
+            store.zeroGradients()
+            _ = head.forward(norm.forward(linear.forward(x)))
+            return linear.backward(norm.backward(head.backward(dy)))
+        }
+        let learning = inputGradient()
+        let learnedGradients = store.gradients
+        store.setFrozen(true, prefix: "enc.")
+        let frozen = inputGradient()
+        XCTAssertEqual(frozen.data.map(\.bitPattern), learning.data.map(\.bitPattern))
+        for p in store.parameters {
+            let g = Array(store.gradients[p.range]), before = Array(learnedGradients[p.range])
+            if p.name.hasPrefix("enc.") {
+                XCTAssertTrue(g.allSatisfy { $0 == 0 }, "\(p.name) is frozen")
+                XCTAssertTrue(before.contains { $0 != 0 }, "\(p.name) had a gradient while learning")
+            } else {
+                XCTAssertEqual(g, before, p.name)
+            }
+        }
+    }
+
     func testClipGradientsToGlobalNorm() {
         let store = ParameterStore()
         store.add("a", shape: [2], initializer: .zeros)

@@ -116,7 +116,12 @@ public final class ParameterStore {
         gradients.withUnsafeMutableBufferPointer { g in g.update(repeating: 0) }
     }
 
-    /// Excludes (or re-includes) every parameter whose name starts with `prefix` from optimisation.
+    /// Whether `p` is frozen: the optimizer leaves it alone, and layers skip computing its gradient (a frozen model
+    /// that only passes gradients back to its inputs costs no weight-gradient products).
+    public func isFrozen(_ p: Parameter) -> Bool { !frozen.isEmpty && frozen.contains(p.name) }
+
+    /// Excludes (or re-includes) every parameter whose name starts with `prefix` from optimisation (and from gradient
+    /// computation, see `isFrozen`).
     public func setFrozen(_ isFrozen: Bool, prefix: String = "") {
         for p in parameters where p.name.hasPrefix(prefix) {
             if isFrozen { frozen.insert(p.name) } else { frozen.remove(p.name) }

@@ -55,6 +55,8 @@ public final class LayerNorm: Layer {
         let x = cached(input, weight.name)
         precondition(dOut.shape == x.shape, "\(weight.name): dOut \(dOut.shape) vs input \(x.shape)")
         var dx = [Float](repeating: 0, count: x.count)
+        // Frozen parameters get no gradient (dx is the same either way).
+        let learnsWeight = !store.isFrozen(weight), learnsBias = !store.isFrozen(bias)
         store.withBuffers { v, g in
             x.data.withUnsafeBufferPointer { px in
                 dOut.data.withUnsafeBufferPointer { pd in
@@ -63,7 +65,8 @@ public final class LayerNorm: Layer {
                             rstd.withUnsafeBufferPointer { ps in
                                 guard let xb = px.baseAddress, let db = pd.baseAddress, let dxb = pdx.baseAddress,
                                       let mb = pm.baseAddress, let sb = ps.baseAddress else { return }
-                                Kernels.layerNormBackward(dInput: dxb, dWeight: g + weight.offset, dBias: g + bias.offset, dOut: db,
+                                Kernels.layerNormBackward(dInput: dxb, dWeight: learnsWeight ? g + weight.offset : nil,
+                                                          dBias: learnsBias ? g + bias.offset : nil, dOut: db,
                                                           input: xb, weight: v + weight.offset, mean: mb, rstd: sb, rows: x.rowCount, dim: dim)
                             }
                         }

@@ -54,13 +54,16 @@ public final class Linear: Layer {
         precondition(dOut.rowCount == x.rowCount && dOut.lastDimension == outFeatures, "\(weight.name): dOut \(dOut.shape) does not match")
         let rows = x.rowCount
         var dx = [Float](repeating: 0, count: x.count)
+        // Frozen parameters get no gradient (dx is the same either way).
+        let learnsWeight = !store.isFrozen(weight), learnsBias = bias.map { !store.isFrozen($0) } ?? false
         store.withBuffers { v, g in
             x.data.withUnsafeBufferPointer { px in
                 dOut.data.withUnsafeBufferPointer { pd in
                     dx.withUnsafeMutableBufferPointer { pdx in
                         guard let xb = px.baseAddress, let db = pd.baseAddress else { return }
                         Kernels.linearBackward(
-                            dInput: pdx.baseAddress, dWeight: g + weight.offset, dBias: bias.map { g + $0.offset },
+                            dInput: pdx.baseAddress, dWeight: learnsWeight ? g + weight.offset : nil,
+                            dBias: learnsBias ? bias.map { g + $0.offset } : nil,
                             dOut: db, input: xb, weight: v + weight.offset, rows: rows, inDim: inFeatures, outDim: outFeatures)
                     }
                 }
