@@ -1,4 +1,5 @@
 // Losses (values against hand computation, gradients against finite differences), AdamW, clipping, schedule.
+import Foundation
 import Tensor
 import TestSupport
 import XCTest
@@ -109,6 +110,38 @@ final class TrainingTests: XCTestCase {
             } else {
                 XCTAssertEqual(g, before, p.name)
             }
+        }
+    }
+
+    /// The vectorised AdamW (16 lanes, the elements split over two threads) equals the scalar loop bit for bit over
+    /// several steps: parameters of odd sizes, one frozen, decayed and not.
+    func testAdamWEqualsTheScalarLoopBitForBit() {
+        var rng = SeededGenerator(seed: 67)
+        let store = ParameterStore(seed: 5)
+        store.add("big.w", shape: [301, 250], initializer: .uniform(bound: 0.1))
+        store.add("big.b", shape: [17], initializer: .uniform(bound: 0.1))
+        store.add("enc.w", shape: [5, 3], initializer: .uniform(bound: 0.1))
+        store.add("head.w", shape: [3, 7], initializer: .uniform(bound: 0.1))
+        store.setFrozen(true, prefix: "enc.")
+        let optimizer = AdamW(learningRate: 3e-3, weightDecay: 0.05)
+        var w = store.values, m = [Float](repeating: 0, count: store.count), v = m
+        for step in 1...4 {
+            store.gradients = (0..<store.count).map { _ in rng.nextGaussian() }
+            optimizer.step(store, learningRate: 2e-3)
+            // The scalar loop, as AdamW ran it before.
+            let c1 = 1 - Float(pow(Double(optimizer.beta1), Double(step))), c2 = 1 - Float(pow(Double(optimizer.beta2), Double(step)))
+            let (b1, b2, eps, lr) = (optimizer.beta1, optimizer.beta2, optimizer.epsilon, Float(2e-3))
+            for p in store.parameters where !p.name.hasPrefix("enc.") {
+                let wd = p.shape.count >= 2 ? optimizer.weightDecay : 0
+                for i in p.range {
+                    let gi = store.gradients[i]
+                    m[i] = b1 * m[i] + (1 - b1) * gi
+                    v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                    let mHat = m[i] / c1, vHat = v[i] / c2
+                    w[i] -= lr * (mHat / (vHat.squareRoot() + eps) + wd * w[i])
+                }
+            }
+            XCTAssertEqual(store.values.map(\.bitPattern), w.map(\.bitPattern), "step \(step)")
         }
     }
 

@@ -1,6 +1,7 @@
 // The one place the Tensor module talks to OpenBLAS: raw-pointer GEMM/GEMV and thread control.
 // Shapes: M×K times K×N → M×N, row-major; transposes are flags, never copies.
 import COpenBLAS
+import Foundation
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -64,6 +65,10 @@ public enum BLAS {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(max(1, newValue))) }
     }
+
+    /// The thread budget for our own parallel loops: OpenBLAS's thread count (what `--threads` / `OPENBLAS_NUM_THREADS`
+    /// set), at most the number of cores.
+    public static var workerBudget: Int { max(1, min(threadCount, ProcessInfo.processInfo.activeProcessorCount)) }
 
     /// Runs `body` with OpenBLAS limited to `count` threads, then restores the previous count. For phases of small
     /// products, where splitting each one across threads costs more than it saves.

@@ -46,22 +46,67 @@ public final class AdamW {
         stepCount += 1
         let c1 = 1 - Float(pow(Double(beta1), Double(stepCount)))
         let c2 = 1 - Float(pow(Double(beta2), Double(stepCount)))
-        let (b1, b2, eps) = (beta1, beta2, epsilon)
+        // The trainable ranges with their decay, split into two near-equal halves of the elements for two threads; each
+        // element's update is independent of the others, so the split and the 16-wide lanes change no bit.
+        var segments: [(range: Range<Int>, decay: Float)] = []
+        for p in store.parameters where !store.isFrozen(p) { segments.append((p.range, decays(p) ? weightDecay : 0)) }
+        let total = segments.reduce(0) { $0 + $1.range.count }
+        let workers = total >= 1 << 16 && BLAS.workerBudget >= 2 ? 2 : 1
+        let constants = AdamWConstants(beta1: beta1, beta2: beta2, c1: c1, c2: c2, learningRate: lr, epsilon: epsilon)
         store.withBuffers { w, g in
             m.withUnsafeMutableBufferPointer { pm in
                 v.withUnsafeMutableBufferPointer { pv in
-                    for p in store.parameters where !store.frozen.contains(p.name) {
-                        let wd = decays(p) ? weightDecay : 0
-                        for i in p.range {
-                            let gi = g[i]
-                            pm[i] = b1 * pm[i] + (1 - b1) * gi
-                            pv[i] = b2 * pv[i] + (1 - b2) * gi * gi
-                            let mHat = pm[i] / c1, vHat = pv[i] / c2
-                            w[i] -= lr * (mHat / (vHat.squareRoot() + eps) + wd * w[i])
+                    guard let m = pm.baseAddress, let v = pv.baseAddress else { return }
+                    Kernels.parallel(workers: workers) { worker in
+                        let mine = Kernels.slice(total, worker: worker, of: workers)
+                        var start = 0
+                        for segment in segments {
+                            defer { start += segment.range.count }
+                            let lo = max(mine.lowerBound, start), hi = min(mine.upperBound, start + segment.range.count)
+                            guard lo < hi else { continue }
+                            let first = segment.range.lowerBound + (lo - start)
+                            Self.update(w + first, g + first, m + first, v + first, count: hi - lo, decay: segment.decay, constants)
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// The step's scalars.
+    struct AdamWConstants {
+        var beta1, beta2, c1, c2, learningRate, epsilon: Float
+    }
+
+    /// One AdamW update of `count` consecutive parameters: 16 at a time, then one by one, with the same operations in
+    /// the same order (bit-identical to the scalar formula).
+    static func update(
+        _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+        count: Int, decay wd: Float, _ k: AdamWConstants
+    ) {
+        typealias Lanes = SIMD16<Float>
+        let (b1, b2, c1, c2, lr, eps) = (k.beta1, k.beta2, k.c1, k.c2, k.learningRate, k.epsilon)
+        let rw = UnsafeMutableRawPointer(w), rg = UnsafeRawPointer(g), rm = UnsafeMutableRawPointer(m), rv = UnsafeMutableRawPointer(v)
+        var i = 0
+        while i + 16 <= count {
+            let o = i * 4
+            let gi = rg.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+            let mi = b1 * rm.loadUnaligned(fromByteOffset: o, as: Lanes.self) + (1 - b1) * gi
+            let vi = b2 * rv.loadUnaligned(fromByteOffset: o, as: Lanes.self) + (1 - b2) * gi * gi
+            rm.storeBytes(of: mi, toByteOffset: o, as: Lanes.self)
+            rv.storeBytes(of: vi, toByteOffset: o, as: Lanes.self)
+            let mHat = mi / c1, vHat = vi / c2
+            let wi = rw.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+            rw.storeBytes(of: wi - lr * (mHat / (vHat.squareRoot() + eps) + wd * wi), toByteOffset: o, as: Lanes.self)
+            i += 16
+        }
+        while i < count {
+            let gi = g[i]
+            m[i] = b1 * m[i] + (1 - b1) * gi
+            v[i] = b2 * v[i] + (1 - b2) * gi * gi
+            let mHat = m[i] / c1, vHat = v[i] / c2
+            w[i] -= lr * (mHat / (vHat.squareRoot() + eps) + wd * w[i])
+            i += 1
         }
     }
 }
