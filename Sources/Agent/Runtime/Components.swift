@@ -53,18 +53,20 @@ public struct LearnedStage: ContextTokenizer {
     public func tokens(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
         guard !queries.isEmpty else { return [] }
         // One OpenBLAS thread: the reflector's products are small (queries × query tokens rows of the hidden width),
-        // and split across two threads each one waits for a helper that shares its core with the background
-        // offload writer (agent bench: learned stage 0.036–0.045 s on two threads, 0.032–0.035 s on one).
-        return try BLAS.withThreadCount(1) { try tokensOnThisThread(for: queries, kept: kept) }
+        // and split by OpenBLAS across two threads each one waits for a helper that shares its core with the background
+        // offload writer (agent bench: learned stage 0.036–0.045 s on two threads, 0.032–0.035 s on one). Instead the
+        // batch's halves run on two threads of ours when the thread budget allows.
+        let threads = min(2, BLAS.workerBudget)
+        return try BLAS.withThreadCount(1) { try tokensOnThisThread(for: queries, kept: kept, threads: threads) }
     }
 
     /// The inference path: no padding tokens, no backward caches (equal to `forward` within 1e-5); with
     /// `cachesContext`, each kept candidate's projected context remembered across steps.
-    private func tokensOnThisThread(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]]) throws -> [ReflectorTokens] {
+    private func tokensOnThisThread(for queries: [ReflectorQuery], kept: [[ReflectorCandidate]], threads: Int) throws -> [ReflectorTokens] {
         let out: [Float]
         if let cache {
             out = try reflector.infer(queries: queries, kept: kept, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth, cache: cache,
-                                      threads: ProcessInfo.processInfo.activeProcessorCount >= 2 ? 2 : 1)
+                                      threads: threads)
         } else {
             out = try reflector.infer(ReflectorInferenceBatch(
                 queries: queries, context: kept.map { $0.map(\.transition) }, stateWidth: builder.stateWidth, actionWidth: builder.actionWidth,

@@ -216,7 +216,7 @@ public final class Runtime {
     private func retrieveAndFilter(_ queries: [ReflectorQuery?]) throws -> [FilterResult?] {
         var results = [FilterResult?](repeating: nil, count: queries.count)
         guard let knowledge, queries.contains(where: { $0 != nil }) else { return results }
-        let threads = knowledge.supportsConcurrentQueries && queries.count >= 16 && ProcessInfo.processInfo.activeProcessorCount >= 2 ? 2 : 1
+        let threads = knowledge.supportsConcurrentQueries && queries.count >= 16 && BLAS.workerBudget >= 2 ? 2 : 1
         var failures = [(any Error)?](repeating: nil, count: threads)
         var seconds = [(retrieval: Double, filter: Double)](repeating: (0, 0), count: threads)
         let start = DispatchTime.now().uptimeNanoseconds
