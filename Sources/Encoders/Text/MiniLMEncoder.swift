@@ -221,7 +221,7 @@ public struct MiniLMEncoder: Embedder, Sendable {
         var context = [Float](repeating: 0, count: n * c)  // attention output before projection [N, C]
         var sum = [Float](repeating: 0, count: n * c)  // sublayer output + residual [N, C]
         var hidden = [Float](repeating: 0, count: n * f)  // FFN hidden [N, F]
-        let workers = max(1, min(BLAS.threadCount, ProcessInfo.processInfo.activeProcessorCount, sequences.count))
+        let workers = max(1, min(BLAS.workerBudget, sequences.count))
         var probs = [Float](repeating: 0, count: workers * heads * maxLen * maxLen)  // [H, L, L] per worker
 
         x.withUnsafeMutableBufferPointer { xp in
