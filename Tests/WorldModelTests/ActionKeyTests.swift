@@ -1,7 +1,6 @@
 // Tests of the model's action key (its action projection outside the forward pass) and of reading training configs
 // written before `contextProbability` existed.
 import Foundation
-import func Retrieval.parallelFor
 import Tensor
 import TestSupport
 @testable import WorldModel
@@ -36,7 +35,7 @@ final class ActionKeyTests: XCTestCase {
         var concurrent = [[Float]](repeating: [], count: actions.count)
         concurrent.withUnsafeMutableBufferPointer { buffer in
             let out = buffer.baseAddress!
-            parallelFor(actions.count) { out[$0] = model.actionKey(actions[$0]) ?? [] }
+            Kernels.parallel(workers: actions.count) { out[$0] = model.actionKey(actions[$0]) ?? [] }
         }
         XCTAssertEqual(concurrent.map { $0.map(\.bitPattern) }, one.map { $0.map(\.bitPattern) })
     }

@@ -5,8 +5,8 @@ import Encoders
 import Formats
 import Foundation
 import Memory
-import func Retrieval.parallelFor
 import enum Tensor.BLAS
+import enum Tensor.Kernels
 import WorldModel
 
 /// One episode's request for the next step: where it is, what to do, and (when known) what truly happens.
@@ -251,7 +251,7 @@ public final class Runtime {
                         half(0)
                     } else {
                         // Small products only (action keys): one BLAS thread each, no nested thread pools.
-                        BLAS.withThreadCount(1) { parallelFor(threads, half) }
+                        BLAS.withThreadCount(1) { Kernels.parallel(workers: threads, half) }
                     }
                 }
             }

@@ -3,7 +3,6 @@
 // by candidate id, so a knowledge-base transition kept at many steps is projected once. Rows are projected one by
 // one (`Kernels.linearRowwise`), so what is remembered does not depend on the cache's history.
 import Formats
-import func Retrieval.parallelFor
 import Tensor
 
 /// Remembers the projected context tokens of kept candidates, by candidate id, for one reflector's current weights.
@@ -118,7 +117,7 @@ public final class ReflectorContextCache {
             var halves = [[Float]](repeating: [], count: 2)
             halves.withUnsafeMutableBufferPointer { buffer in
                 guard let out = buffer.baseAddress else { return }
-                parallelFor(2) { t in
+                Kernels.parallel(workers: 2) { t in
                     let range = (t == 0 ? 0 : rowCount / 2)..<(t == 0 ? rowCount / 2 : rowCount)
                     out[t] = reflector.projectContext(Array(tokens[(range.lowerBound * tokenWidth)..<(range.upperBound * tokenWidth)]),
                                                       count: range.count, rowwise: true)
@@ -225,7 +224,7 @@ extension LearnedReflector {
         outputs.withUnsafeMutableBufferPointer { buffer in
             guard let out = buffer.baseAddress else { return }
             // Each thread writes only its own slot.
-            parallelFor(2) { t in
+            Kernels.parallel(workers: 2) { t in
                 let rows = halves[t], first = starts[rows.lowerBound], last = starts[rows.upperBound]
                 out[t] = core(joined: Array(joined[(rows.lowerBound * inWidth)..<(rows.upperBound * inWidth)]), count: rows.count,
                               projected: projected, index: Array(index[first..<last]),
