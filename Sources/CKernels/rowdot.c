@@ -97,18 +97,24 @@ static rowdot_block rowdot_select(void) {
     return rowdot_portable;
 }
 
+/// Points `block[0..3]` at rows start, start+1, … (ld floats apart) of a matrix with n rows, repeating the last row
+/// past the end; returns how many of the four are real.
+static size_t block_rows(const float *base, size_t start, size_t n, size_t ld, const float *block[4]) {
+    size_t real = n - start < 4 ? n - start : 4;
+    for (size_t k = 0; k < 4; k++) block[k] = base + (start + (k < real ? k : real - 1)) * ld;
+    return real;
+}
+
 void wgk_rows_dot(const float *x, size_t nx, size_t ldx, const float *w, size_t nw, size_t dim, float *out, size_t ldo) {
     if (nx == 0 || nw == 0) return;
     rowdot_block block = rowdot_select();
     float result[4][4];
     for (size_t i = 0; i < nx; i += 4) {
         const float *xs[4];
-        size_t rows = nx - i < 4 ? nx - i : 4;
-        for (size_t a = 0; a < 4; a++) xs[a] = x + (i + (a < rows ? a : rows - 1)) * ldx;
+        size_t rows = block_rows(x, i, nx, ldx, xs);
         for (size_t j = 0; j < nw; j += 4) {
             const float *ws[4];
-            size_t columns = nw - j < 4 ? nw - j : 4;
-            for (size_t b = 0; b < 4; b++) ws[b] = w + (j + (b < columns ? b : columns - 1)) * dim;
+            size_t columns = block_rows(w, j, nw, dim, ws);
             block(xs, ws, dim, result);
             for (size_t a = 0; a < rows; a++)
                 for (size_t b = 0; b < columns; b++) out[(i + a) * ldo + j + b] = result[a][b];
@@ -122,14 +128,12 @@ void wgk_gram(const float *rows, size_t n, size_t ld, size_t dim, float *out) {
     float result[4][4];
     for (size_t i = 0; i < n; i += 4) {
         const float *xs[4];
-        size_t count_i = n - i < 4 ? n - i : 4;
-        for (size_t a = 0; a < 4; a++) xs[a] = rows + (i + (a < count_i ? a : count_i - 1)) * ld;
+        size_t count_i = block_rows(rows, i, n, ld, xs);
         // Blocks on and above the diagonal; each product mirrored (x·y and y·x are the same bits: the products of
         // an FMA chain do not depend on the order of their two factors).
         for (size_t j = i; j < n; j += 4) {
             const float *ws[4];
-            size_t count_j = n - j < 4 ? n - j : 4;
-            for (size_t b = 0; b < 4; b++) ws[b] = rows + (j + (b < count_j ? b : count_j - 1)) * ld;
+            size_t count_j = block_rows(rows, j, n, ld, ws);
             block(xs, ws, dim, result);
             for (size_t a = 0; a < count_i; a++)
                 for (size_t b = 0; b < count_j; b++) {
