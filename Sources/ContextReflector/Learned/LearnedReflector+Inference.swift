@@ -41,15 +41,11 @@ public struct ReflectorInferenceBatch: Sendable {
         contextStart = [0]
         contextStart.reserveCapacity(count + 1)
         for list in context { contextStart.append(contextStart[contextStart.count - 1] + per * list.count) }
-        let values = Self.values
         var joined = [Float](repeating: 0, count: count * inWidth)
         var tokens: [Float] = []
         tokens.reserveCapacity(contextStart[count] * contextWidth)
         for (r, q) in queries.enumerated() {
-            let s = try values(FilterVectors.average(q.state), stateWidth, "query state")
-            let a = try values(q.action.embedding?.values, actionWidth, "query action")
-            joined.replaceSubrange((r * inWidth)..<(r * inWidth + stateWidth), with: s)
-            joined.replaceSubrange((r * inWidth + stateWidth)..<((r + 1) * inWidth), with: a)
+            try Self.join(q, into: &joined, row: r, stateWidth: stateWidth, actionWidth: actionWidth)
             tokens += try Self.contextTokens(context[r], stateWidth: stateWidth, actionWidth: actionWidth, packing: packing)
         }
         self.joined = joined
@@ -98,8 +94,8 @@ extension LearnedReflector {
     public func infer(_ batch: ReflectorInferenceBatch) throws -> [Float] {
         try validate(batch)
         let n = batch.contextStart[batch.count]
-        let projected = projectContext(batch.context, count: n)
-        return core(joined: batch.joined, count: batch.count, projected: projected, index: Array(0..<n), contextStart: batch.contextStart)
+        let projected = projectContext(batch.context[...], count: n)
+        return core(joined: batch.joined[...], count: batch.count, projected: projected, index: Array(0..<n)[...], contextStart: batch.contextStart)
     }
 
     /// P: the width of a projected context token — the keys and the values of every cross-attention layer.
@@ -109,7 +105,7 @@ extension LearnedReflector {
     /// layer's key and value projections, as rows [n, P] laid out `[keys₀, values₀, keys₁, values₁, …]`.
     /// - Parameter rowwise: compute each row on its own (`Kernels.linearRowwise`), so that a row's values do not
     ///   depend on the rows projected with it — for rows that are cached across calls; BLAS otherwise.
-    func projectContext(_ tokens: [Float], count n: Int, rowwise: Bool = false) -> [Float] {
+    func projectContext(_ tokens: ArraySlice<Float>, count n: Int, rowwise: Bool = false) -> [Float] {
         let width = projectedContextWidth, h = config.hiddenWidth, e = config.encoderWidth
         var out = [Float](repeating: 0, count: n * width)
         guard n > 0, width > 0 else { return out }
@@ -154,7 +150,7 @@ extension LearnedReflector {
 
     /// The forward over joined rows [B, In] and projected context rows (`projected` [*, P]): row b attends over the
     /// projected rows `index[contextStart[b]..<contextStart[b + 1]]`.
-    func core(joined: [Float], count b: Int, projected: [Float], index: [Int], contextStart: [Int]) -> [Float] {
+    func core(joined: ArraySlice<Float>, count b: Int, projected: [Float], index: ArraySlice<Int>, contextStart: [Int]) -> [Float] {
         let q = config.queryTokenCount, h = config.hiddenWidth, width = projectedContextWidth
         let r = b * q, inner = config.intermediateWidth
         let maxKeys = max(q, (0..<b).map { contextStart[$0 + 1] - contextStart[$0] }.max() ?? 0)
@@ -169,7 +165,7 @@ extension LearnedReflector {
             joined.withUnsafeBufferPointer { pj in
                 projected.withUnsafeBufferPointer { pp in
                     // One placeholder entry when there is no context token at all, so the buffer has an address (never read).
-                    (index.isEmpty ? [0] : index).withUnsafeBufferPointer { pi in
+                    (index.isEmpty ? [0][...] : index).withUnsafeBufferPointer { pi in
                         work.withUnsafeMutableBufferPointer { pw in
                             out.withUnsafeMutableBufferPointer { po in
                                 guard let v = pv.baseAddress, let joined = pj.baseAddress, let w = pw.baseAddress, let o = po.baseAddress else { return }

@@ -112,21 +112,9 @@ public final class ReflectorContextCache {
         // rollout resumed with a cold cache would differ in the last bits from the uninterrupted one.
         let rowCount = per * missing.count, tokenWidth = tokens.count / max(rowCount, 1)
         let first = arena.count / max(width, 1)
-        if threads >= 2, rowCount >= 64 {
-            // Two halves on two threads: each row is computed alone, so the split changes no bit.
-            var halves = [[Float]](repeating: [], count: 2)
-            halves.withUnsafeMutableBufferPointer { buffer in
-                guard let out = buffer.baseAddress else { return }
-                Kernels.parallel(workers: 2) { t in
-                    let range = (t == 0 ? 0 : rowCount / 2)..<(t == 0 ? rowCount / 2 : rowCount)
-                    out[t] = reflector.projectContext(Array(tokens[(range.lowerBound * tokenWidth)..<(range.upperBound * tokenWidth)]),
-                                                      count: range.count, rowwise: true)
-                }
-            }
-            arena.append(contentsOf: halves[0])
-            arena.append(contentsOf: halves[1])
-        } else {
-            arena.append(contentsOf: reflector.projectContext(tokens, count: rowCount, rowwise: true))
+        arena += inHalves(count: rowCount, threads: threads >= 2 && rowCount >= 64 ? 2 : 1) { range in
+            // Each row is computed alone, so a split changes no bit.
+            reflector.projectContext(tokens[(range.lowerBound * tokenWidth)..<(range.upperBound * tokenWidth)], count: range.count, rowwise: true)
         }
         let signed = trustedSource == nil
         for (k, c) in missing.enumerated() { rows[c.id] = (first + per * k, signed ? PreparedCandidate.Signature(c.transition) : nil) }
@@ -164,6 +152,16 @@ extension ReflectorInferenceBatch {
         return tokens
     }
 
+    /// Writes row `r` of the joined rows: the query's averaged state, then its action embedding.
+    /// - Throws: the builder's error for a missing or mis-sized query state or action.
+    static func join(_ q: ReflectorQuery, into joined: inout [Float], row r: Int, stateWidth: Int, actionWidth: Int) throws {
+        let inWidth = stateWidth + actionWidth
+        let s = try values(FilterVectors.average(q.state), stateWidth, "query state")
+        let a = try values(q.action.embedding?.values, actionWidth, "query action")
+        joined.replaceSubrange((r * inWidth)..<(r * inWidth + stateWidth), with: s)
+        joined.replaceSubrange((r * inWidth + stateWidth)..<((r + 1) * inWidth), with: a)
+    }
+
     /// `e` when it has `expected` values, else the builder's error for `field`.
     static func values(_ e: [Float]?, _ expected: Int, _ field: String) throws -> [Float] {
         guard let e, e.count == expected else {
@@ -196,12 +194,7 @@ extension LearnedReflector {
         let per = packing.tokensPerTriplet
         let inWidth = stateWidth + actionWidth
         var joined = [Float](repeating: 0, count: queries.count * inWidth)
-        for (r, q) in queries.enumerated() {
-            let s = try ReflectorInferenceBatch.values(FilterVectors.average(q.state), stateWidth, "query state")
-            let a = try ReflectorInferenceBatch.values(q.action.embedding?.values, actionWidth, "query action")
-            joined.replaceSubrange((r * inWidth)..<(r * inWidth + stateWidth), with: s)
-            joined.replaceSubrange((r * inWidth + stateWidth)..<((r + 1) * inWidth), with: a)
-        }
+        for (r, q) in queries.enumerated() { try ReflectorInferenceBatch.join(q, into: &joined, row: r, stateWidth: stateWidth, actionWidth: actionWidth) }
         guard FilterVectors.isFinite(joined) else { throw ReflectorError.input(name: "state0+action", problem: "holds NaN or infinite values") }
         guard let firstRows = try cache.rows(
             for: kept, reflector: self, stateWidth: stateWidth, actionWidth: actionWidth, packing: packing, threads: threads)
@@ -214,24 +207,14 @@ extension LearnedReflector {
         for row in firstRows { index += (row..<(row + per)) }
         var starts = [0]
         for list in kept { starts.append(starts[starts.count - 1] + per * list.count) }
-        guard threads >= 2, queries.count >= 16 else {
-            return core(joined: joined, count: queries.count, projected: cache.projected, index: index, contextStart: starts)
-        }
-        // Two halves of the batch, each with its own rows of `joined`, `index` and `starts` (rebased), one per thread.
-        let halves = [0..<(queries.count / 2), (queries.count / 2)..<queries.count]
+        // With two threads, each half of the batch with its own rows of `joined`, `index` and `starts` (rebased).
         let projected = cache.projected
-        var outputs = [[Float]](repeating: [], count: 2)
-        outputs.withUnsafeMutableBufferPointer { buffer in
-            guard let out = buffer.baseAddress else { return }
-            // Each thread writes only its own slot.
-            Kernels.parallel(workers: 2) { t in
-                let rows = halves[t], first = starts[rows.lowerBound], last = starts[rows.upperBound]
-                out[t] = core(joined: Array(joined[(rows.lowerBound * inWidth)..<(rows.upperBound * inWidth)]), count: rows.count,
-                              projected: projected, index: Array(index[first..<last]),
-                              contextStart: starts[rows.lowerBound...rows.upperBound].map { $0 - first })
-            }
+        return inHalves(count: queries.count, threads: threads >= 2 && queries.count >= 16 ? 2 : 1) { rows in
+            let first = starts[rows.lowerBound], last = starts[rows.upperBound]
+            return core(joined: joined[(rows.lowerBound * inWidth)..<(rows.upperBound * inWidth)], count: rows.count,
+                        projected: projected, index: index[first..<last],
+                        contextStart: starts[rows.lowerBound...rows.upperBound].map { $0 - first })
         }
-        return outputs[0] + outputs[1]
     }
 
     /// A hash of the weights the projected context depends on (`fc2` and the cross-attention keys and values).
@@ -266,4 +249,17 @@ extension LearnedReflector {
             return tail
         }
     }
+}
+
+/// `body(0..<count)`, or with two threads `body` of each half (`0..<count/2`, `count/2..<count`) concatenated in order.
+private func inHalves(count: Int, threads: Int, _ body: (Range<Int>) -> [Float]) -> [Float] {
+    guard threads >= 2 else { return body(0..<count) }
+    let halves = [0..<(count / 2), (count / 2)..<count]
+    var outputs = [[Float]](repeating: [], count: 2)
+    outputs.withUnsafeMutableBufferPointer { buffer in
+        guard let out = buffer.baseAddress else { return }
+        // Each thread writes only its own slot.
+        Kernels.parallel(workers: 2) { out[$0] = body(halves[$0]) }
+    }
+    return outputs[0] + outputs[1]
 }
