@@ -210,8 +210,9 @@ public final class Runtime {
     }
 
     /// Retrieval and the filter for each query (nil: none), in order. A batch of at least 16 queries runs on two
-    /// threads when the source answers concurrent queries and the machine has two cores, each thread with its own
-    /// half of the queries and its own filter cache; the results are the same either way (the filter's cache is exact).
+    /// threads when the source answers concurrent queries and the thread budget (`BLAS.workerBudget`) allows, each
+    /// with its own half of the queries and its own filter cache; the results are the same either way (the filter's
+    /// cache is exact).
     /// The phase timings split the wall time of the two phases in proportion to the threads' time in each.
     private func retrieveAndFilter(_ queries: [ReflectorQuery?]) throws -> [FilterResult?] {
         var results = [FilterResult?](repeating: nil, count: queries.count)
