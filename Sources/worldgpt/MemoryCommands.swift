@@ -225,10 +225,13 @@ struct MemoryCommand: ParsableCommand {
         var episode = "crash"
         @Option(name: .long, help: "Stop after this many steps (0 = never).")
         var maxSteps = 0
+        @Flag(name: .long, help: "Load the recall keys first, so every commit is followed by a key-file append.")
+        var recallKeys = false
         @OptionGroup var store: MemoryStoreOptions
 
         func run() throws {
             let db = try EpisodeStore(url: URL(fileURLWithPath: store.db), dim: dim)
+            if recallKeys { try db.prepareRecall() }
             var next = (try? db.steps(StepReference(episode: episode, index: nil)).last.map { $0.record.index + 1 }) ?? 0
             var written = 0
             while maxSteps == 0 || written < maxSteps {

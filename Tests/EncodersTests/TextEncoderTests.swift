@@ -14,7 +14,7 @@ final class TextEncoderTests: XCTestCase {
 
     private func encoder() throws -> MiniLMEncoder {
         _ = try miniLMDirectoryOrSkip()
-        guard let r = TextEncoderTests.sharedEncoder else { throw XCTSkip("MiniLM weights absent") }
+        guard let r = TextEncoderTests.sharedEncoder else { throw Requirements.missing("MiniLM weights absent: run `make setup`") }
         return try r.get()
     }
 

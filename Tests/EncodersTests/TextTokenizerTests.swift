@@ -8,7 +8,7 @@ import XCTest
 func miniLMDirectoryOrSkip() throws -> URL {
     let dir = MiniLMEncoder.defaultDirectory
     guard MiniLMEncoder.weightsPresent(in: dir) else {
-        throw XCTSkip("MiniLM weights not found in \(dir.path): run `make setup` (or set WORLDGPT_MINILM_DIR)")
+        throw Requirements.missing("MiniLM weights not found in \(dir.path): run `make setup` (or set WORLDGPT_MINILM_DIR)")
     }
     return dir
 }

@@ -2,6 +2,7 @@
 // and bit-identical round trips of what our writers write.
 @testable import Formats
 import Foundation
+import Encoders
 import TestSupport
 import XCTest
 import ZIPFoundation  // zlib-backed deflate and CRC-32, the oracles for our decoder and checksum
@@ -52,8 +53,8 @@ final class TensorFileTests: XCTestCase {
 
     func testSafeTensorsWrittenByHuggingFaceReads() throws {
         // MiniLM's model.safetensors (written by the reference implementation), when set-up installed it.
-        let url = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/worldgpt/minilm/model.safetensors")
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("MiniLM weights not installed") }
+        let url = MiniLMEncoder.defaultDirectory.appendingPathComponent("model.safetensors")
+        try Requirements.require(FileManager.default.fileExists(atPath: url.path), "MiniLM weights not installed in \(url.path): run `make setup`")
         let (tensors, metadata) = try SafeTensors.readWithMetadata(url)
         XCTAssertEqual(tensors.count, 104)
         XCTAssertEqual(metadata, ["format": "pt"])

@@ -98,11 +98,11 @@ final class TorchFileTests: XCTestCase {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        do { try process.run() } catch { throw XCTSkip("python3 not available") }
+        do { try process.run() } catch { throw Requirements.missing("python3 not available: run `make setup`") }
         let data = out.fileHandleForReading.readDataToEndOfFile()
         let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        if errText.contains("No module named 'numpy'") || process.terminationStatus == 127 { throw XCTSkip("python3 with numpy not available") }
+        if errText.contains("No module named 'numpy'") || process.terminationStatus == 127 { throw Requirements.missing("python3 with numpy not available: run `make setup`") }
         XCTAssertEqual(process.terminationStatus, 0, errText)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let items = try XCTUnwrap(json["dict"] as? [[Any]])

@@ -10,7 +10,7 @@ final class ContainerVarietyTests: XCTestCase {
     let ffmpeg = "/usr/bin/ffmpeg"
 
     override func setUpWithError() throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: ffmpeg), "ffmpeg CLI not installed")
+        try Requirements.require(FileManager.default.isExecutableFile(atPath: ffmpeg), "ffmpeg CLI not installed at \(ffmpeg): run `make setup`")
         folder = try TemporaryDirectory(prefix: "media-containers")
     }
     override func tearDown() { folder?.remove() }

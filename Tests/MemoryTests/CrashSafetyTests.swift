@@ -2,7 +2,8 @@
 // kill, `worldgpt memory verify` passes and every step the child reported committed is there, bit-identical.
 import Formats
 import Foundation
-import Memory
+import GRDB
+@testable import Memory
 import TestSupport
 import XCTest
 
@@ -71,6 +72,70 @@ final class CrashSafetyTests: XCTestCase {
         }
         print("crash safety: \(reported + 1) steps reported committed across 20 SIGKILLs")
         XCTAssertGreaterThan(reported, 8, "the child made progress between kills")
+    }
+}
+
+extension CrashSafetyTests {
+    /// Durable commits need the writer connection in WAL mode with `synchronous = FULL` (2); GRDB's default for
+    /// WAL is NORMAL (1), which can lose the last commits on power loss.
+    func testWriterConnectionCommitsWithSynchronousFull() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        for reopen in [false, true] {
+            let store = try EpisodeStore(url: dir.url.appendingPathComponent("s.sqlite"), dim: 4)
+            let (mode, journal) = try store.database.writeWithoutTransaction { db in
+                (try Int.fetchOne(db, sql: "PRAGMA synchronous"), try String.fetchOne(db, sql: "PRAGMA journal_mode"))
+            }
+            XCTAssertEqual(mode, 2, "synchronous must be FULL (reopened: \(reopen))")
+            XCTAssertEqual(journal?.lowercased(), "wal")
+        }
+    }
+
+    /// Kills the writer between a commit and the recall key-file append that follows it (the crash point
+    /// `store.after-commit`), at a different commit each round, with the recall keys loaded so every commit is
+    /// followed by an append. After each kill the store's recall must equal recall over keys rebuilt from SQLite
+    /// alone, and must find the last committed step (whose keys never reached the files).
+    func testKillBetweenCommitAndKeyFileAppendLosesNoRecallKey() throws {
+        let binary = try worldgptBinary()
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let db = dir.url.appendingPathComponent("keys.sqlite")
+        let dim = 32, batch = 4
+        var committedBatches = 0
+        for (round, killAt) in [1, 2, 3, 1, 5].enumerated() {
+            let child = Process()
+            child.executableURL = binary
+            child.arguments = ["memory", "offload-loop", "--db", db.path, "--dim", "\(dim)", "--batch", "\(batch)",
+                               "--max-steps", "\(batch * 8)", "--recall-keys"]
+            child.environment = ProcessInfo.processInfo.environment.merging(["WORLDGPT_CRASH_AT": "store.after-commit:\(killAt)"]) { $1 }
+            child.standardOutput = FileHandle.nullDevice
+            try child.run()
+            child.waitUntilExit()
+            XCTAssertEqual(child.terminationReason, .uncaughtSignal, "round \(round): the crash point did not fire")
+            committedBatches += killAt
+
+            // A copy of the database without its key files, taken before anything opens it: its recall keys can
+            // only come from SQLite.
+            let rebuiltDir = try TemporaryDirectory()
+            defer { rebuiltDir.remove() }
+            let copy = rebuiltDir.url.appendingPathComponent("copy.sqlite")
+            for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: db.path + suffix) {
+                try FileManager.default.copyItem(atPath: db.path + suffix, toPath: copy.path + suffix)
+            }
+            XCTAssertTrue(FileManager.default.fileExists(atPath: db.path + "-recall.meta") || round == 0 && killAt == 1,
+                          "round \(round): the key files exist (written after earlier commits)")
+
+            let store = try EpisodeStore(url: db)
+            let steps = try store.steps(StepReference(episode: "crash", index: nil)).map(\.record)
+            XCTAssertEqual(steps.count, committedBatches * batch, "round \(round): every commit before the kill is there")
+            let last = try XCTUnwrap(steps.last)
+            let query = RecallQuery(state: last.input, action: last.action.embedding)
+            let hits = try store.recall(query, k: 10)
+            XCTAssertEqual(hits.first.map { "\($0.episode):\($0.index)" }, "crash:\(last.index)", "round \(round): the unkeyed last step is found")
+            let rebuilt = try EpisodeStore(url: copy).recall(query, k: 10)
+            XCTAssertEqual(hits.map { "\($0.episode):\($0.index)" }, rebuilt.map { "\($0.episode):\($0.index)" }, "round \(round)")
+            XCTAssertEqual(hits.map(\.score), rebuilt.map(\.score), "round \(round)")
+        }
     }
 }
 

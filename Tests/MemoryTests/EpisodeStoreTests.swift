@@ -95,11 +95,16 @@ final class EpisodeStoreTests: XCTestCase {
         XCTAssertThrowsError(try reader.append([makeStep(episode: "e", index: 1, dim: 4, rng: &rng)])) { error in
             guard case StoreError.readOnly = error else { return XCTFail("\(error)") }
         }
-        if getuid() != 0 {  // root ignores file permissions
-            try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: good.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: good.path)
+        if getuid() != 0 {
             XCTAssertThrowsError(try EpisodeStore(url: good)) { error in
                 guard case StoreError.readOnly = error else { return XCTFail("\(error)") }
             }
+        } else {
+            // Root ignores file permissions, so the check runs in a child without privileges (CI runs as root).
+            let result = try runUnprivileged(try worldgptBinary(), ["memory", "prune", "--keep-last", "1", "--db", good.path])
+            XCTAssertNotEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stderr.contains("not writable"), result.stderr)
         }
         XCTAssertEqual(try reader.steps(StepReference(episode: "e", index: 0)).map(\.record), [step])
     }

@@ -39,6 +39,30 @@ func worldgptBinary() throws -> URL {
         let url = candidate.appendingPathComponent("worldgpt")
         if FileManager.default.isExecutableFile(atPath: url.path) { return url }
     }
-    throw XCTSkip("the worldgpt executable is not built next to the tests (run `swift build --build-tests`)")
+    throw Requirements.missing("the worldgpt executable is not built next to the tests (run `swift build --build-tests`)")
 }
 
+
+/// Runs `executable` as the unprivileged user `nobody` (uid/gid 65534, no groups) through util-linux's
+/// `setpriv`, for checks that root would pass by ignoring file permissions. Returns the exit status and stderr.
+func runUnprivileged(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    let setpriv = "/usr/bin/setpriv"
+    try Requirements.require(FileManager.default.isExecutableFile(atPath: setpriv), "\(setpriv) (util-linux) is missing")
+    // A copy in a world-readable temporary folder: the checkout may sit under a folder `nobody` cannot enter.
+    let copyDir = try TemporaryDirectory(prefix: "unprivileged")
+    defer { copyDir.remove() }
+    let copy = copyDir.url.appendingPathComponent(executable.lastPathComponent)
+    try FileManager.default.copyItem(at: executable, to: copy)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copyDir.url.path)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy.path)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: setpriv)
+    process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", copy.path] + arguments
+    let err = Pipe()
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, text)
+}

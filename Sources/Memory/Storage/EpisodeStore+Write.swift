@@ -145,6 +145,7 @@ extension EpisodeStore {
             return ids
         }
         if let newActionDim { actionDim = newActionDim }
+        CrashPoint.afterCommit.pass()
         if let cache = keyCache { try cache.append(steps: steps, ids: ids, store: self) }
         return ids
     }
