@@ -28,6 +28,8 @@ struct RuntimeSetupOptions: ParsableArguments {
     var noReflector = false
     @Option(name: .long, help: "Recent steps given to the model as memory (the paper uses 2–5).")
     var history = 3
+    @Flag(name: .long, help: "Open loop: continue each episode from the model's own prediction even where the data knows the true next state (steps are still scored against it).")
+    var noObserve = false
     @Option(name: .long, help: "Candidates retrieved per step before filtering.")
     var retrievalK = 16
     @Option(name: .long, help: "Most context items the reflector keeps (default 8: what `make demo`'s reflector is tuned with).")
@@ -41,7 +43,7 @@ struct RuntimeSetupOptions: ParsableArguments {
         var filter = ReflectorFilterConfig()
         filter.budget = budget
         return RuntimeOptions(memory: !noMemory, retrieval: !noRetrieval, reflector: !noReflector, history: history,
-                              retrievalK: retrievalK, filter: filter)
+                              retrievalK: retrievalK, filter: filter, observe: !noObserve)
     }
 
     /// The world model and the action encoder it expects (first step: data is embedded with that encoder).
@@ -143,7 +145,16 @@ enum AgentSetup {
         guard let native = model as? NativeWorldModel else {
             throw ValidationError("--reflector needs a trained model checkpoint (--model FOLDER): its tokens feed the native world model")
         }
-        return LearnedStage(reflector: try LearnedReflector.load(contentsOf: url), stateWidth: native.config.embeddingDimension,
+        // `train-reflector --out DIR` writes DIR/reflector.pt: the folder names it too.
+        var file = url
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
+            file = url.appendingPathComponent("reflector.pt")
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw AgentError.missingFile(kind: "reflector checkpoint", path: file.path, hint: "give the reflector.pt that `worldgpt train-reflector --out DIR` wrote")
+            }
+        }
+        return LearnedStage(reflector: try LearnedReflector.load(contentsOf: file), stateWidth: native.config.embeddingDimension,
                             actionWidth: native.config.actionDimension)
     }
 

@@ -178,6 +178,24 @@ final class EpisodeStoreTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("input_video.npy").path))
     }
 
+    func testExportWritesNarrowerActionEmbeddingsAtTheirOwnWidth() throws {
+        // A rollout's action embeddings (a sentence encoder) are narrower than its states; export once crashed here.
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try EpisodeStore(inMemoryWithDim: dim)
+        var rng = SeededGenerator(seed: 9)
+        let steps = (0..<3).map { makeStep(episode: "x", index: $0, dim: dim, rng: &rng, actionDim: 5) }
+        try store.append(steps)
+        XCTAssertEqual(try store.export(to: dir.url), 3)
+        let npy = try Data(contentsOf: dir.url.appendingPathComponent("action_embedding.npy"))
+        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
+        XCTAssertTrue(String(decoding: npy[10..<(10 + headerLength)], as: UTF8.self).contains("'shape': (3, 5)"))
+        let body = npy[(10 + headerLength)...]
+        XCTAssertEqual(body.count, 3 * 5 * 4)
+        let row1 = body.withUnsafeBytes { raw in (0..<5).map { raw.loadUnaligned(fromByteOffset: (5 + $0) * 4, as: Float.self) } }
+        XCTAssertEqual(row1, steps[1].action.embedding!.values)
+    }
+
     func testReadersWorkWhileAWriterWrites() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

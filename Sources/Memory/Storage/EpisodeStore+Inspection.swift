@@ -141,7 +141,9 @@ extension EpisodeStore {
         let columns = Self.embeddingColumns.filter { (stats.embeddings[$0] ?? 0) > 0 }
         var writers = [String: NPYMatrixWriter]()
         for c in columns {
-            writers[c] = try NPYMatrixWriter(url: directory.appendingPathComponent("\(c).npy"), rows: stats.embeddings[c]!, dim: dim)
+            // Action embeddings have their own width (a sentence encoder is often narrower than the states).
+            let width = c == "action_embedding" ? (actionDim ?? dim) : dim
+            writers[c] = try NPYMatrixWriter(url: directory.appendingPathComponent("\(c).npy"), rows: stats.embeddings[c]!, dim: width)
         }
         let episodes = try episodes()
         let encoder = JSONEncoder()
@@ -246,7 +248,12 @@ final class NPYMatrixWriter {
     }
 
     func append(_ values: [Float]) throws {
-        precondition(values.count == dim && written < rows, "NPY row beyond the announced shape")
+        guard values.count == dim else {
+            throw StoreError.io(path: url.path, reason: "a row of width \(values.count) does not fit the file's width \(dim)")
+        }
+        guard written < rows else {
+            throw StoreError.io(path: url.path, reason: "more than the \(rows) rows counted at the start (the store changed during the export); export again")
+        }
         try write(values.withUnsafeBytes { Data($0) })
         written += 1
     }
