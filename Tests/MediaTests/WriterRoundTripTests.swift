@@ -51,7 +51,9 @@ final class WriterRoundTripTests: XCTestCase {
             let frames = try reader.sampleFrames(count: 8, size: FrameSize(width: 32, height: 24), strategy: strategy)
             XCTAssertEqual(frames.map(\.width), Array(repeating: 32, count: 8))
             for (frame, index) in zip(frames, expected) {
-                XCTAssertEqual(frame.channelMeans.g, Double(index * 2), accuracy: 4, "\(strategy) index \(index)")
+                // Exact to the frame: the timestamp names the frame; the level (2 per frame) only checks the pixels.
+                XCTAssertEqual(try XCTUnwrap(frame.time), Double(index) / 10, accuracy: 1e-6, "\(strategy) index \(index)")
+                XCTAssertEqual(frame.channelMeans.g, Double(index * 2), accuracy: 1, "\(strategy) index \(index)")
             }
         }
         // More samples than frames repeats frames instead of failing.
@@ -68,10 +70,15 @@ final class WriterRoundTripTests: XCTestCase {
         _ = try Synthetic.writeIndexedClip(to: url, frames: 60, fps: 10, levelStep: 4)
         let reader = try VideoReader(url: url)
         try reader.seek(to: 3.0)  // frame 30, green 120
-        var levels: [Double] = []
-        try reader.forEachFrame { frame in levels.append(frame.channelMeans.g); return levels.count < 3 }
+        var levels: [Double] = [], times: [Double] = []
+        try reader.forEachFrame { frame in
+            levels.append(frame.channelMeans.g)
+            times.append(frame.time ?? -1)
+            return levels.count < 3
+        }
         XCTAssertEqual(levels.count, 3)
-        for (got, want) in zip(levels, [120.0, 124, 128]) { XCTAssertEqual(got, want, accuracy: 4) }
+        for (got, want) in zip(times, [3.0, 3.1, 3.2]) { XCTAssertEqual(got, want, accuracy: 1e-6, "frames 30, 31, 32 exactly") }
+        for (got, want) in zip(levels, [120.0, 124, 128]) { XCTAssertEqual(got, want, accuracy: 1.5) }
         try reader.seek(to: 0.55)  // between frames 5 and 6: the first at or after (within half a frame) is 5 or 6
         let next = try XCTUnwrap(try reader.nextFrame())
         XCTAssertEqual(try XCTUnwrap(next.time), 0.55, accuracy: 0.051)

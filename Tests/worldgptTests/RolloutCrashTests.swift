@@ -41,6 +41,7 @@ final class RolloutCrashTests: XCTestCase {
     }
 
     func testKilledRolloutResumesToTheUninterruptedStoreBitForBit() throws {
+        continueAfterFailure = false  // one differing resume says it all; the rest would only repeat it
         let dir = try TemporaryDirectory(prefix: "rollout-crash")
         defer { dir.remove() }
         let world = dir.url.appendingPathComponent("world")
