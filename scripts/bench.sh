@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench-out
+{ .build/release/worldgpt system; echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"; } | tee bench-out/system.txt
 .build/release/WorldGPTBench "$@" | tee bench-out/bench.txt

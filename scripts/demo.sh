@@ -12,6 +12,9 @@ mkdir -p "$out"
 stage() { printf '\n== %s\n' "$*"; }
 start=$(date +%s)
 
+stage "0/6 The machine and the kernel paths (figures differ in the last digits between CPUs)"
+"$bin" system
+
 stage "1/6 SimWorld: 16 scenarios with hidden dynamics (examples/simworld-default.yaml)"
 if [ ! -f "$out/world/world.json" ]; then
     rm -rf "$out/world"

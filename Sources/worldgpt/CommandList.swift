@@ -28,4 +28,6 @@ let commandList: [any ParsableCommand.Type] = [
     PredictCommand.self,
     ForkCommand.self,
     SamplesCommand.self,
+    // The machine
+    SystemCommand.self,
 ]

@@ -60,6 +60,14 @@ public enum BLAS {
         cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
     }
 
+    /// OpenBLAS's build configuration and the kernel core it chose for this CPU (e.g. "OpenBLAS 0.3.21 … core Haswell"):
+    /// the kernel path that decides the last bits of every product.
+    public static var configuration: String {
+        let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+        return "\(config.trimmingCharacters(in: .whitespaces)), core \(core)"
+    }
+
     /// The number of threads OpenBLAS uses (follows `OPENBLAS_NUM_THREADS` until set here).
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }
