@@ -84,14 +84,17 @@ enum AblationReport {
         if let b = table.mean("base", step: 1), let all = table.mean("+all", step: 1) {
             print(String(format: "+all vs base at step 1: %+.2f points", all - b))
         }
-        if let m = table.mean("+memory", steps: 3...min(7, table.steps)), let b = table.mean("base", steps: 3...min(7, table.steps)), table.steps >= 3 {
-            print(String(format: "+memory vs base over steps 3–%d: %+.2f points", min(7, table.steps), m - b))
-        }
         if let r = table.mean("ridge", step: 1), let k = table.mean("ridge+knowledge", step: 1) {
             print(String(format: "ridge+knowledge vs ridge at step 1: %+.2f points", k - r))
         }
-        if let m = table.mean("ridge+memory", steps: 3...min(7, table.steps)), let r = table.mean("ridge", steps: 3...min(7, table.steps)), table.steps >= 3 {
-            print(String(format: "ridge+memory vs ridge over steps 3–%d: %+.2f points", min(7, table.steps), m - r))
+        // Memory gains over steps 3–7 (the range is empty, and skipped, for rollouts shorter than 3 steps).
+        if table.steps >= 3 {
+            let late = 3...min(7, table.steps)
+            for (with, without) in [("+memory", "base"), ("ridge+memory", "ridge")] {
+                if let m = table.mean(with, steps: late), let b = table.mean(without, steps: late) {
+                    print(String(format: "%@ vs %@ over steps 3–%d: %+.2f points", with, without, late.upperBound, m - b))
+                }
+            }
         }
         let dir = URL(fileURLWithPath: options.reportDir ?? ".")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
