@@ -194,6 +194,10 @@ final class RidgeTests: XCTestCase {
             samples: EvaluationSample.withHistory(train, maxSteps: 1), modes: modes, features: RidgeFeatureSet(memory: true))
         // 30 episodes: every 5th held out = 6 episodes × 4 steps.
         XCTAssertEqual(base.heads[RidgeHeadKey(target: .image, crossModal: false)]?.heldOutRows, 24)
+        XCTAssertEqual(base.heads[RidgeHeadKey(target: .image, crossModal: false)]?.rows, 120)
+        // A mode repeated (as single- and multi-unimodal modes repeat a target) adds no rows: the same fit.
+        let repeated = try RidgeModel.train(samples: EvaluationSample.withHistory(train, maxSteps: 1), modes: modes + modes, features: RidgeFeatureSet())
+        XCTAssertEqual(repeated.heads, base.heads)
         let evaluator = Evaluator(modes: modes)
         let samples = EvaluationSample.withHistory(test, maxSteps: 1)
         let baseScore = try XCTUnwrap(evaluator.evaluate(base, samples: samples).modalityMeans[.image])

@@ -59,15 +59,20 @@ public enum RidgeBaselines {
     /// The ridge rows of the ablation, each model fitted on `transitions` (the train split) with the inputs its row's
     /// runtime gives it: `ridge`, `ridge+memory` and, with a knowledge source, `ridge+knowledge` and `ridge+all`. The
     /// runtime runs them without the learned stage: a ridge model reads the kept items themselves.
+    ///
+    /// The ablation's runtime predicts every modality of a state from that state, so only the heads that predict a
+    /// modality from itself are fitted: `modes` is narrowed to those whose targets are all among their inputs (all of
+    /// `modes` when none is).
     /// - Parameter progress: called with each row's name once its model is fitted.
     public static func ablationVariants(
         train transitions: [Transition], modes: [TaskMode], knowledge: (any ContextSource)?, base: RuntimeOptions, actionEncoder: String?,
         progress: (String) -> Void = { _ in }
     ) throws -> [AblationVariant] {
+        let selfPredicting = modes.filter { mode in mode.targets.allSatisfy { mode.inputs.contains($0) } }
         var variants: [AblationVariant] = []
         for features in ablationFeatures where knowledge != nil || !features.knowledge {
             let options = options(features, base: base)
-            let model = try train(transitions, modes: modes, features: features, knowledge: knowledge, options: options, actionEncoder: actionEncoder)
+            let model = try train(transitions, modes: selfPredicting.isEmpty ? modes : selfPredicting, features: features, knowledge: knowledge, options: options, actionEncoder: actionEncoder)
             variants.append(AblationVariant(name: model.name, model: model, options: options, learnedStage: false))
             progress(model.name)
         }

@@ -63,6 +63,9 @@ extension RidgeModel {
         for sample in samples {
             let t = sample.transition
             let isHeldOut = heldOut.contains(episodeKey(t))
+            // A target predicted from itself has the same row under every mode (its features read only its own
+            // modality): one row per sample and target, however many modes repeat it.
+            var sameDone = Set<Modality>()
             for mode in modes where mode.applies(to: t) {
                 let input = PredictionInput(
                     state: mode.mask(t.state0), action: t.action, targets: mode.targets, context: sample.context,
@@ -70,8 +73,9 @@ extension RidgeModel {
                 for target in mode.targets {
                     guard let truth = t.state1[target] else { continue }
                     try VectorMath.check(truth, dim: d, field: "sample \(t.provenance.sampleID) state1.\(target)")
-                    let source = try row.withUnsafeMutableBufferPointer { try layout.write(input, target: target, into: $0) }
                     let key = RidgeHeadKey(target: target, state: input.state)
+                    if !key.crossModal { guard sameDone.insert(target).inserted else { continue } }
+                    let source = try row.withUnsafeMutableBufferPointer { try layout.write(input, target: target, into: $0) }
                     let change = zip(truth.values, source.values).map { $0 - $1 }
                     if rows[key] == nil { rows[key] = Rows(fit: RidgeNormalEquations(featureCount: f, outputCount: d)) }
                     // Mutated in place through the dictionary (a copy of the entry would copy its buffers).
