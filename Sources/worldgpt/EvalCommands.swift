@@ -33,7 +33,7 @@ struct EvalCommand: ParsableCommand {
     var split: String?
     @Option(name: .long, help: "Write the CSV here.")
     var out: String?
-    @Option(name: .long, help: "knn and --ablation: knowledge-base dataset YAML, SimWorld folder or KB.sqlite (default: the kb split when --data is a folder).")
+    @Option(name: .long, help: "knn and --ablation: knowledge-base dataset YAML or SimWorld folder (--ablation: also a KB.sqlite); default: the kb split when --data is a folder.")
     var kb: String?
     @Option(name: .long, help: "ridge and --ablation: training dataset YAML or SimWorld folder the ridge is fitted on (default: the train split when --data is a folder).")
     var train: String?
