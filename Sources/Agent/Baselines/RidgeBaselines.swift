@@ -69,11 +69,15 @@ public enum RidgeBaselines {
         progress: (String) -> Void = { _ in }
     ) throws -> [AblationVariant] {
         let selfPredicting = modes.filter { mode in mode.targets.allSatisfy { mode.inputs.contains($0) } }
+        // One set of samples (previous step and, with a source, kept context) serves every row: a model reads only
+        // the blocks of its feature set, and the context rows share the filter settings.
+        let everything = RidgeFeatureSet(memory: true, knowledge: knowledge != nil)
+        let inputs = try samples(transitions, features: everything, knowledge: knowledge, options: options(everything, base: base))
         var variants: [AblationVariant] = []
         for features in ablationFeatures where knowledge != nil || !features.knowledge {
-            let options = options(features, base: base)
-            let model = try train(transitions, modes: selfPredicting.isEmpty ? modes : selfPredicting, features: features, knowledge: knowledge, options: options, actionEncoder: actionEncoder)
-            variants.append(AblationVariant(name: model.name, model: model, options: options, learnedStage: false))
+            let model = try RidgeModel.train(
+                samples: inputs, modes: selfPredicting.isEmpty ? modes : selfPredicting, features: features, actionEncoder: actionEncoder)
+            variants.append(AblationVariant(name: model.name, model: model, options: options(features, base: base), learnedStage: false))
             progress(model.name)
         }
         return variants
