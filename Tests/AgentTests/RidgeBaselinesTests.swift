@@ -1,8 +1,10 @@
 // The ridge baselines are fitted on exactly what the runtime hands a model: the training samples' memory and kept
-// context equal the runtime's inputs for the same episode, and so do their feature rows.
+// context equal the runtime's inputs for the same episode, and so do their feature rows. The told-the-action yardstick
+// on a world generated in memory.
 import Agent
 import ContextReflector
 import Formats
+import SimWorld
 import TestSupport
 import WorldModel
 import XCTest
@@ -62,5 +64,24 @@ final class RidgeBaselinesTests: XCTestCase {
             XCTAssertEqual(fitted, runtimeRow, "step \(step)")
         }
         XCTAssertThrowsError(try RidgeBaselines.samples(episode, features: features, knowledge: nil, options: options))
+    }
+}
+
+final class ToldActionYardstickTests: XCTestCase {
+    func testBeingToldTheActionAndItsSameScenarioKnowledgeBeatsTheSentence() throws {
+        var config = WorldConfig()
+        (config.scenarios, config.episodes, config.steps, config.dimension, config.seed) = (4, 30, 3, 32, 5)
+        config.modalities = [.image, .video]
+        let world = try WorldGenerator(config).generate()
+        let rows = try ToldActionYardstick.measure(world, textEncoder: TableEmbedder())
+        XCTAssertEqual(rows.map(\.name), ["identity", "ridge", "told ridge", "told ridge+knowledge"])
+        XCTAssertEqual(Set(rows[0].cosine.keys), [.image, .video])
+        let mean = Dictionary(uniqueKeysWithValues: rows.map { ($0.name, $0.mean) })
+        // The table embedder hashes sentence lengths: it hides most of what an action means; the truth does not.
+        XCTAssertGreaterThan(mean["told ridge"]!, mean["ridge"]!)
+        XCTAssertGreaterThan(mean["told ridge+knowledge"]!, mean["told ridge"]!)
+        XCTAssertGreaterThan(mean["told ridge"]!, mean["identity"]!)
+        // Without an encoder the sentence row is left out.
+        XCTAssertEqual(try ToldActionYardstick.measure(world, textEncoder: nil).map(\.name), ["identity", "told ridge", "told ridge+knowledge"])
     }
 }
