@@ -45,7 +45,7 @@ rm -f "$out/memory.sqlite" "$out/memory.sqlite-wal" "$out/memory.sqlite-shm"
 "$bin" rollout --model "$out/reflector/model" --data "$out/world" --episodes 16 --no-memory --no-retrieval \
     --trace "$out/trace-base.jsonl" --threads "$threads"
 
-stage "5/6 Ablation over the sequences split: identity, base, +retrieval, +reflector, +memory, +all"
+stage "5/6 Ablation over the sequences split: identity, base, +retrieval, +reflector, +memory, +all; ridge rows (linear yardsticks)"
 "$bin" eval --ablation --model "$out/reflector/model" --reflector "$out/reflector/reflector.pt" --kb "$out/world" \
     --data "$out/world" --report-dir "$out" --threads "$threads"
 

@@ -1,5 +1,6 @@
-// `worldgpt eval --ablation`: the headline table — identity, base, +retrieval, +reflector, +memory, +all —
-// over a dataset's sequences, per rollout step; written as a terminal table, CSV and an SVG chart.
+// `worldgpt eval --ablation`: the headline table — identity, base, +retrieval, +reflector, +memory, +all, and the
+// linear yardsticks ridge, ridge+memory, ridge+knowledge, ridge+all — over a dataset's sequences, per rollout step;
+// written as a terminal table, CSV and an SVG chart.
 import Agent
 import ArgumentParser
 import ContextReflector
@@ -9,7 +10,7 @@ import WorldModel
 
 /// The extra options of the ablation.
 struct AblationOptions: ParsableArguments {
-    @Flag(name: .long, help: "Run the ablation (identity, base, +retrieval, +reflector, +memory, +all) over the sequences split, per rollout step.")
+    @Flag(name: .long, help: "Run the ablation (identity, base, +retrieval, +reflector, +memory, +all, and the ridge rows fitted on --train) over the sequences split, per rollout step.")
     var ablation = false
     @Option(name: .long, help: "ablation: learned reflector checkpoint (.pt from `worldgpt train-reflector`); without it the retrieval variants are skipped, as the model has no other way to read context.")
     var reflector: String?
@@ -23,29 +24,52 @@ struct AblationOptions: ParsableArguments {
     var budget = 8
     @Option(name: .long, help: "ablation: folder for ablation.csv and ablation.svg (default: beside --out, or the current folder).")
     var reportDir: String?
+    @Option(name: .long, help: "ablation: the dataset YAML whose episodes are rolled out (default: --data itself, or its sequences split when a folder).")
+    var sequences: String?
+    @Flag(name: .long, help: "ablation: leave out the ridge rows (ridge, ridge+memory, ridge+knowledge, ridge+all).")
+    var noRidge = false
 }
 
 enum AblationReport {
     /// Runs the ablation for `eval --ablation` and prints/writes its table.
-    static func run(model: String, data: String, split: String?, kb: String?, options: AblationOptions, encoderOptions: ActionEncoderOptions) throws {
+    static func run(
+        model: String, data: String, split: String?, kb: String?, train: String?, options: AblationOptions, encoderOptions: ActionEncoderOptions
+    ) throws {
         guard options.steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         let (worldModel, encoder) = try AgentSetup.worldModel(model, kb: kb, encoderOptions: encoderOptions)
         let cache = encoderOptions.cache(for: encoder)
-        let plans = try AgentSetup.plans(data: data, split: split ?? "sequences", episodes: options.episodes ?? Int.max, start: nil, cache: cache)
+        let plans = try AgentSetup.plans(
+            data: options.sequences ?? data, split: options.sequences == nil ? split : nil, episodes: options.episodes ?? Int.max, start: nil,
+            cache: cache, option: options.sequences == nil ? "--data" : "--sequences")
         let dim = plans.first?.start.embeddings.values.first?.dim ?? 768
         var base = RuntimeOptions(history: options.history)
         base.filter.budget = options.budget
         var variants = AblationVariant.standard(model: worldModel, base: base)
-        let kbPath = kb ?? (isFolder(data) ? data : nil)
-        var knowledge: (any ContextSource)?
+        let kbPath = kb ?? (DatasetSources.isFolder(data) ? data : nil)
+        // The same knowledge source serves the model's retrieval rows and the ridge rows that read kept context.
+        let knowledge = try kbPath.map { try AgentSetup.knowledge($0, cache: cache, model: worldModel) }
         var tokenizer: (any ContextTokenizer)?
         if let reflector = options.reflector {
-            guard let kbPath else { throw ValidationError("--ablation with --reflector needs --kb (or --data as a SimWorld folder with a kb split)") }
-            knowledge = try AgentSetup.knowledge(kbPath, cache: cache, model: worldModel)
+            guard knowledge != nil else { throw ValidationError("--ablation with --reflector needs --kb (or --data as a SimWorld folder with a kb split)") }
             tokenizer = try AgentSetup.tokenizer(URL(fileURLWithPath: reflector), model: worldModel)
         } else {
             ProgressLine.note("ablation: no --reflector given: skipping +retrieval, +reflector and +all (the model reads context only through reflector tokens)")
             variants.removeAll { $0.options.retrieval }
+        }
+        if options.noRidge {
+            // The rows above only.
+        } else if let trainPath = train ?? (DatasetSources.isFolder(data) ? data : nil) {
+            let trainConfig = try DatasetSources.config(URL(fileURLWithPath: trainPath), split: nil, folderSplit: "train", option: train == nil ? "--data" : "--train")
+            try DatasetSources.check(trainConfig)
+            if knowledge == nil { ProgressLine.note("ablation: no --kb: skipping ridge+knowledge and ridge+all") }
+            let transitions = try TrainingSetup.transitions(trainConfig, cache: cache)
+            variants += try RidgeBaselines.ablationVariants(
+                train: transitions, modes: trainConfig.modalityModes.map(TaskMode.init), knowledge: knowledge, base: base,
+                actionEncoder: encoder.name
+            ) { ProgressLine.update("ablation: fitted \($0) on \(trainConfig.source)") }
+        } else {
+            ProgressLine.note("ablation: skipping the ridge rows: give --train FILE (the data they are fitted on). --data \(data) is a file, "
+                              + "and the train split (train.yaml) is looked up only in a folder")
         }
         let runner = AblationRunner(knowledge: knowledge, tokenizer: tokenizer, textEncoder: CachedEmbedder(cache: cache), dim: dim)
         var finished = 0
@@ -55,23 +79,27 @@ enum AblationReport {
         }
         ProgressLine.finish()
         try cache.save()
-        print("Ablation: cosine ×100 to the true next state, mean over modalities (\(table.episodes) episodes of \(data))")
+        print("Ablation: cosine ×100 to the true next state, mean over modalities (\(table.episodes) episodes of \(options.sequences ?? data))")
         print(table.text())
         if let b = table.mean("base", step: 1), let all = table.mean("+all", step: 1) {
             print(String(format: "+all vs base at step 1: %+.2f points", all - b))
         }
-        if let m = table.mean("+memory", steps: 3...min(7, table.steps)), let b = table.mean("base", steps: 3...min(7, table.steps)), table.steps >= 3 {
-            print(String(format: "+memory vs base over steps 3–%d: %+.2f points", min(7, table.steps), m - b))
+        if let r = table.mean("ridge", step: 1), let k = table.mean("ridge+knowledge", step: 1) {
+            print(String(format: "ridge+knowledge vs ridge at step 1: %+.2f points", k - r))
+        }
+        // Memory gains over steps 3–7 (the range is empty, and skipped, for rollouts shorter than 3 steps).
+        if table.steps >= 3 {
+            let late = 3...min(7, table.steps)
+            for (with, without) in [("+memory", "base"), ("ridge+memory", "ridge")] {
+                if let m = table.mean(with, steps: late), let b = table.mean(without, steps: late) {
+                    print(String(format: "%@ vs %@ over steps 3–%d: %+.2f points", with, without, late.upperBound, m - b))
+                }
+            }
         }
         let dir = URL(fileURLWithPath: options.reportDir ?? ".")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try table.csv().write(to: dir.appendingPathComponent("ablation.csv"), atomically: true, encoding: .utf8)
         try table.svg().write(to: dir.appendingPathComponent("ablation.svg"), atomically: true, encoding: .utf8)
         print("wrote \(dir.appendingPathComponent("ablation.csv").path) and ablation.svg")
-    }
-
-    private static func isFolder(_ path: String) -> Bool {
-        var folder: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
     }
 }

@@ -23,8 +23,8 @@ struct PredictCommand: ParsableCommand {
     var start: [String] = []
     @Option(name: .long, help: "Dataset YAML or SimWorld folder holding the --start sample.")
     var data: String?
-    @Option(name: .long, help: "Split of --data.")
-    var split = "test"
+    @Option(name: .long, help: "Split of --data: a section of a YAML file, or a folder's <split>.yaml (default test).")
+    var split: String?
     @Option(name: .long, help: "The action sentence (default: the sample's own action with --data).")
     var action: String?
     @Option(name: .long, help: "Continue this stored episode (with --db).")
@@ -41,10 +41,10 @@ struct PredictCommand: ParsableCommand {
         var provenance: Provenance?
         if let data {
             guard let id = start.first else { throw ValidationError("--data needs --start SAMPLE-ID") }
-            let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split)
+            let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split, folderSplit: "test")
             let transitions = try TrainingSetup.transitions(config, cache: setup.encoderOptions.cache(for: encoder))
             guard let t = transitions.first(where: { $0.provenance.sampleID == id }) else {
-                throw AgentError.badStartState(id, reason: "no sample with this id in \(data) (\(split))")
+                throw AgentError.badStartState(id, reason: "no sample with this id in \(config.source)")
             }
             state = t.state0
             truth = t.state1
@@ -175,8 +175,8 @@ struct SamplesCommand: ParsableCommand {
 
         @Option(name: .long, help: "Dataset YAML or SimWorld folder whose transitions become samples.")
         var data: String
-        @Option(name: .long, help: "Split of --data.")
-        var split = "train"
+        @Option(name: .long, help: "Split of --data: a section of a YAML file, or a folder's <split>.yaml (default train).")
+        var split: String?
         @Option(name: .long, help: "Knowledge base: dataset YAML or SimWorld folder (its kb split).")
         var kb: String
         @Option(name: .long, help: "Output folder.")
@@ -199,7 +199,7 @@ struct SamplesCommand: ParsableCommand {
             let encoder = try encoderOptions.encoder()
             let cache = encoderOptions.cache(for: encoder)
             let knowledge = try AgentSetup.knowledge(kb, cache: cache)
-            let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split)
+            let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split, folderSplit: "train")
             var transitions = try TrainingSetup.transitions(config, cache: cache)
             try cache.save()
             if let limit { transitions = Array(transitions.prefix(limit)) }

@@ -12,7 +12,7 @@ import WorldModel
 
 /// Options that assemble a runtime: model, knowledge, memory store, reflector, switches.
 struct RuntimeSetupOptions: ParsableArguments {
-    @Option(name: .long, help: "World model: a checkpoint folder (from `worldgpt train`), `identity` or `knn`.")
+    @Option(name: .long, help: "World model: a checkpoint folder (from `worldgpt train` or `worldgpt train-ridge`), `identity` or `knn`.")
     var model: String
     @Option(name: .long, help: "Knowledge base: a dataset YAML or SimWorld folder (its `kb` split) whose transitions are retrieved.")
     var kb: String?
@@ -93,11 +93,23 @@ enum AgentSetup {
         default:
             let url = URL(fileURLWithPath: name)
             guard FileManager.default.fileExists(atPath: url.path) else {
-                throw AgentError.missingFile(kind: "model checkpoint", path: name, hint: "train one with `worldgpt train`, or use --model identity")
+                throw AgentError.missingFile(kind: "model checkpoint", path: name, hint: "train one with `worldgpt train` or `worldgpt train-ridge`, or use --model identity")
             }
-            let native = try NativeWorldModel.load(from: url)
-            return (native, try encoderOptions.encoder(recorded: native.config.actionEncoder))
+            let saved = try SavedWorldModel.load(from: url)
+            return (saved.model, try encoderOptions.encoder(recorded: saved.actionEncoder))
         }
+    }
+
+    /// The path of the `split` data a command needs besides --data: `explicit` (its own option) when given, else --data
+    /// when that is a folder (whose `<split>.yaml` the caller reads). A YAML file's siblings are never guessed.
+    /// - Throws: `ValidationError` saying what is needed and what was looked for.
+    static func split(_ split: String, explicit: String?, option: String, data: String, purpose: String) throws -> String {
+        if let explicit { return explicit }
+        guard DatasetSources.isFolder(data) else {
+            throw ValidationError(
+                "\(purpose): give \(option) FILE. --data \(data) is a file, and the \(split) split (\(split).yaml) is looked up only in a folder")
+        }
+        return data
     }
 
     /// Transitions of a knowledge dataset (YAML or SimWorld folder, whose `kb` split is used), actions embedded.
@@ -106,9 +118,7 @@ enum AgentSetup {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw AgentError.missingFile(kind: "knowledge base", path: path, hint: "give a dataset YAML or a SimWorld folder")
         }
-        var isFolder: ObjCBool = false
-        FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder)
-        let config = try DatasetSources.config(url, split: isFolder.boolValue ? "kb" : nil)
+        let config = try DatasetSources.config(url, split: nil, folderSplit: "kb", option: "--kb")
         let transitions = try TrainingSetup.transitions(config, cache: cache)
         try cache.save()
         return transitions
@@ -159,14 +169,15 @@ enum AgentSetup {
     }
 
     /// Plans from a dataset's sequences: the first `episodes` episodes, or the one starting at `start` (a sample id).
-    static func plans(data: String, split: String, episodes: Int, start: String?, cache: ActionEmbeddingCache) throws -> [EpisodePlan] {
-        let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split)
+    /// `data` is a YAML file (used as it is, or its section `split`) or a folder (its `<split>.yaml`, default sequences).
+    static func plans(data: String, split: String?, episodes: Int, start: String?, cache: ActionEmbeddingCache, option: String = "--data") throws -> [EpisodePlan] {
+        let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split, folderSplit: "sequences", option: option)
         let transitions = try TrainingSetup.transitions(config, cache: cache)
         try cache.save()
         if let start { return [try EpisodePlans.starting(at: start, in: transitions)] }
         let plans = EpisodePlans.fromSequences(transitions, limit: episodes)
         guard !plans.isEmpty else {
-            throw ValidationError("\(data) (\(split)) has no episodes (annotation entries need `episode` and `step`)")
+            throw ValidationError("\(config.source) has no episodes (annotation entries need `episode` and `step`)")
         }
         return plans
     }
@@ -188,8 +199,8 @@ struct RolloutCommand: ParsableCommand {
     @OptionGroup var setup: RuntimeSetupOptions
     @Option(name: .long, help: "Dataset YAML or SimWorld folder whose sequences give start states, actions and truths.")
     var data: String?
-    @Option(name: .long, help: "Split of --data to take episodes from.")
-    var split = "sequences"
+    @Option(name: .long, help: "Split of --data to take episodes from: a section of a YAML file, or a folder's <split>.yaml (default sequences).")
+    var split: String?
     @Option(name: .long, parsing: .upToNextOption, help: "A sample id of --data, or start files: MODALITY=FILE.pt|.npy, or media files.")
     var start: [String] = []
     @Option(name: .long, help: "Action file: one action sentence per line (no blank lines).")

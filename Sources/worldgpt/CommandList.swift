@@ -19,6 +19,7 @@ let commandList: [any ParsableCommand.Type] = [
     SimWorldCommand.self,
     // WorldModel
     TrainCommand.self,
+    TrainRidgeCommand.self,
     EvalCommand.self,
     // ContextReflector
     ReflectorCommand.self,

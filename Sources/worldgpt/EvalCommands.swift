@@ -1,11 +1,12 @@
 // `worldgpt eval`: cosine ×100 per target modality and per input→target mode, as a table and CSV.
+import Agent
 import ArgumentParser
 import Formats
 import Foundation
 import Tensor
 import WorldModel
 
-/// `worldgpt eval --model CKPT|identity|knn --data CONFIG.yaml [--split test] [--out CSV]`.
+/// `worldgpt eval --model CKPT|identity|knn|ridge --data CONFIG.yaml [--split test] [--out CSV]`.
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -16,22 +17,26 @@ struct EvalCommand: ParsableCommand {
             shows the mean cosine ×100 to the true state1. The CSV has the layout of WorldGPT's \
             validation_sim.csv: one row per mode (`(image, audio) - (video)`), one column per modality.
 
-            --model is a checkpoint folder (e.g. runs/worldmodel/final), `identity` (copy state0; average of the \
-            inputs for cross-modal targets) or `knn` (mean state change of the k nearest knowledge-base \
-            transitions, within the query's scenario). --data is a dataset YAML or a SimWorld folder; --split \
-            picks a section of the YAML or the sibling `<split>.yaml`.
+            --model is a checkpoint folder (e.g. runs/worldmodel/final, or a ridge model from `worldgpt train-ridge`), \
+            `identity` (copy state0; average of the inputs for cross-modal targets), `knn` (mean state change of the \
+            k nearest knowledge-base transitions, within the query's scenario) or `ridge` (closed-form ridge \
+            regression fitted now on --train, reading the previous step when --memory is above 0). --data is a \
+            dataset YAML, used as it is, or a SimWorld folder; --split picks a section of the YAML or a folder's \
+            `<split>.yaml` (default test).
             """)
 
-    @Option(name: .long, help: "A checkpoint folder, `identity` or `knn`.")
+    @Option(name: .long, help: "A checkpoint folder (native or ridge), `identity`, `knn` or `ridge`.")
     var model: String
     @Option(name: .long, help: "Dataset YAML (or SimWorld folder) with dataset_list and modality_modes.")
     var data: String
-    @Option(name: .long, help: "Split: a section of the YAML, or the sibling <split>.yaml (SimWorld: train, kb, test, sequences).")
+    @Option(name: .long, help: "Split: a section of the YAML file, or a folder's <split>.yaml (SimWorld: train, kb, test, sequences; default test).")
     var split: String?
     @Option(name: .long, help: "Write the CSV here.")
     var out: String?
-    @Option(name: .long, help: "knn: knowledge-base dataset YAML (default: the `kb` split beside --data).")
+    @Option(name: .long, help: "knn and --ablation: knowledge-base dataset YAML or SimWorld folder (--ablation: also a KB.sqlite); default: the kb split when --data is a folder.")
     var kb: String?
+    @Option(name: .long, help: "ridge and --ablation: training dataset YAML or SimWorld folder the ridge is fitted on (default: the train split when --data is a folder).")
+    var train: String?
     @Option(name: .long, help: "knn: neighbours averaged.")
     var k: Int = 8
     @Flag(name: .long, help: "knn: search the whole knowledge base instead of the query's scenario.")
@@ -46,7 +51,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         if ablationOptions.ablation {
             if let threads { BLAS.threadCount = threads }
-            try AblationReport.run(model: model, data: data, split: split, kb: kb, options: ablationOptions, encoderOptions: encoderOptions)
+            try AblationReport.run(model: model, data: data, split: split, kb: kb, train: train, options: ablationOptions, encoderOptions: encoderOptions)
             return
         }
         if let threads { BLAS.threadCount = threads }
@@ -62,13 +67,24 @@ struct EvalCommand: ParsableCommand {
             encoder = try encoderOptions.encoder()
         case "knn":
             encoder = try encoderOptions.encoder()
-            let kbConfig = try kb.map { try DatasetSources.config(URL(fileURLWithPath: $0), split: nil) } ?? DatasetSources.config(dataURL, split: "kb")
-            let kbTransitions = try TrainingSetup.transitions(kbConfig, cache: encoderOptions.cache(for: encoder))
+            let kbPath = try AgentSetup.split("kb", explicit: kb, option: "--kb", data: data, purpose: "--model knn averages its transitions")
+            let kbTransitions = try AgentSetup.knowledgeTransitions(kbPath, cache: encoderOptions.cache(for: encoder))
             worldModel = try KNNModel(knowledgeBase: kbTransitions, k: k, scopeToScenario: !anyScenario)
+        case "ridge":
+            encoder = try encoderOptions.encoder()
+            let trainPath = try AgentSetup.split("train", explicit: train, option: "--train", data: data, purpose: "--model ridge is fitted on it")
+            let trainConfig = try DatasetSources.config(URL(fileURLWithPath: trainPath), split: nil, folderSplit: "train", option: "--train")
+            try DatasetSources.check(trainConfig)
+            let features = RidgeFeatureSet(memory: memory > 0)
+            ProgressLine.note("fitting \(features.name) on \(trainConfig.source)")
+            let trainTransitions = try TrainingSetup.transitions(trainConfig, cache: encoderOptions.cache(for: encoder))
+            worldModel = try RidgeBaselines.train(
+                trainTransitions, modes: trainConfig.modalityModes.map(TaskMode.init), features: features, knowledge: nil,
+                options: RuntimeOptions(), actionEncoder: encoder.name)
         default:
-            let native = try NativeWorldModel.load(from: URL(fileURLWithPath: model))
-            encoder = try encoderOptions.encoder(recorded: native.config.actionEncoder)
-            worldModel = native
+            let saved = try SavedWorldModel.load(from: URL(fileURLWithPath: model))
+            encoder = try encoderOptions.encoder(recorded: saved.actionEncoder)
+            worldModel = saved.model
         }
         let transitions = try TrainingSetup.transitions(dataset, cache: encoderOptions.cache(for: encoder))
         let samples = EvaluationSample.withHistory(transitions, maxSteps: memory)

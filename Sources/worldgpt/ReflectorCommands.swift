@@ -95,9 +95,7 @@ extension ReflectorCommand {
             }
             guard let kb, let data, let sample else { throw ValidationError("give --candidates FILE, or --kb, --data and --sample") }
             let cache = encoderOptions.cache(for: try encoderOptions.encoder())
-            var folder: ObjCBool = false
-            FileManager.default.fileExists(atPath: data, isDirectory: &folder)
-            let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split ?? (folder.boolValue ? "test" : nil))
+            let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split, folderSplit: "test")
             let transitions = try TrainingSetup.transitions(config, cache: cache)
             guard let t = transitions.first(where: { $0.provenance.sampleID == sample }) else {
                 throw ValidationError("no sample '\(sample)' in \(config.source) (\(transitions.count) samples, ids 0…\(max(0, transitions.count - 1)))")

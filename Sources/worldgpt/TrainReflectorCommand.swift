@@ -60,13 +60,12 @@ struct TrainReflectorCommand: ParsableCommand {
         let cache = encoderOptions.cache(for: encoder)
 
         // Data: --data or the train split of a SimWorld --kb; held-out: --eval or the test split.
-        var kbIsFolder: ObjCBool = false
-        FileManager.default.fileExists(atPath: kb, isDirectory: &kbIsFolder)
-        guard let dataPath = data ?? (kbIsFolder.boolValue ? kb : nil) else {
+        guard let dataPath = data ?? (DatasetSources.isFolder(kb) ? kb : nil) else {
             throw ValidationError("give --data (training transitions) unless --kb is a SimWorld folder")
         }
-        let trainConfig = try DatasetSources.config(URL(fileURLWithPath: dataPath), split: data == nil || isFolder(dataPath) ? "train" : nil)
-        let evalConfig = try DatasetSources.config(URL(fileURLWithPath: eval ?? dataPath), split: eval == nil || isFolder(eval ?? "") ? "test" : nil)
+        let trainConfig = try DatasetSources.config(URL(fileURLWithPath: dataPath), split: nil, folderSplit: "train", option: data == nil ? "--kb" : "--data")
+        let evalPath = try AgentSetup.split("test", explicit: eval, option: "--eval", data: dataPath, purpose: "train-reflector scores held-out transitions")
+        let evalConfig = try DatasetSources.config(URL(fileURLWithPath: evalPath), split: nil, folderSplit: "test", option: eval == nil ? "--data" : "--eval")
         let modes = trainConfig.modalityModes.map(TaskMode.init)
         ProgressLine.note("loading training transitions from \(trainConfig.source)")
         let train = try TrainingSetup.transitions(trainConfig, cache: cache)
@@ -142,11 +141,6 @@ struct TrainReflectorCommand: ParsableCommand {
         print("wrote \(out)/reflector.pt" + (tuning.tuneProjection ? ", \(out)/model/ (use both: --model \(out)/model --reflector \(out)/reflector.pt)" : "")
               + ", metrics.csv, tuning.json")
 
-    }
-
-    private func isFolder(_ path: String) -> Bool {
-        var folder: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
     }
 }
 

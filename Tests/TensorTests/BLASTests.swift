@@ -28,6 +28,37 @@ final class BLASTests: XCTestCase {
         }
     }
 
+    func testSyrkAndCholeskySolveMatchNaiveTwins() {
+        var rng = SeededGenerator(seed: 9)
+        let k = 7, n = 4, r = 2
+        let a = (0..<(k * n)).map { _ in rng.nextGaussian() }
+        // Naive upper triangle of AᵀA (A is K×N).
+        var gram = [Float](repeating: 0, count: n * n)
+        a.withUnsafeBufferPointer { pa in gram.withUnsafeMutableBufferPointer { BLAS.ssyrkTransposed(n: n, k: k, a: pa.baseAddress!, c: $0.baseAddress!) } }
+        var naive = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { for p in 0..<k { naive[i * n + j] += Double(a[p * n + i]) * Double(a[p * n + j]) } } }
+        for i in 0..<n { for j in i..<n { XCTAssertEqual(Double(gram[i * n + j]), naive[i * n + j], accuracy: 1e-4) } }
+        // Solve (AᵀA + I)·X = B and check the residual with the full matrix (the solve reads only the upper triangle).
+        var system = naive
+        for i in 0..<n { system[i * n + i] += 1 }
+        for i in 0..<n { for j in 0..<i { system[i * n + j] = .nan } }  // the lower triangle must not be read
+        let b = (0..<(n * r)).map { _ in Double(rng.nextGaussian()) }
+        var x = b
+        let ok = system.withUnsafeMutableBufferPointer { ps in x.withUnsafeMutableBufferPointer { BLAS.choleskySolve(n: n, rightHandSides: r, a: ps.baseAddress!, b: $0.baseAddress!) } }
+        XCTAssertTrue(ok)
+        for i in 0..<n {
+            for c in 0..<r {
+                let lhs = (0..<n).reduce(0.0) { $0 + (naive[min(i, $1) * n + max(i, $1)] + (i == $1 ? 1 : 0)) * x[$1 * r + c] }
+                XCTAssertEqual(lhs, b[i * r + c], accuracy: 1e-9)
+            }
+        }
+        // Not positive definite: false, B unchanged.
+        var indefinite: [Double] = [1, 2, 2, 1]
+        var rhs: [Double] = [1, 1]
+        XCTAssertFalse(indefinite.withUnsafeMutableBufferPointer { pa in rhs.withUnsafeMutableBufferPointer { BLAS.choleskySolve(n: 2, rightHandSides: 1, a: pa.baseAddress!, b: $0.baseAddress!) } })
+        XCTAssertEqual(rhs, [1, 1])
+    }
+
     func testLimitIdleSpinRestartsThePoolWithTheNewWindowAndGemmStaysCorrect() throws {
         if getenv("OPENBLAS_THREAD_TIMEOUT") != nil { throw Requirements.missing("OPENBLAS_THREAD_TIMEOUT is set: limitIdleSpin leaves it (unset it for this test)") }
         defer {

@@ -74,10 +74,11 @@ public struct AblationTable: Equatable, Sendable {
     /// A terminal table: one row per variant, one column per step (mean over modalities), then the mean.
     public func text() -> String {
         var lines: [String] = []
-        let header = ["variant".padding(toLength: 12, withPad: " ", startingAt: 0)] + (1...max(steps, 1)).map { "step \($0)".leftPadded(8) } + ["mean".leftPadded(8)]
+        let nameWidth = max(12, variants.map(\.count).max() ?? 0)
+        let header = ["variant".padding(toLength: nameWidth, withPad: " ", startingAt: 0)] + (1...max(steps, 1)).map { "step \($0)".leftPadded(8) } + ["mean".leftPadded(8)]
         lines.append(header.joined(separator: " "))
         for v in variants {
-            var row = [v.padding(toLength: 12, withPad: " ", startingAt: 0)]
+            var row = [v.padding(toLength: nameWidth, withPad: " ", startingAt: 0)]
             for s in 1...max(steps, 1) { row.append((mean(v, step: s).map { String(format: "%.2f", $0) } ?? "-").leftPadded(8)) }
             row.append((mean(v, steps: 1...max(steps, 1)).map { String(format: "%.2f", $0) } ?? "-").leftPadded(8))
             lines.append(row.joined(separator: " "))

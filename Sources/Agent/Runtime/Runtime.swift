@@ -120,12 +120,7 @@ public final class Runtime {
         self.knowledge = knowledge
         self.tokenizer = tokenizer
         self.options = options
-        var config = options.filter
-        if !options.reflector {
-            // Unfiltered: the top-budget candidates pass; the leakage guard stays (it is about correctness).
-            config = ReflectorFilterConfig(threshold: -1e30, duplicateCosine: 2, mmrLambda: 1, budget: config.budget, leakageGuard: true)
-        }
-        filter = try ReflectorFilter(config: config)
+        filter = try ReflectorFilter(config: options.filterInForce)
         if let knowledge {
             // Candidates of a source with stable ids need no re-checking in the caches.
             for cache in filterCaches { cache.checksTransitions = !knowledge.candidateIDsAreStable }

@@ -45,6 +45,12 @@ public struct RuntimeOptions: Equatable, Sendable {
         self.cacheCandidates = cacheCandidates
     }
 
+    /// The settings the runtime's filter runs with: `filter`, or with the reflector off, a pass-through that keeps the
+    /// top `filter.budget` candidates (the leakage guard stays: it is about correctness).
+    public var filterInForce: ReflectorFilterConfig {
+        reflector ? filter : ReflectorFilterConfig(threshold: -1e30, duplicateCosine: 2, mmrLambda: 1, budget: filter.budget, leakageGuard: true)
+    }
+
     /// Throws `AgentError.invalidOption` for out-of-range values.
     public func validate() throws {
         guard history >= 0 && history <= 16 else { throw AgentError.invalidOption(name: "history", reason: "must be 0…16 (got \(history))") }

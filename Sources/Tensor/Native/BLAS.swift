@@ -1,4 +1,4 @@
-// The one place the Tensor module talks to OpenBLAS: raw-pointer GEMM/GEMV and thread control.
+// The one place the Tensor module talks to OpenBLAS: raw-pointer GEMM/GEMV/SYRK, a Cholesky solve and thread control.
 // Shapes: M×K times K×N → M×N, row-major; transposes are flags, never copies.
 import COpenBLAS
 import Foundation
@@ -66,6 +66,37 @@ public enum BLAS {
         let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         return "\(config.trimmingCharacters(in: .whitespaces)), core \(core)"
+    }
+
+    /// `C = alpha · Aᵀ·A + beta · C` on the upper triangle of the N×N row-major `C`, for a row-major K×N `A` (a Gram
+    /// matrix of K rows; the lower triangle of `C` is left untouched).
+    @inline(__always)  // as sgemm.
+    public static func ssyrkTransposed(
+        n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+    ) {
+        precondition(n >= 0 && k >= 0, "ssyrk with negative size \(n)×\(k)")
+        precondition(n <= Int(Int32.max) && k <= Int(Int32.max), "ssyrk size exceeds 32-bit blasint")
+        if n == 0 { return }
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), alpha, a, blasint(lda ?? n), beta, c, blasint(ldc ?? n))
+    }
+
+    /// Solves `A·X = B` for a symmetric positive definite N×N `A` (Double, row-major, only its upper triangle is read)
+    /// and N×R right-hand sides `B` (row-major), in place: `B` becomes `X` and `A` its Cholesky factor.
+    /// - Returns: false when `A` is not positive definite (LAPACK's `info` > 0); `B` is then unchanged.
+    public static func choleskySolve(n: Int, rightHandSides r: Int, a: UnsafeMutablePointer<Double>, b: UnsafeMutablePointer<Double>) -> Bool {
+        precondition(n >= 0 && r >= 0, "choleskySolve with negative size \(n)×\(r)")
+        precondition(n <= Int(Int32.max) && r <= Int(Int32.max), "choleskySolve size exceeds 32-bit blasint")
+        if n == 0 || r == 0 { return true }
+        // Row-major upper = column-major lower: LAPACK factors it as L·Lᵀ with L stored where our upper triangle is.
+        var uplo = CChar(UInt8(ascii: "L")), size = blasint(n), info = blasint(0)
+        dpotrf_(&uplo, &size, a, &size, &info)
+        precondition(info >= 0, "dpotrf: argument \(-info) is invalid")
+        guard info == 0 else { return false }
+        // In row-major terms the factor is U (upper) with A = Uᵀ·U: solve Uᵀ·Y = B, then U·X = Y.
+        cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, blasint(n), blasint(r), 1, a, blasint(n), b, blasint(r))
+        cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, blasint(n), blasint(r), 1, a, blasint(n), b, blasint(r))
+        return true
     }
 
     /// The number of threads OpenBLAS uses (follows `OPENBLAS_NUM_THREADS` until set here).

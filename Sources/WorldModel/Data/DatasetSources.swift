@@ -1,4 +1,4 @@
-// Where a command's data comes from: a dataset YAML (optionally one of its sections or a sibling split file),
+// Where a command's data comes from: a dataset YAML (optionally one of its sections) or a folder's `<split>.yaml`,
 // and checks of `modality_modes` against `dataset_list` that run before any embedding is read.
 import Foundation
 import Formats
@@ -15,20 +15,26 @@ extension TaskMode {
 public enum DatasetSources {
     /// The dataset config for `url` and `split`:
     /// - `url` is a folder: `<folder>/<split>.yaml` (a SimWorld root; split defaults to `folderSplit`);
-    /// - `split` is nil: the YAML itself (its top level, or its `train` section);
-    /// - the YAML has a section named `split` (the original's `train:` / `validation:`): that section;
-    /// - otherwise `<split>.yaml` beside it (SimWorld writes `train.yaml`, `kb.yaml`, `test.yaml`, `sequences.yaml`).
-    /// - Throws: `WorldModelError.invalidConfig` naming `--data`/`--split` when nothing matches; `FormatError` for bad YAML.
-    /// - Parameter folderSplit: the split a folder means when `split` is nil.
-    public static func config(_ url: URL, split: String?, folderSplit: String = "test") throws -> DatasetConfig {
+    /// - `url` is a YAML file: the file itself — its top level, or the section named `split` (the original's
+    ///   `train:` / `validation:`) when one is given. A file's sibling `<split>.yaml` is never substituted for it: a
+    ///   user's `dataset_train.yaml` is the data it names, whatever the split.
+    /// - Parameters:
+    ///   - split: the split the user asked for (nil: the folder default, or the whole file).
+    ///   - folderSplit: the split a folder means when `split` is nil.
+    ///   - option: the command-line option that named `url`, for error messages (`--data`, `--kb`, `--train`, ...).
+    /// - Throws: `WorldModelError.invalidConfig` naming the option and exactly what was looked for when nothing matches;
+    ///   `FormatError` for bad YAML.
+    public static func config(_ url: URL, split: String?, folderSplit: String = "test", option: String = "--data") throws -> DatasetConfig {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
-            throw WorldModelError.invalidConfig(field: "--data", reason: "\(url.path) does not exist")
+            throw WorldModelError.invalidConfig(field: option, reason: "\(url.path) does not exist")
         }
         if isFolder.boolValue {
             let file = url.appendingPathComponent("\(split ?? folderSplit).yaml")
             guard FileManager.default.fileExists(atPath: file.path) else {
-                throw WorldModelError.invalidConfig(field: "--split", reason: "no \(file.lastPathComponent) in \(url.path)")
+                throw WorldModelError.invalidConfig(
+                    field: split == nil ? option : "--split",
+                    reason: "looked for \(file.path) (the \(split ?? folderSplit) split of the folder \(url.path)): not found")
             }
             return try DatasetConfig.load(file)
         }
@@ -38,12 +44,16 @@ public enum DatasetSources {
         {
             return try DatasetConfig.load(url, section: split)
         }
-        let sibling = url.deletingLastPathComponent().appendingPathComponent("\(split).yaml")
-        guard FileManager.default.fileExists(atPath: sibling.path) else {
-            throw WorldModelError.invalidConfig(
-                field: "--split", reason: "\(url.lastPathComponent) has no section '\(split)' and there is no \(sibling.path)")
-        }
-        return try DatasetConfig.load(sibling)
+        throw WorldModelError.invalidConfig(
+            field: "--split",
+            reason: "looked for a section '\(split):' with a dataset_list in \(url.path): there is none. A YAML file is used as it is "
+                + "(`<split>.yaml` files are looked up only in a folder): drop --split, or give that split's own YAML file")
+    }
+
+    /// Whether `path` names an existing folder (a SimWorld root) rather than a file.
+    public static func isFolder(_ path: String) -> Bool {
+        var folder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
     }
 
     /// Checks the modes against the subsets before loading: every mode's modalities must be listed in some

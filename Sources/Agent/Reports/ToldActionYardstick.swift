@@ -1,0 +1,71 @@
+// The "told the action" yardstick for generated worlds: the ridge baseline given the generator's true action
+// identity (one-hot) instead of the sentence's embedding, and the mean change of the KB transitions of the same
+// scenario and the same true action. Report-only: the runtime and training never see action identities.
+import Encoders
+import Formats
+import SimWorld
+import WorldModel
+
+/// How far a linear model gets when it is told what each action means, on a world generated in memory.
+public enum ToldActionYardstick {
+    /// One row of the report: mean cosine ×100 on the test split's unimodal modes, per modality and over them.
+    public struct Row: Equatable, Sendable {
+        /// `identity`, `ridge`, `told ridge` or `told ridge+knowledge`.
+        public var name: String
+        /// Per modality.
+        public var cosine: [Modality: Double]
+        /// Mean over the modalities.
+        public var mean: Double
+    }
+
+    /// Measures identity, `ridge` (with `textEncoder`'s sentence embeddings; left out without one), `told ridge`
+    /// (one-hot true action) and `told ridge+knowledge` (one-hot true action and the mean change of the same
+    /// scenario's KB transitions of the same true action) on `world`'s test split, fitted on its train split.
+    /// - Throws: `WorldModelError` from fitting or evaluation; the encoder's errors.
+    public static func measure(_ world: GeneratedWorld, textEncoder: (any Embedder)?) throws -> [Row] {
+        let modes = world.config.modalities.map { TaskMode(inputs: [$0], targets: [$0]) }
+        let evaluator = Evaluator(modes: modes)
+        // The generator's truth, joined to each split's transitions in order.
+        func told(_ split: Split) -> [(meaning: Int, scenario: Int, transition: Transition)] {
+            zip(world.transitions(in: split), world.vocabularyTransitions(in: split)).map { sim, t in
+                var oneHot = [Float](repeating: 0, count: ActionMeaning.count)
+                oneHot[sim.meaning.id] = 1
+                var transition = t
+                transition.action.embedding = Embedding(oneHot)
+                return (sim.meaning.id, sim.scenario, transition)
+            }
+        }
+        struct Key: Hashable {
+            var scenario: Int
+            var meaning: Int
+        }
+        var knowledge: [Key: [ContextItem]] = [:]
+        for k in told(.kb) { knowledge[Key(scenario: k.scenario, meaning: k.meaning), default: []].append(ContextItem(transition: k.transition, score: 1)) }
+        func samples(_ split: Split) -> [EvaluationSample] {
+            told(split).map { EvaluationSample(transition: $0.transition, context: knowledge[Key(scenario: $0.scenario, meaning: $0.meaning)] ?? []) }
+        }
+        let train = samples(.train), test = samples(.test)
+        func row(_ name: String, _ model: any WorldModel, _ samples: [EvaluationSample]) throws -> Row {
+            let means = try evaluator.evaluate(model, samples: samples).modalityMeans
+            return Row(name: name, cosine: means, mean: means.values.reduce(0, +) / Double(max(means.count, 1)))
+        }
+        var rows = [try row("identity", IdentityModel(), test)]
+        if let textEncoder {
+            // The same ridge reading the sentences as the runtime does: their embeddings, no identity.
+            let sentences = Array(Set((train + test).map(\.transition.action.text))).sorted()
+            let vectors = try textEncoder.embed(sentences)
+            let embedded = Dictionary(uniqueKeysWithValues: zip(sentences, vectors.map(Embedding.init)))
+            func heard(_ samples: [EvaluationSample]) -> [EvaluationSample] {
+                samples.map { s in
+                    var t = s.transition
+                    t.action.embedding = embedded[t.action.text]
+                    return EvaluationSample(transition: t)
+                }
+            }
+            rows.append(try row("ridge", try RidgeModel.train(samples: heard(train), modes: modes, features: RidgeFeatureSet()), heard(test)))
+        }
+        rows.append(try row("told ridge", try RidgeModel.train(samples: train, modes: modes, features: RidgeFeatureSet()), test))
+        rows.append(try row("told ridge+knowledge", try RidgeModel.train(samples: train, modes: modes, features: RidgeFeatureSet(knowledge: true)), test))
+        return rows
+    }
+}
