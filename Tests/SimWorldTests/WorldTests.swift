@@ -99,7 +99,7 @@ final class WorldTests: XCTestCase {
             let test = world.transitions(in: .test)
             for t in test {
                 let q = row(t.observation0)
-                let candidates = kb.filter { $0.meaning == t.meaning && (!sameScenario || $0.scenario == t.scenario) }
+                let candidates = kb.filter { $0.action == t.action && (!sameScenario || $0.scenario == t.scenario) }
                 let ranked = candidates.map { c -> (Double, SimTransition) in
                     (Embedding(row(c.observation0)).cosine(Embedding(q)), c)
                 }.sorted { $0.0 > $1.0 }.prefix(8)
