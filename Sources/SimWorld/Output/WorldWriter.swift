@@ -21,7 +21,7 @@ public struct GenerationSummary: Sendable {
         var lines: [String] = []
         let c = world.config
         lines.append("SimWorld written to \(root.path)")
-        lines.append("  \(c.scenarios) scenarios × \(c.episodes) episodes × \(c.steps) steps = \(c.transitionCount) transitions, seed \(c.seed)")
+        lines.append("  family \(world.family.name): \(c.scenarios) scenarios × \(c.episodes) episodes × \(c.steps) steps = \(world.transitions.count) transitions, seed \(c.seed)")
         lines.append("  splits: " + splitCounts.map { "\($0.split.rawValue) \($0.transitions)" }.joined(separator: ", "))
         lines.append("  files: \(embeddingFiles) embeddings (.pt)" + (mediaFiles > 0 ? ", \(mediaFiles) media" : ""))
         lines.append("  time: " + String(format: "%.1f s", seconds) + " ("

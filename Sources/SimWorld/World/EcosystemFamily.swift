@@ -55,8 +55,8 @@ public struct EcosystemFamily: PhrasedFamily {
     ]
     /// Growth per step is `rate · tanh(growth)`; arrivals per unit command; resource regrowth and grazing;
     /// crash drop; emigration below the resource floor.
-    static let rate = 0.4, command = 0.45, regrowth = 0.25, grazing = 0.12, crashDrop = 0.9
-    static let resourceFloor = 0.45, emigration = 0.3, observationScale = 0.55
+    static let rate = 0.4, command = 0.6, regrowth = 0.25, grazing = 0.12, crashDrop = 0.9
+    static let resourceFloor = 0.45, emigration = 0.3, observationScale = 1.1
 
     /// The ecosystem of `config` (species count from `config.units`, or drawn from the seed when 0).
     /// - Throws: `SimWorldError.invalidConfig` when `units` is outside 3...4.

@@ -8,7 +8,7 @@ import Foundation
 /// Actuators: an inlet valve and a heater per tank, and a transfer pump between neighbouring tanks
 /// (`J = 3K − 1`). Actions say "more" or "less" of one named actuator (`2J` meanings). Per scenario, a named
 /// actuator may drive another physical actuator (rewiring, also across kinds), act reversed (sign flip), with
-/// its own gain, after a one-step delay; activity decays by the scenario's retention (inertia); heat
+/// its own gain, with part of each command arriving a step late (delay); activity decays by the scenario's retention (inertia); heat
 /// exchange between tanks and the outflow rate are scenario couplings. See docs/simworld.md for the equations.
 public struct PlantFamily: PhrasedFamily {
     /// The kinds of actuator.
@@ -34,8 +34,8 @@ public struct PlantFamily: PhrasedFamily {
         public let gains: [Double]
         /// Activity kept from one step to the next (inertia).
         public let retention: Double
-        /// Steps (0 or 1) before a command reaches its actuator.
-        public let delay: Int
+        /// Share of each command that reaches its actuator one step late (0, or `delayedShare` when delayed).
+        public let delay: Double
         /// Heat exchange between neighbouring tanks.
         public let exchange: Double
         /// Outflow coefficient pulling each level towards half full.
@@ -52,12 +52,14 @@ public struct PlantFamily: PhrasedFamily {
     public let scenarios: [PlantScenario]
 
     /// Command added to an actuator's activity per action, before the scenario's gain.
-    static let command = 0.8
+    static let command = 1.2
+    /// In a delayed scenario, the share of every command that arrives one step late.
+    static let delayedShare = 0.6
     /// Level change per unit of inlet activity, pump transfer per unit of pump activity, heating per unit of
     /// heater activity, heat loss towards ambient (θ = 0), and cooling by inflowing water.
-    static let inflowRate = 0.12, pumpRate = 0.1, heatRate = 0.3, heatLoss = 0.15, inflowCooling = 0.6
+    static let inflowRate = 0.3, pumpRate = 0.2, heatRate = 0.8, heatLoss = 0.3, inflowCooling = 0.6
     /// How levels and temperatures are scaled into the observed vector.
-    static let levelScale = 0.9, temperatureScale = 0.45
+    static let levelScale = 1.6, temperatureScale = 0.8
 
     /// The plant of `config` (tank count from `config.units`, or drawn from the seed when 0).
     /// - Throws: `SimWorldError.invalidConfig` when `units` is outside 2...4.
@@ -97,15 +99,15 @@ public struct PlantFamily: PhrasedFamily {
             let perActuator = (0..<j).map { _ in Oracles.round6(gain * rng.uniform(0.8, 1.2)) }
             let retention = config.retentionMin + (config.retentionMax - config.retentionMin) * retentions[s]
             let exchange = 0.3 * exchanges[s], outflow = 0.05 + 0.15 * outflows[s]
-            var summary = String(format: "retention %.2f, gain %.2f, delay %d, exchange %.2f, outflow %.2f",
-                                 retention, gain, delayed[s] ? 1 : 0, exchange, outflow)
+            var summary = String(format: "retention %.2f, gain %.2f, delayed share %.1f, exchange %.2f, outflow %.2f",
+                                 retention, gain, delayed[s] ? PlantFamily.delayedShare : 0, exchange, outflow)
             let moves = (0..<j).filter { wiring[$0] != $0 }.map { "\(actuators[$0].label)→\(actuators[wiring[$0]].label)" }
             if !moves.isEmpty { summary += ", wiring: " + moves.joined(separator: " ") }
             let reversed = (0..<j).filter { signs[$0] < 0 }.map { actuators[$0].label }
             if !reversed.isEmpty { summary += ", reversed: " + reversed.joined(separator: " ") }
             return PlantScenario(
                 name: WorldFamilies.scenarioName(s), wiring: wiring, signs: signs, gains: perActuator,
-                retention: Oracles.round6(retention), delay: delayed[s] ? 1 : 0, exchange: Oracles.round6(exchange),
+                retention: Oracles.round6(retention), delay: delayed[s] ? PlantFamily.delayedShare : 0, exchange: Oracles.round6(exchange),
                 outflow: Oracles.round6(outflow), summary: summary)
         }
     }
@@ -125,11 +127,12 @@ public struct PlantFamily: PhrasedFamily {
             observed[2 * k + 1] = rng.gaussian() * 0.7 * PlantFamily.temperatureScale
         }
         var hidden = [Double](repeating: 0, count: hiddenSize)
-        for a in 0..<actuators.count { hidden[a] = rng.gaussian() * 0.6 }
+        for a in 0..<actuators.count { hidden[a] = rng.gaussian() * 0.4 }
         return LatentState(positions: observed, velocities: hidden)
     }
 
-    /// `a' = ρ·a + u` (u the command, or last step's command when delayed), `e = tanh(a')` (saturation), then
+    /// `a' = ρ·a + (1 − δ)·u + q`, `q' = δ·u` (u the command, δ the delayed share, q the late part of the
+    /// last command), `e = tanh(a')` (saturation), then
     /// levels `h' = clip(h + 0.12·e_in − c·(√h − √½) ∓ pumps, 0, 1)` and temperatures
     /// `θ' = θ + 0.3·e_heat − 0.15·θ + κ·(θ̄_neighbours − θ) − 0.6·max(inflow, 0)·θ`.
     public func step(observed: [Double], hidden: [Double], action: Int, scenario: Int,
@@ -141,8 +144,8 @@ public struct PlantFamily: PhrasedFamily {
         var activity = [Double](repeating: 0, count: j)
         for a in 0..<j {
             let command = a == s.wiring[named] ? direction * s.signs[named] * s.gains[named] * PlantFamily.command : 0
-            let input = s.delay > 0 ? hidden[j + a] : command
-            outHidden[j + a] = s.delay > 0 ? command : 0
+            let input = (1 - s.delay) * command + hidden[j + a]
+            outHidden[j + a] = s.delay * command
             activity[a] = s.retention * hidden[a] + input
             outHidden[a] = activity[a]
         }
