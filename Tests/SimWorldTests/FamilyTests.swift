@@ -231,26 +231,10 @@ final class FamilyTests: XCTestCase {
             XCTAssertGreaterThan(o.stateActionOnly, o.identity + 1, "\(family): the action is worth something")
             XCTAssertTrue((65...92).contains(o.identity), "\(family): identity \(o.identity)")
             // (a) and (d) for image, recomputed from the latent states through the map, over recorded targets.
-            let map = world.maps[0]
-            XCTAssertEqual(map.modality, .image)
-            let observed = world.observations[.image]!
-            let d = world.config.dimension
-            var sumA = 0.0, sumD = 0.0, n = 0
-            for t in world.transitions(in: .test) where world.episodes[t.episode].absentModality != .image {
-                let episode = world.episodes[t.episode]
-                var features = [Float](repeating: 0, count: map.inputSize)
-                map.features(positions: episode.states[t.step + 1].positions, staticAttributes: episode.staticAttributes,
-                             into: &features, offset: 0)
-                let clean = Embedding(map.cleanEmbeddings(features: features, count: 1))
-                let target = Embedding(Array(observed[(t.observation1 * d)..<((t.observation1 + 1) * d)]))
-                let source = Embedding(Array(observed[(t.observation0 * d)..<((t.observation0 + 1) * d)]))
-                sumA += clean.cosine(target)
-                sumD += source.cosine(target)
-                n += 1
-            }
+            let naive = WorldChecks.naiveTrueAndIdentity(world)
             let figures = world.oracles.figures(.image)!
-            XCTAssertEqual(100 * sumA / Double(n), figures.trueDynamics, accuracy: 0.01, family)
-            XCTAssertEqual(100 * sumD / Double(n), figures.identity, accuracy: 0.01, family)
+            XCTAssertEqual(naive.trueDynamics, figures.trueDynamics, accuracy: 0.01, family)
+            XCTAssertEqual(naive.identity, figures.identity, accuracy: 0.01, family)
         }
     }
 
@@ -282,20 +266,7 @@ final class FamilyTests: XCTestCase {
             let world = try WorldGenerator(smallConfig(family)).generate(to: root).world
             try FileManager.default.removeItem(at: root.appendingPathComponent("world.json"))
             for split in Split.allCases {
-                let config = try DatasetConfig.load(root.appendingPathComponent("\(split.rawValue).yaml"))
-                let report = WorldNetDataset(config: config).check(checkMedia: false, loadEmbeddings: true)
-                XCTAssertTrue(report.isOK, "\(family) \(split): \(report.problems)")
-                let loaded = try WorldNetDataset.load(config)
-                let expected = world.vocabularyTransitions(in: split)
-                XCTAssertEqual(loaded.count, expected.count)
-                for (a, b) in zip(loaded, expected) {
-                    XCTAssertEqual(a.state0, b.state0)
-                    XCTAssertEqual(a.state1, b.state1)
-                    XCTAssertEqual(a.action.text, b.action.text)
-                    XCTAssertEqual(a.provenance.scenario, b.provenance.scenario)
-                    XCTAssertEqual(a.provenance.episode, b.provenance.episode)
-                    XCTAssertEqual(a.provenance.step, b.provenance.step)
-                }
+                try WorldChecks.assertSplitReadsBack(world, root: root, split: split)
                 // Entries carry only what a WorldNet user has: states, action text, scenario, episode, step.
                 let entries = try XCTUnwrap(try JSONSerialization.jsonObject(
                     with: Data(contentsOf: root.appendingPathComponent(WorldWriter.annotationPath(split)))) as? [[String: Any]])

@@ -106,22 +106,9 @@ final class WriterTests: XCTestCase {
         defer { dir.remove() }
         let world = try WorldGenerator(smallConfig()).generate(to: dir.url).world
         for split in Split.allCases {
-            let config = try DatasetConfig.load(dir.url.appendingPathComponent("\(split.rawValue).yaml"))
+            let config = try WorldChecks.assertSplitReadsBack(world, root: dir.url, split: split)
             XCTAssertEqual(config.datasetList.map(\.modalities), [Modality.allCases])
             XCTAssertEqual(config.modalityModes.count, 4 + 12 + 1)
-            let report = WorldNetDataset(config: config).check(checkMedia: false, loadEmbeddings: true)
-            XCTAssertTrue(report.isOK, "\(report.problems)")
-            let loaded = try WorldNetDataset.load(config)
-            let expected = world.vocabularyTransitions(in: split)
-            XCTAssertEqual(loaded.count, expected.count)
-            for (a, b) in zip(loaded, expected) {
-                XCTAssertEqual(a.state0, b.state0)
-                XCTAssertEqual(a.state1, b.state1)
-                XCTAssertEqual(a.action.text, b.action.text)
-                XCTAssertEqual(a.provenance.scenario, b.provenance.scenario)
-                XCTAssertEqual(a.provenance.episode, b.provenance.episode)
-                XCTAssertEqual(a.provenance.step, b.provenance.step)
-            }
         }
     }
 
