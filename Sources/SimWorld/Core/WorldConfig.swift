@@ -19,8 +19,9 @@ public struct WorldConfig: Equatable, Sendable {
     public var seed: UInt64 = 1
     /// The world family (`WorldFamilies.names`): `spring` (the original world), `plant`, `ecosystem`.
     public var family = "spring"
-    /// Size of the family's latent world: tanks of a plant, species of an ecosystem; 0 draws it from the
-    /// seed (plant 2–3, ecosystem 3–4). The spring family always has three objects.
+    /// Size of the family's latent world: tanks of a plant, species of an ecosystem; 0 picks it by seed
+    /// (plant: 3 tanks for odd seeds, 2 for even; ecosystem: 3 species for odd, 4 for even). The spring
+    /// family always has three objects.
     public var units = 0
 
     // MARK: Dynamics (see docs/simworld.md)

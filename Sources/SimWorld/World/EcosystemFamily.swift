@@ -58,15 +58,15 @@ public struct EcosystemFamily: PhrasedFamily {
     static let rate = 0.4, command = 0.6, regrowth = 0.25, grazing = 0.12, crashDrop = 0.9
     static let resourceFloor = 0.45, emigration = 0.3, observationScale = 1.1
 
-    /// The ecosystem of `config` (species count from `config.units`, or drawn from the seed when 0).
+    /// The ecosystem of `config` (species count from `config.units`, or by seed when 0: 3 for odd seeds, 4 for even).
     /// - Throws: `SimWorldError.invalidConfig` when `units` is outside 3...4.
     public init(config: WorldConfig) throws {
-        var rng = SimRandom(seed: config.seed, purpose: Purpose.family, 2)
-        let drawn = 3 + rng.index(2)
         if config.units != 0 && !(3...4).contains(config.units) {
-            throw SimWorldError.invalidConfig(field: "units", reason: "the ecosystem family has 3...4 species (got \(config.units); 0 draws 3–4)")
+            throw SimWorldError.invalidConfig(field: "units", reason: "the ecosystem family has 3...4 species (got \(config.units); 0 picks 3–4 by seed)")
         }
-        let n = config.units == 0 ? drawn : config.units
+        // Odd seeds get three species, even seeds four, so neighbouring seeds differ in size.
+        let n = config.units == 0 ? 3 + Int((config.seed + 1) % 2) : config.units
+        var rng = SimRandom(seed: config.seed, purpose: Purpose.family, 2)
         species = n
         feeding = (0..<n).map { i in i == 0 ? 0.8 : (i == 2 ? 0.6 : 0) }
         baseline = (0..<n).map { i in -((0..<n).reduce(0) { $0 + EcosystemFamily.web[i][$1] } + (i == 0 ? 0.8 : (i == 2 ? 0.6 : 0))) }

@@ -61,15 +61,15 @@ public struct PlantFamily: PhrasedFamily {
     /// How levels and temperatures are scaled into the observed vector.
     static let levelScale = 1.6, temperatureScale = 0.8
 
-    /// The plant of `config` (tank count from `config.units`, or drawn from the seed when 0).
+    /// The plant of `config` (tank count from `config.units`, or by seed when 0: 3 for odd seeds, 2 for even).
     /// - Throws: `SimWorldError.invalidConfig` when `units` is outside 2...4.
     public init(config: WorldConfig) throws {
-        var rng = SimRandom(seed: config.seed, purpose: Purpose.family, 1)
-        let drawn = 2 + rng.index(2)
         if config.units != 0 && !(2...4).contains(config.units) {
-            throw SimWorldError.invalidConfig(field: "units", reason: "the plant family has 2...4 tanks (got \(config.units); 0 draws 2–3)")
+            throw SimWorldError.invalidConfig(field: "units", reason: "the plant family has 2...4 tanks (got \(config.units); 0 picks 2–3 by seed)")
         }
-        tanks = config.units == 0 ? drawn : config.units
+        // Odd seeds get three tanks, even seeds two, so neighbouring seeds differ in size.
+        tanks = config.units == 0 ? 2 + Int(config.seed % 2) : config.units
+        var rng = SimRandom(seed: config.seed, purpose: Purpose.family, 1)
         var list: [Actuator] = []
         for kind in [Kind.inlet, .heater] { for k in 0..<tanks { list.append(Actuator(kind: kind, tank: k)) } }
         for k in 0..<(tanks - 1) { list.append(Actuator(kind: .pump, tank: k)) }
