@@ -68,8 +68,7 @@ public struct EcosystemFamily: PhrasedFamily {
         let n = config.units == 0 ? 3 + Int((config.seed + 1) % 2) : config.units
         var rng = SimRandom(seed: config.seed, purpose: Purpose.family, 2)
         species = n
-        feeding = (0..<n).map { i in i == 0 ? 0.8 : (i == 2 ? 0.6 : 0) }
-        baseline = (0..<n).map { i in -((0..<n).reduce(0) { $0 + EcosystemFamily.web[i][$1] } + (i == 0 ? 0.8 : (i == 2 ? 0.6 : 0))) }
+        (feeding, baseline) = EcosystemFamily.feedingAndBaseline(species: n)
         let count = config.scenarios
         let gains = WorldFamilies.strata(count, rng: &rng), retentions = WorldFamilies.strata(count, rng: &rng)
         let couplings = WorldFamilies.strata(count, rng: &rng), thresholds = WorldFamilies.strata(count, rng: &rng)
@@ -105,6 +104,21 @@ public struct EcosystemFamily: PhrasedFamily {
                 retention: Oracles.round6(retention), coupling: Oracles.round6(coupling), interactions: interactions,
                 crashThreshold: Oracles.round6(threshold), summary: summary)
         }
+    }
+
+    /// An ecosystem with explicit scenarios (tests, hand-built worlds).
+    init(species: Int, scenarios: [EcosystemScenario]) {
+        self.species = species
+        self.scenarios = scenarios
+        (feeding, baseline) = EcosystemFamily.feedingAndBaseline(species: species)
+    }
+
+    /// Per species: how much the resource feeds it (rabbits 0.8, deer 0.6), and the baseline growth that puts
+    /// the unscaled web at rest at x = 0, R = 1.
+    static func feedingAndBaseline(species n: Int) -> (feeding: [Double], baseline: [Double]) {
+        let feeding = (0..<n).map { i in i == 0 ? 0.8 : (i == 2 ? 0.6 : 0) }
+        let baseline = (0..<n).map { i in -((0..<n).reduce(0) { $0 + EcosystemFamily.web[i][$1] } + feeding[i]) }
+        return (feeding, baseline)
     }
 
     public var name: String { "ecosystem" }

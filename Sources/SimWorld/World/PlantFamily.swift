@@ -70,11 +70,23 @@ public struct PlantFamily: PhrasedFamily {
         // Odd seeds get three tanks, even seeds two, so neighbouring seeds differ in size.
         tanks = config.units == 0 ? 2 + Int(config.seed % 2) : config.units
         var rng = SimRandom(seed: config.seed, purpose: Purpose.family, 1)
+        actuators = PlantFamily.actuators(tanks: tanks)
+        scenarios = PlantFamily.makeScenarios(config: config, actuators: actuators, rng: &rng)
+    }
+
+    /// A plant with explicit scenarios (tests, hand-built worlds).
+    init(tanks: Int, scenarios: [PlantScenario]) {
+        self.tanks = tanks
+        actuators = PlantFamily.actuators(tanks: tanks)
+        self.scenarios = scenarios
+    }
+
+    /// The physical actuators of `tanks` tanks: inlets, heaters, then pumps.
+    static func actuators(tanks: Int) -> [Actuator] {
         var list: [Actuator] = []
         for kind in [Kind.inlet, .heater] { for k in 0..<tanks { list.append(Actuator(kind: kind, tank: k)) } }
         for k in 0..<(tanks - 1) { list.append(Actuator(kind: .pump, tank: k)) }
-        actuators = list
-        scenarios = PlantFamily.makeScenarios(config: config, actuators: list, rng: &rng)
+        return list
     }
 
     /// Stratified scenarios: Latin hypercube over gain, retention, exchange and outflow; exactly
