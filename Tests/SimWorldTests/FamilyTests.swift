@@ -311,6 +311,12 @@ final class FamilyTests: XCTestCase {
         XCTAssertThrowsError(try WorldGenerator(config).generate()) { error in
             XCTAssertTrue(String(describing: error).contains("2...4 tanks"), "\(error)")
         }
+        XCTAssertThrowsError(try WorldConfig.parse("family: ecosystem\nunits: 2")) { error in
+            XCTAssertTrue(String(describing: error).contains("3...4 species"), "\(error)")
+        }
+        XCTAssertThrowsError(try WorldConfig.parse("units: 4")) { error in
+            XCTAssertTrue(String(describing: error).contains("spring family has 3...3 objects"), "\(error)")
+        }
         XCTAssertThrowsError(try WorldConfig.parse("heldout_templates: 2")) { error in
             XCTAssertTrue(String(describing: error).contains("plant or ecosystem"), "\(error)")
         }

@@ -122,7 +122,7 @@ public struct WorldConfig: Equatable, Sendable {
         try check(hidden >= 4 && hidden <= 8192, "hidden", "must be in 4...8192 (got \(hidden))")
         try check(staticSize >= 1 && staticSize <= 1024, "static_size", "must be in 1...1024 (got \(staticSize))")
         if !WorldFamilies.names.contains(family) { throw WorldFamilies.unknown(family) }
-        try check(units >= 0 && units <= 16, "units", "must be in 0...16 (0 = drawn from the seed; got \(units))")
+        try WorldFamilies.checkUnits(self)
         try check(mapDepth >= 1 && mapDepth <= 4, "map_depth", "must be in 1...4 (got \(mapDepth))")
         try check(absentModalityFraction.isFinite && absentModalityFraction >= 0 && absentModalityFraction <= 0.5,
                   "absent_modality_fraction", "must be in 0...0.5 (got \(absentModalityFraction))")

@@ -61,9 +61,7 @@ public struct EcosystemFamily: PhrasedFamily {
     /// The ecosystem of `config` (species count from `config.units`, or by seed when 0: 3 for odd seeds, 4 for even).
     /// - Throws: `SimWorldError.invalidConfig` when `units` is outside 3...4.
     public init(config: WorldConfig) throws {
-        if config.units != 0 && !(3...4).contains(config.units) {
-            throw SimWorldError.invalidConfig(field: "units", reason: "the ecosystem family has 3...4 species (got \(config.units); 0 picks 3–4 by seed)")
-        }
+        try WorldFamilies.checkUnits(config)
         // Odd seeds get three species, even seeds four, so neighbouring seeds differ in size.
         let n = config.units == 0 ? 3 + Int((config.seed + 1) % 2) : config.units
         var rng = SimRandom(seed: config.seed, purpose: Purpose.family, 2)

@@ -64,9 +64,7 @@ public struct PlantFamily: PhrasedFamily {
     /// The plant of `config` (tank count from `config.units`, or by seed when 0: 3 for odd seeds, 2 for even).
     /// - Throws: `SimWorldError.invalidConfig` when `units` is outside 2...4.
     public init(config: WorldConfig) throws {
-        if config.units != 0 && !(2...4).contains(config.units) {
-            throw SimWorldError.invalidConfig(field: "units", reason: "the plant family has 2...4 tanks (got \(config.units); 0 picks 2–3 by seed)")
-        }
+        try WorldFamilies.checkUnits(config)
         // Odd seeds get three tanks, even seeds two, so neighbouring seeds differ in size.
         tanks = config.units == 0 ? 2 + Int(config.seed % 2) : config.units
         var rng = SimRandom(seed: config.seed, purpose: Purpose.family, 1)

@@ -68,6 +68,21 @@ public enum WorldFamilies {
         }
     }
 
+    /// The sizes (`units`) each family accepts besides 0, with what they count.
+    static let unitRanges: [String: (range: ClosedRange<Int>, noun: String, byDefault: String)] = [
+        "spring": (3...3, "objects", "3"),
+        "plant": (2...4, "tanks", "3 on odd seeds, 2 on even"),
+        "ecosystem": (3...4, "species", "3 on odd seeds, 4 on even"),
+    ]
+
+    /// Throws `SimWorldError.invalidConfig` when `config.units` is neither 0 nor a size its family has.
+    static func checkUnits(_ config: WorldConfig) throws {
+        guard config.units != 0, let entry = unitRanges[config.family], !entry.range.contains(config.units) else { return }
+        throw SimWorldError.invalidConfig(
+            field: "units", reason: "the \(config.family) family has \(entry.range.lowerBound)...\(entry.range.upperBound) \(entry.noun) "
+                + "(got \(config.units); 0 picks \(entry.byDefault))")
+    }
+
     /// The error for an unknown family name.
     static func unknown(_ name: String) -> SimWorldError {
         .invalidConfig(field: "family", reason: "unknown family `\(name)` (known: \(names.joined(separator: ", ")))")
