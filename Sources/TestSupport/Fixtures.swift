@@ -38,6 +38,16 @@ public struct TemporaryDirectory {
     public func remove() { try? FileManager.default.removeItem(at: url) }
 }
 
+/// Every regular file under `root` with its bytes, keyed by its path relative to `root` (`/a/b.pt`).
+public func fileSnapshot(_ root: URL) throws -> [String: Data] {
+    var files: [String: Data] = [:]
+    guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else { return files }
+    for case let url as URL in enumerator where (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true {
+        files[String(url.path.dropFirst(root.path.count))] = try Data(contentsOf: url)
+    }
+    return files
+}
+
 /// A small deterministic generator (SplitMix64) for tests: same seed, same numbers, on every platform.
 public struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64

@@ -19,8 +19,11 @@ extension SimWorldCommand {
         static let configuration = CommandConfiguration(
             abstract: "Generate a world: embeddings (.pt), annotation JSON per split, dataset YAMLs and world.json.",
             discussion: """
-                Scenarios differ in their dynamics (friction, action gain, rotated push direction, which object an \
-                action moves); velocities are hidden from single observations. The oracles printed at the end are \
+                Families (--family): spring (objects on springs pushed by actions; the default), plant (tanks, valves, \
+                heaters and pumps with hidden decaying actuator activity and delays), ecosystem (coupled populations with \
+                a hidden resource, arrivals and crash events). Scenarios differ in their dynamics (in spring: friction, \
+                action gain, rotated push direction, which object an action moves; in plant and ecosystem: rewired, \
+                reversed and scaled actuators, couplings); hidden state never shows in a single observation. The oracles printed at the end are \
                 cosine ×100 on `test`: (a) true dynamics, (b) without the scenario, (c) without history, \
                 (e) state+action only, (d) identity. See docs/simworld.md.
                 """)
@@ -30,6 +33,9 @@ extension SimWorldCommand {
 
         @Option(name: .long, help: "A flat YAML world config (see examples/simworld-*.yaml); flags below override it.")
         var config: String?
+
+        @Option(name: .long, help: "World family: spring (default), plant or ecosystem; overrides the config's `family`.")
+        var family: String?
 
         @Option(name: .long, help: "Number of scenarios, each with its own dynamics (default 16).")
         var scenarios: Int?
@@ -51,6 +57,7 @@ extension SimWorldCommand {
 
         func run() throws {
             var worldConfig = try config.map { try WorldConfig.load(URL(fileURLWithPath: $0)) } ?? WorldConfig()
+            if let family { worldConfig.family = family }
             if let scenarios { worldConfig.scenarios = scenarios }
             if let episodes { worldConfig.episodes = episodes }
             if let steps { worldConfig.steps = steps }

@@ -160,3 +160,65 @@ final class DynamicsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(demo.transitionCount, 20_000)
     }
 }
+
+final class ZooDynamicsTests: XCTestCase {
+    func testPlantStepMatchesHandComputation() {
+        // Two tanks; actuators inlet 1, inlet 2, heater 1, heater 2, pump 1→2. Named inlet 1 drives heater 1,
+        // reversed; retention 0.5; no delay. At rest (h = ½, θ = 0, no activity), "open inlet 1" (action 0):
+        // u = −1.2 on heater 1, a' = −1.2, θ1' = 0.8·tanh(−1.2), levels stay at ½ (no inflow, no outflow at ½).
+        let scenario = PlantFamily.PlantScenario(
+            name: "s00", wiring: [2, 1, 0, 3, 4], signs: [-1, 1, 1, 1, 1], gains: [1, 1, 1, 1, 1], retention: 0.5,
+            delay: 0, exchange: 0.1, outflow: 0.1, summary: "")
+        let delayed = PlantFamily.PlantScenario(
+            name: "s01", wiring: scenario.wiring, signs: scenario.signs, gains: scenario.gains, retention: 0.5,
+            delay: 0.6, exchange: 0.1, outflow: 0.1, summary: "")
+        let plant = PlantFamily(tanks: 2, scenarios: [scenario, delayed])
+        XCTAssertEqual(plant.actionCount, 10)
+        XCTAssertEqual(plant.hiddenSize, 10)
+        let rest = LatentState(positions: [0, 0, 0, 0], velocities: [Double](repeating: 0, count: 10))
+        let next = plant.step(rest, action: 0, scenario: 0)
+        let expected = [0, 0.8 * 0.8 * tanh(-1.2), 0, 0]
+        for i in 0..<4 { XCTAssertEqual(next.positions[i], expected[i], accuracy: 1e-12, "observed[\(i)]") }
+        XCTAssertEqual(next.velocities[2], -1.2, accuracy: 1e-12, "heater 1 activity")
+        XCTAssertEqual(next.velocities.filter { $0 != 0 }.count, 1)
+        // Delayed: 40% now, 60% next step (whatever the next action), on top of the decayed activity.
+        let late = plant.step(rest, action: 0, scenario: 1)
+        XCTAssertEqual(late.velocities[2], -0.48, accuracy: 1e-12)
+        XCTAssertEqual(late.velocities[5 + 2], -0.72, accuracy: 1e-12, "the late part waits")
+        XCTAssertEqual(late.positions[1], 0.8 * 0.8 * tanh(-0.48), accuracy: 1e-12)
+        let after = plant.step(late, action: 9, scenario: 1)  // "slow down the pump": −0.48 now on the pump
+        XCTAssertEqual(after.velocities[2], 0.5 * -0.48 - 0.72, accuracy: 1e-12)
+        XCTAssertEqual(after.velocities[4], -0.4 * 1.2, accuracy: 1e-12)
+        // Levels saturate: a full tank with the inlet wide open stays full.
+        let full = LatentState(positions: [0.8, 0, 0, 0], velocities: [5, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        XCTAssertEqual(plant.step(full, action: 2, scenario: 0).positions[0], 0.8, accuracy: 1e-12)
+    }
+
+    func testEcosystemStepMatchesHandComputation() {
+        // Three species with the unscaled web: at x = 0, R = 1 every growth is 0, so releasing rabbits
+        // (action 0) moves only the rabbits, by the arrival momentum 0.6 (gain 1).
+        func scenario(threshold: Double) -> EcosystemFamily.EcosystemScenario {
+            EcosystemFamily.EcosystemScenario(
+                name: "s00", targets: [0, 1, 2], signs: [1, 1, 1, 1], gain: 1, retention: 0.5, coupling: 1,
+                interactions: (0..<3).flatMap { i in (0..<3).map { EcosystemFamily.web[i][$0] } },
+                crashThreshold: threshold, summary: "")
+        }
+        let world = EcosystemFamily(species: 3, scenarios: [scenario(threshold: 2), scenario(threshold: 0.5)])
+        XCTAssertEqual(world.actionCount, 8)
+        let rest = LatentState(positions: [0, 0, 0], velocities: [1, 0, 0, 0])
+        let next = world.step(rest, action: 0, scenario: 0)
+        XCTAssertEqual(next.positions[0], 1.1 * 0.6, accuracy: 1e-12)
+        XCTAssertEqual(next.positions[1], 0, accuracy: 1e-12)
+        XCTAssertEqual(next.positions[2], 0, accuracy: 1e-12)
+        XCTAssertEqual(next.velocities, [1, 0.6, 0, 0])
+        // The momentum keeps arriving (retention 0.5) though the next action culls the foxes.
+        let then = world.step(next, action: 3, scenario: 0)
+        XCTAssertEqual(then.velocities[1], 0.3, accuracy: 1e-12)
+        XCTAssertEqual(then.velocities[2], -0.6, accuracy: 1e-12)
+        // A crash: the same rabbits above the scenario's threshold lose exactly 0.9 more.
+        let crowded = LatentState(positions: [1.1, 0, 0], velocities: [1, 0, 0, 0])
+        let calm = world.step(crowded, action: 4, scenario: 0), crashed = world.step(crowded, action: 4, scenario: 1)
+        XCTAssertEqual(calm.positions[0] - crashed.positions[0], 1.1 * 0.9, accuracy: 1e-12)
+        XCTAssertEqual(calm.positions[1], crashed.positions[1], accuracy: 1e-12)
+    }
+}

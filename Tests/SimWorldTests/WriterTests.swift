@@ -16,16 +16,6 @@ final class WriterTests: XCTestCase {
         return config
     }
 
-    /// Every regular file under `root` with its bytes, by relative path.
-    func snapshot(_ root: URL) throws -> [String: Data] {
-        var files: [String: Data] = [:]
-        let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])!
-        for case let url as URL in enumerator where (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true {
-            files[String(url.path.dropFirst(root.path.count))] = try Data(contentsOf: url)
-        }
-        return files
-    }
-
     func testSameSeedWritesByteIdenticalFilesAndOtherSeedsDiffer() throws {
         let dir = try TemporaryDirectory(prefix: "simworld-writer")
         defer { dir.remove() }
@@ -33,7 +23,7 @@ final class WriterTests: XCTestCase {
         try WorldGenerator(smallConfig()).generate(to: a)
         try WorldGenerator(smallConfig()).generate(to: b)
         try WorldGenerator(smallConfig(seed: 4)).generate(to: c)
-        let sa = try snapshot(a), sb = try snapshot(b), sc = try snapshot(c)
+        let sa = try fileSnapshot(a), sb = try fileSnapshot(b), sc = try fileSnapshot(c)
         // 2 scenarios × 4 episodes × 4 observations × 4 modalities, 4 annotation files, 4 YAMLs, world.json.
         XCTAssertEqual(sa.count, 128 + 4 + 4 + 1)
         XCTAssertEqual(sa, sb)
@@ -116,22 +106,9 @@ final class WriterTests: XCTestCase {
         defer { dir.remove() }
         let world = try WorldGenerator(smallConfig()).generate(to: dir.url).world
         for split in Split.allCases {
-            let config = try DatasetConfig.load(dir.url.appendingPathComponent("\(split.rawValue).yaml"))
+            let config = try WorldChecks.assertSplitReadsBack(world, root: dir.url, split: split)
             XCTAssertEqual(config.datasetList.map(\.modalities), [Modality.allCases])
             XCTAssertEqual(config.modalityModes.count, 4 + 12 + 1)
-            let report = WorldNetDataset(config: config).check(checkMedia: false, loadEmbeddings: true)
-            XCTAssertTrue(report.isOK, "\(report.problems)")
-            let loaded = try WorldNetDataset.load(config)
-            let expected = world.vocabularyTransitions(in: split)
-            XCTAssertEqual(loaded.count, expected.count)
-            for (a, b) in zip(loaded, expected) {
-                XCTAssertEqual(a.state0, b.state0)
-                XCTAssertEqual(a.state1, b.state1)
-                XCTAssertEqual(a.action.text, b.action.text)
-                XCTAssertEqual(a.provenance.scenario, b.provenance.scenario)
-                XCTAssertEqual(a.provenance.episode, b.provenance.episode)
-                XCTAssertEqual(a.provenance.step, b.provenance.step)
-            }
         }
     }
 

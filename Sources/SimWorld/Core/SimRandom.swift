@@ -69,5 +69,9 @@ enum Purpose {
     static let split: UInt64 = 5
     static let oracle: UInt64 = 6
     static let media: UInt64 = 7
+    static let family: UInt64 = 8
+    static let language: UInt64 = 9
+    static let knowledge: UInt64 = 10
+    static let absence: UInt64 = 11
 }
 

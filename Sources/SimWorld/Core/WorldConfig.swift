@@ -5,7 +5,7 @@ import Formats
 /// Every parameter of a SimWorld. Defaults give the demo world (16 scenarios, 22,400 transitions).
 ///
 /// The same configuration and seed always produce the same world, byte for byte.
-public struct WorldConfig: Equatable, Sendable, Codable {
+public struct WorldConfig: Equatable, Sendable {
     // MARK: Size
     /// Number of scenarios (each has its own dynamics).
     public var scenarios = 16
@@ -17,6 +17,12 @@ public struct WorldConfig: Equatable, Sendable, Codable {
     public var warmup = 3
     /// The seed every random stream derives from.
     public var seed: UInt64 = 1
+    /// The world family (`WorldFamilies.names`): `spring` (the original world), `plant`, `ecosystem`.
+    public var family = "spring"
+    /// Size of the family's latent world: tanks of a plant, species of an ecosystem; 0 picks it by seed
+    /// (plant: 3 tanks for odd seeds, 2 for even; ecosystem: 3 species for odd, 4 for even). The spring
+    /// family always has three objects.
+    public var units = 0
 
     // MARK: Dynamics (see docs/simworld.md)
     /// Spring constant pulling every object towards the origin (`κ`).
@@ -37,12 +43,16 @@ public struct WorldConfig: Equatable, Sendable, Codable {
     public var retentionMax = 0.7
     /// Standard deviation of initial positions.
     public var initialSpread = 0.5
+    /// Share of scenarios that reverse some actuators' effect (plant, ecosystem; not spring).
+    public var signFlipProbability = 0.25
 
     // MARK: Observation maps
     /// Embedding dimension (768 as LanguageBind).
     public var dimension = 768
     /// Hidden width of each modality's random map.
     public var hidden = 256
+    /// Number of tanh layers of each modality's random map (1 = the original two-layer map).
+    public var mapDepth = 1
     /// Size of the per-episode static attribute vector (colours, pitches, background).
     public var staticSize = 16
     /// How strongly positions move the embedding.
@@ -55,6 +65,19 @@ public struct WorldConfig: Equatable, Sendable, Codable {
     public var noiseFactors = [1.0, 1.0, 1.2, 1.3]
     /// The modalities observed and written.
     public var modalities: [Modality] = Modality.allCases
+    /// Share of episodes (exactly rounded) in which one modality is absent: `""` in the annotations and no
+    /// `.pt` file, as WorldNet marks a missing modality.
+    public var absentModalityFraction = 0.0
+
+    // MARK: Language and knowledge
+    /// Phrasing templates kept out of `train` and `kb` (they appear only in `test` and `sequences`).
+    public var heldoutTemplates = 0
+    /// Scenarios absent from `train`: their training share of episodes is not generated, so they are known
+    /// only from the knowledge base (and met in `test` and `sequences`).
+    public var kbOnlyScenarios = 0
+    /// Share of `kb` entries (exactly rounded) replaced by noise: alternately a transition of another
+    /// scenario under this scenario's label, and a transition whose state1 is a corrupted (unrelated) state.
+    public var kbNoise = 0.0
 
     // MARK: Splits (fractions of each scenario's episodes)
     /// Share of each scenario's episodes in `train`.
@@ -98,10 +121,28 @@ public struct WorldConfig: Equatable, Sendable, Codable {
         try check(dimension >= 8 && dimension <= 8192, "dimension", "must be in 8...8192 (got \(dimension))")
         try check(hidden >= 4 && hidden <= 8192, "hidden", "must be in 4...8192 (got \(hidden))")
         try check(staticSize >= 1 && staticSize <= 1024, "static_size", "must be in 1...1024 (got \(staticSize))")
+        if !WorldFamilies.names.contains(family) { throw WorldFamilies.unknown(family) }
+        try WorldFamilies.checkUnits(self)
+        try check(mapDepth >= 1 && mapDepth <= 4, "map_depth", "must be in 1...4 (got \(mapDepth))")
+        try check(absentModalityFraction.isFinite && absentModalityFraction >= 0 && absentModalityFraction <= 0.5,
+                  "absent_modality_fraction", "must be in 0...0.5 (got \(absentModalityFraction))")
+        try check(absentModalityFraction == 0 || modalities.count > 1, "absent_modality_fraction",
+                  "needs at least two modalities (an episode keeps at least one)")
+        try check(heldoutTemplates >= 0 && heldoutTemplates <= PhraseBook.maxHeldOut, "heldout_templates",
+                  "must be in 0...\(PhraseBook.maxHeldOut) (got \(heldoutTemplates))")
+        try check(heldoutTemplates == 0 || family != "spring", "heldout_templates",
+                  "the spring family has no templates to hold out; use family \(WorldFamilies.names.dropFirst().joined(separator: " or "))")
+        try check(kbOnlyScenarios >= 0 && kbOnlyScenarios < scenarios, "kb_only_scenarios",
+                  "must be in 0..<scenarios (got \(kbOnlyScenarios); at least one scenario must be trained on)")
+        try check(kbNoise.isFinite && kbNoise >= 0 && kbNoise <= 0.5, "kb_noise", "must be in 0...0.5 (got \(kbNoise))")
+        try check(kbNoise == 0 || scenarios >= 2, "kb_noise", "needs at least two scenarios (noise borrows from other scenarios)")
+        try check(!media || family == "spring", "media", "media rendering draws the spring world's objects; family \(family) is synthetic only")
+        try check(!media || absentModalityFraction == 0, "absent_modality_fraction", "must be 0 with media (media worlds write every file)")
         for (name, v) in [("spring", spring), ("impulse", impulse), ("gain_min", gainMin), ("gain_max", gainMax),
                           ("rotation_max", rotationMax), ("swap_probability", swapProbability),
                           ("retention_min", retentionMin), ("retention_max", retentionMax),
-                          ("initial_spread", initialSpread), ("position_scale", positionScale),
+                          ("initial_spread", initialSpread), ("sign_flip_probability", signFlipProbability),
+                          ("position_scale", positionScale),
                           ("preactivation_scale", preactivationScale), ("noise", noise),
                           ("audio_seconds", audioSeconds)] {
             try check(v.isFinite && v >= 0, name, "must be a finite number ≥ 0 (got \(v))")
@@ -109,6 +150,7 @@ public struct WorldConfig: Equatable, Sendable, Codable {
         try check(gainMin <= gainMax, "gain_min", "must not exceed gain_max")
         try check(retentionMin <= retentionMax && retentionMax < 1, "retention_max", "need retention_min ≤ retention_max < 1")
         try check(swapProbability <= 1, "swap_probability", "must be ≤ 1")
+        try check(signFlipProbability <= 1, "sign_flip_probability", "must be ≤ 1")
         try check(spring < 1, "spring", "must be < 1 for stable dynamics")
         try check(noiseFactors.count == Modality.allCases.count && noiseFactors.allSatisfy { $0.isFinite && $0 >= 0 },
                   "noise_factors", "need \(Modality.allCases.count) finite factors ≥ 0 (image, video, audio, text)")
@@ -133,7 +175,8 @@ extension WorldConfig {
         "rotation_max", "swap_probability", "retention_min", "retention_max", "initial_spread", "dimension",
         "hidden", "static_size", "position_scale", "preactivation_scale", "noise", "noise_factors", "modalities",
         "train_fraction", "kb_fraction", "test_fraction", "oracle_samples", "media", "video_frames", "frame_size",
-        "audio_seconds", "sample_rate",
+        "audio_seconds", "sample_rate", "family", "units", "sign_flip_probability", "map_depth",
+        "absent_modality_fraction", "heldout_templates", "kb_only_scenarios", "kb_noise",
     ]
 
     /// Loads a configuration from a flat YAML file of `key: value` lines (comments with `#`).
@@ -244,8 +287,85 @@ extension WorldConfig {
         case "frame_size": frameSize = try int()
         case "audio_seconds": audioSeconds = try double()
         case "sample_rate": sampleRate = try int()
+        case "family":
+            let name = value.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+            if !WorldFamilies.names.contains(name) { throw WorldFamilies.unknown(name) }
+            family = name
+        case "units": units = try int()
+        case "sign_flip_probability": signFlipProbability = try double()
+        case "map_depth": mapDepth = try int()
+        case "absent_modality_fraction": absentModalityFraction = try double()
+        case "heldout_templates": heldoutTemplates = try int()
+        case "kb_only_scenarios": kbOnlyScenarios = try int()
+        case "kb_noise": kbNoise = try double()
         default:
             throw SimWorldError.invalidConfig(field: key, reason: "unknown key (known: \(WorldConfig.keys.joined(separator: ", ")))")
         }
+    }
+}
+
+extension WorldConfig: Codable {
+    enum CodingKeys: String, CodingKey {
+        case scenarios, episodes, steps, warmup, seed, family, units, spring, impulse, gainMin, gainMax, rotationMax
+        case swapProbability, retentionMin, retentionMax, initialSpread, signFlipProbability, dimension, hidden, mapDepth
+        case staticSize, positionScale, preactivationScale, noise, noiseFactors, modalities, absentModalityFraction
+        case heldoutTemplates, kbOnlyScenarios, kbNoise, trainFraction, kbFraction, testFraction, oracleSamples, media
+        case videoFrames, frameSize, audioSeconds, sampleRate
+    }
+
+    /// Decodes a configuration; missing keys keep their defaults.
+    public init(from decoder: Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try read(.scenarios, &scenarios); try read(.episodes, &episodes); try read(.steps, &steps)
+        try read(.warmup, &warmup); try read(.seed, &seed); try read(.family, &family); try read(.units, &units)
+        try read(.spring, &spring); try read(.impulse, &impulse); try read(.gainMin, &gainMin); try read(.gainMax, &gainMax)
+        try read(.rotationMax, &rotationMax); try read(.swapProbability, &swapProbability)
+        try read(.retentionMin, &retentionMin); try read(.retentionMax, &retentionMax)
+        try read(.initialSpread, &initialSpread); try read(.signFlipProbability, &signFlipProbability)
+        try read(.dimension, &dimension); try read(.hidden, &hidden); try read(.mapDepth, &mapDepth)
+        try read(.staticSize, &staticSize); try read(.positionScale, &positionScale)
+        try read(.preactivationScale, &preactivationScale); try read(.noise, &noise); try read(.noiseFactors, &noiseFactors)
+        try read(.modalities, &modalities); try read(.absentModalityFraction, &absentModalityFraction)
+        try read(.heldoutTemplates, &heldoutTemplates); try read(.kbOnlyScenarios, &kbOnlyScenarios); try read(.kbNoise, &kbNoise)
+        try read(.trainFraction, &trainFraction); try read(.kbFraction, &kbFraction); try read(.testFraction, &testFraction)
+        try read(.oracleSamples, &oracleSamples); try read(.media, &media); try read(.videoFrames, &videoFrames)
+        try read(.frameSize, &frameSize); try read(.audioSeconds, &audioSeconds); try read(.sampleRate, &sampleRate)
+    }
+
+    /// Encodes every original key, and each zoo key (family, sizes, map depth, absences, held-out templates,
+    /// KB-only scenarios, KB noise) only when it differs from its default, so a spring world's `world.json`
+    /// is byte-identical to the one written before the zoo existed.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        let defaults = WorldConfig()
+        try c.encode(scenarios, forKey: .scenarios); try c.encode(episodes, forKey: .episodes); try c.encode(steps, forKey: .steps)
+        try c.encode(warmup, forKey: .warmup); try c.encode(seed, forKey: .seed)
+        try c.encode(spring, forKey: .spring); try c.encode(impulse, forKey: .impulse)
+        try c.encode(gainMin, forKey: .gainMin); try c.encode(gainMax, forKey: .gainMax)
+        try c.encode(rotationMax, forKey: .rotationMax); try c.encode(swapProbability, forKey: .swapProbability)
+        try c.encode(retentionMin, forKey: .retentionMin); try c.encode(retentionMax, forKey: .retentionMax)
+        try c.encode(initialSpread, forKey: .initialSpread); try c.encode(dimension, forKey: .dimension)
+        try c.encode(hidden, forKey: .hidden); try c.encode(staticSize, forKey: .staticSize)
+        try c.encode(positionScale, forKey: .positionScale); try c.encode(preactivationScale, forKey: .preactivationScale)
+        try c.encode(noise, forKey: .noise); try c.encode(noiseFactors, forKey: .noiseFactors)
+        try c.encode(modalities, forKey: .modalities); try c.encode(trainFraction, forKey: .trainFraction)
+        try c.encode(kbFraction, forKey: .kbFraction); try c.encode(testFraction, forKey: .testFraction)
+        try c.encode(oracleSamples, forKey: .oracleSamples); try c.encode(media, forKey: .media)
+        try c.encode(videoFrames, forKey: .videoFrames); try c.encode(frameSize, forKey: .frameSize)
+        try c.encode(audioSeconds, forKey: .audioSeconds); try c.encode(sampleRate, forKey: .sampleRate)
+        func optional<T: Encodable & Equatable>(_ value: T, _ fallback: T, _ key: CodingKeys) throws {
+            if value != fallback { try c.encode(value, forKey: key) }
+        }
+        try optional(family, defaults.family, .family); try optional(units, defaults.units, .units)
+        try optional(signFlipProbability, defaults.signFlipProbability, .signFlipProbability)
+        try optional(mapDepth, defaults.mapDepth, .mapDepth)
+        try optional(absentModalityFraction, defaults.absentModalityFraction, .absentModalityFraction)
+        try optional(heldoutTemplates, defaults.heldoutTemplates, .heldoutTemplates)
+        try optional(kbOnlyScenarios, defaults.kbOnlyScenarios, .kbOnlyScenarios)
+        try optional(kbNoise, defaults.kbNoise, .kbNoise)
     }
 }

@@ -28,12 +28,23 @@ public struct SimEpisode: Sendable {
     public let staticAttributes: [Double]
     /// `steps + 1` latent states: states[t] before action t, states[t+1] after.
     public let states: [LatentState]
-    /// The meaning of each recorded action.
-    public let actions: [ActionMeaning]
+    /// The action id of each recorded action (generator-only: `ActionMeaning.id` in the spring family).
+    public let actions: [Int]
     /// The sentence of each recorded action (a paraphrase of its meaning).
     public let sentences: [String]
     /// Row of `states[0]`'s observation in the world's observation matrices.
     public let firstObservation: Int
+    /// The modality this episode does not record (`""` in its annotations, no `.pt`), if any.
+    public internal(set) var absentModality: Modality? = nil
+}
+
+/// How a noisy knowledge-base entry was corrupted (generator-only; listed in `world.json`).
+public enum KnowledgeNoise: Equatable, Sendable {
+    /// The entry is transition `source` (an index into `GeneratedWorld.transitions`) of another scenario,
+    /// written under this scenario's label.
+    case wrongScenario(source: Int)
+    /// The entry's state1 is observation row `row`, an unrelated state.
+    case corruptedState(row: Int)
 }
 
 /// One recorded transition, pointing into its episode and the observation matrices.
@@ -48,10 +59,12 @@ public struct SimTransition: Sendable {
     public let scenario: Int
     /// Observation rows of state0 and state1.
     public let observation0: Int, observation1: Int
-    /// What the action means and how it was phrased.
-    public let meaning: ActionMeaning
+    /// The action id (generator-only) and how it was phrased.
+    public let action: Int
     /// The action sentence as written in the annotations.
     public let sentence: String
+    /// For a noisy `kb` entry, how it was corrupted; nil for every faithful transition.
+    public let noise: KnowledgeNoise?
 }
 
 /// A complete generated world in memory: everything the writer puts on disk, plus the latent truth.
@@ -60,8 +73,8 @@ public struct SimTransition: Sendable {
 public struct GeneratedWorld: Sendable {
     /// The configuration it was generated from.
     public let config: WorldConfig
-    /// The scenarios, by index.
-    public let scenarios: [Scenario]
+    /// The family whose dynamics the world follows (its scenarios and hidden parameters).
+    public let family: any WorldFamily
     /// The observation maps, one per modality in `config.modalities`.
     public let maps: [ObservationMap]
     /// All episodes, scenario-major.
@@ -76,9 +89,17 @@ public struct GeneratedWorld: Sendable {
     /// Number of observation rows (episodes × (steps + 1)).
     public var observationCount: Int { episodes.count * (config.steps + 1) }
 
-    /// The observed embedding of `modality` at observation row `row`.
+    /// The name of scenario `index` in the annotations (`s03`).
+    public func scenarioName(_ index: Int) -> String { WorldFamilies.scenarioName(index) }
+
+    /// Whether the observation at `row` records `modality` (its episode may leave one modality out).
+    public func isPresent(_ modality: Modality, row: Int) -> Bool {
+        observations[modality] != nil && episodes[row / (config.steps + 1)].absentModality != modality
+    }
+
+    /// The observed embedding of `modality` at observation row `row`; nil when the episode does not record it.
     public func embedding(_ modality: Modality, row: Int) -> Embedding? {
-        guard let matrix = observations[modality] else { return nil }
+        guard let matrix = observations[modality], isPresent(modality, row: row) else { return nil }
         let d = config.dimension
         return Embedding(Array(matrix[(row * d)..<((row + 1) * d)]))
     }
@@ -119,7 +140,7 @@ public struct GeneratedWorld: Sendable {
             let episode = episodes[t.episode]
             return Transition(
                 state0: state(row: t.observation0), action: Action(text: t.sentence), state1: state(row: t.observation1),
-                provenance: Provenance(dataset: "simworld-\(split.rawValue)", scenario: scenarios[t.scenario].name,
+                provenance: Provenance(dataset: "simworld-\(split.rawValue)", scenario: scenarioName(t.scenario),
                                        episode: episode.id, step: t.step, sampleID: sampleID(t)))
         }
     }

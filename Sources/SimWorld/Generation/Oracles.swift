@@ -55,17 +55,17 @@ enum Oracles {
     /// Measures all oracles on the `test` transitions.
     /// `observer` gives the clean embeddings of candidate next states; `observations` the observed ones.
     static func measure(
-        config: WorldConfig, scenarios: [Scenario], observer: any CleanObserver, episodes: [SimEpisode],
+        config: WorldConfig, family: any WorldFamily, observer: any CleanObserver, episodes: [SimEpisode],
         transitions: [SimTransition], observations: [Modality: [Float]], progress: WorldGenerator.Progress?
     ) throws -> OracleReport {
         let modalities = config.modalities
         let test = transitions.filter { $0.split == .test }
         let samples = config.oracleSamples
-        let scenarioCount = scenarios.count
-        let objectCount = WorldObject.all.count
-        let width = 2 * objectCount
+        let scenarioCount = family.scenarioCount
+        let width = family.observedSize
 
-        // Velocity pools per scenario: velocities at state0 of training transitions (all non-test if none).
+        // Hidden-state pools per scenario: hidden values (velocities) at state0 of training transitions (all
+        // non-test ones for a scenario without training episodes).
         var pools = [[Int]](repeating: [], count: scenarioCount)  // indices into `transitions`
         for (i, t) in transitions.enumerated() where t.split == .train { pools[t.scenario].append(i) }
         for s in 0..<scenarioCount where pools[s].isEmpty {
@@ -80,10 +80,11 @@ enum Oracles {
         // Candidates per transition: [true] + scenarios + samples (no history) + samples (neither).
         let perTransition = 1 + scenarioCount + 2 * samples
         var sums = [[Double]](repeating: [Double](repeating: 0, count: 5), count: modalities.count)
+        var measured = [Int](repeating: 0, count: modalities.count)  // test targets that record the modality
         let chunk = max(1, (config.media ? 512 : 4096) / perTransition)
         var start = 0
         var nextPositions = [Double](repeating: 0, count: width)
-        var nextVelocities = [Double](repeating: 0, count: width)
+        var nextVelocities = [Double](repeating: 0, count: family.hiddenSize)
         while start < test.count {
             let count = min(chunk, test.count - start)
             // Latent candidate positions, count × perTransition × width.
@@ -99,27 +100,20 @@ enum Oracles {
                     slot += 1
                 }
                 put(episode.states[t.step + 1].positions)
-                for s in 0..<scenarioCount {
-                    scenarios[s].step(positions: s0.positions, velocities: s0.velocities, action: t.meaning,
-                                      spring: config.spring, impulse: config.impulse,
-                                      outPositions: &nextPositions, outVelocities: &nextVelocities)
+                func next(_ hidden: [Double], _ scenario: Int) {
+                    family.step(observed: s0.positions, hidden: hidden, action: t.action, scenario: scenario,
+                                outObserved: &nextPositions, outHidden: &nextVelocities)
                     put(nextPositions)
                 }
-                let own = scenarios[t.scenario]
+                for s in 0..<scenarioCount { next(s0.velocities, s) }
                 for _ in 0..<samples {
                     let pool = pools[t.scenario]
-                    let v = velocity(pool[rng.index(pool.count)])
-                    own.step(positions: s0.positions, velocities: v, action: t.meaning, spring: config.spring,
-                             impulse: config.impulse, outPositions: &nextPositions, outVelocities: &nextVelocities)
-                    put(nextPositions)
+                    next(velocity(pool[rng.index(pool.count)]), t.scenario)
                 }
                 for _ in 0..<samples {
                     let s = rng.index(scenarioCount)
                     let pool = pools[s]
-                    let v = velocity(pool[rng.index(pool.count)])
-                    scenarios[s].step(positions: s0.positions, velocities: v, action: t.meaning, spring: config.spring,
-                                      impulse: config.impulse, outPositions: &nextPositions, outVelocities: &nextVelocities)
-                    put(nextPositions)
+                    next(velocity(pool[rng.index(pool.count)]), s)
                 }
             }
             for (mi, modality) in modalities.enumerated() {
@@ -138,6 +132,9 @@ enum Oracles {
                 let observed = observations[modality]!
                 for r in 0..<count {
                     let t = test[start + r]
+                    // A target the episode does not record cannot be scored (WorldNet leaves it out).
+                    guard episodes[t.episode].absentModality != modality else { continue }
+                    measured[mi] += 1
                     let target = t.observation1 * d
                     let base = r * perTransition * d
                     func cosine(from first: Int, count n: Int) -> Double {
@@ -164,6 +161,10 @@ enum Oracles {
             progress?("oracles", Double(start) / Double(max(1, test.count)))
         }
         let n = Double(max(1, test.count))
+        // Scale each modality's sums to `test.count` targets (×1 exactly when every target is recorded).
+        for mi in 0..<modalities.count where measured[mi] > 0 {
+            for k in 0..<5 { sums[mi][k] *= n / Double(measured[mi]) }
+        }
         func figures(_ s: [Double]) -> OracleFigures {
             OracleFigures(trueDynamics: round2(100 * s[0] / n), noScenario: round2(100 * s[1] / n),
                           noHistory: round2(100 * s[2] / n), stateActionOnly: round2(100 * s[3] / n),

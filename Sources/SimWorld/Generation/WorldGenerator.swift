@@ -31,10 +31,12 @@ public struct WorldGenerator: Sendable {
     /// Simulates, observes (synthetically, or through media files under `mediaRoot`) and measures the oracles.
     func build(mediaRoot: URL?, progress: Progress?) throws -> (world: GeneratedWorld, mediaFiles: Int) {
         try config.validate()
-        let scenarios = Scenario.makeAll(config: config)
+        let family = try WorldFamilies.make(config: config)
         progress?("simulate", 0)
-        let episodes = simulateEpisodes(scenarios)
-        let transitions = WorldGenerator.transitions(of: episodes, steps: config.steps)
+        var episodes = simulateEpisodes(family)
+        WorldGenerator.markAbsentModalities(&episodes, config: config)
+        var transitions = WorldGenerator.transitions(of: episodes, steps: config.steps)
+        WorldGenerator.addKnowledgeNoise(&transitions, episodes: episodes, config: config)
         var maps: [ObservationMap] = []
         var observations: [Modality: [Float]] = [:]
         var mediaFiles = 0
@@ -49,7 +51,7 @@ public struct WorldGenerator: Sendable {
             (observations, mediaFiles) = try renderAndEncodeMedia(episodes: episodes, names: names, root: mediaRoot, progress: progress)
             observer = MediaObserver(config: config)
         } else {
-            maps = config.modalities.map { ObservationMap(modality: $0, config: config) }
+            maps = config.modalities.map { ObservationMap(modality: $0, config: config, observedSize: family.observedSize) }
             progress?("observe", 0)
             for (i, map) in maps.enumerated() {
                 observations[map.modality] = observe(episodes: episodes, map: map)
@@ -58,10 +60,10 @@ public struct WorldGenerator: Sendable {
             observer = SyntheticObserver(maps: maps)
         }
         progress?("oracles", 0)
-        let oracles = try Oracles.measure(config: config, scenarios: scenarios, observer: observer,
+        let oracles = try Oracles.measure(config: config, family: family, observer: observer,
                                           episodes: episodes, transitions: transitions, observations: observations,
                                           progress: progress)
-        let world = GeneratedWorld(config: config, scenarios: scenarios, maps: maps, episodes: episodes,
+        let world = GeneratedWorld(config: config, family: family, maps: maps, episodes: episodes,
                                    transitions: transitions, observations: observations, oracles: oracles)
         return (world, mediaFiles)
     }
@@ -98,44 +100,98 @@ public struct WorldGenerator: Sendable {
         return result
     }
 
-    /// Simulates every episode (warm-up unrecorded, then `steps` recorded actions).
-    func simulateEpisodes(_ scenarios: [Scenario]) -> [SimEpisode] {
+    /// The scenarios known only from the knowledge base: `kb_only_scenarios` of them, chosen by the seed.
+    public static func knowledgeOnlyScenarios(config: WorldConfig) -> [Int] {
+        guard config.kbOnlyScenarios > 0 else { return [] }
+        var rng = SimRandom(seed: config.seed, purpose: Purpose.knowledge)
+        return WorldFamilies.shuffled(config.scenarios, rng: &rng).prefix(config.kbOnlyScenarios).sorted()
+    }
+
+    /// Simulates every episode (warm-up unrecorded, then `steps` recorded actions). Episodes that would go
+    /// to `train` in a knowledge-only scenario are not generated; `train` and `kb` sentences use only the
+    /// templates not held out.
+    func simulateEpisodes(_ family: any WorldFamily) -> [SimEpisode] {
         var episodes: [SimEpisode] = []
         episodes.reserveCapacity(config.scenarios * config.episodes)
-        let objectCount = WorldObject.all.count
         let episodeDigits = max(4, String(config.episodes - 1).count)
-        for scenario in scenarios {
-            let splits = WorldGenerator.splitAssignment(scenario: scenario.index, config: config)
+        let knowledgeOnly = Set(WorldGenerator.knowledgeOnlyScenarios(config: config))
+        let heldOut = Set(PhraseBook.heldOut(count: config.heldoutTemplates, seed: config.seed))
+        let allTemplates = Array(0..<family.templateCount)
+        let seenTemplates = allTemplates.filter { !heldOut.contains($0) }
+        for scenario in 0..<family.scenarioCount {
+            let splits = WorldGenerator.splitAssignment(scenario: scenario, config: config)
             for e in 0..<config.episodes {
-                var rng = SimRandom(seed: config.seed, purpose: Purpose.episode, scenario.index, e)
+                if knowledgeOnly.contains(scenario) && splits[e] == .train { continue }
+                let templates = splits[e] == .train || splits[e] == .kb ? seenTemplates : allTemplates
+                var rng = SimRandom(seed: config.seed, purpose: Purpose.episode, scenario, e)
                 let staticAttributes = (0..<config.staticSize).map { _ in rng.gaussian() }
-                var state = LatentState(
-                    positions: (0..<(2 * objectCount)).map { _ in rng.gaussian() * config.initialSpread },
-                    velocities: [Double](repeating: 0, count: 2 * objectCount))
+                var state = family.initialState(rng: &rng)
                 for _ in 0..<config.warmup {
-                    let meaning = ActionMeaning(id: rng.index(ActionMeaning.count))
-                    state = scenario.step(state, action: meaning, spring: config.spring, impulse: config.impulse)
+                    state = family.step(state, action: rng.index(family.actionCount), scenario: scenario)
                 }
                 var states = [state]
-                var meanings: [ActionMeaning] = []
+                var actions: [Int] = []
                 var sentences: [String] = []
                 for _ in 0..<config.steps {
-                    let meaning = ActionMeaning(id: rng.index(ActionMeaning.count))
-                    let sentence = ActionTemplates.sentence(for: meaning, variant: rng.index(ActionTemplates.variantCount))
-                    state = scenario.step(state, action: meaning, spring: config.spring, impulse: config.impulse)
+                    let action = rng.index(family.actionCount)
+                    let sentence = family.sentence(action: action, templates: templates, rng: &rng)
+                    state = family.step(state, action: action, scenario: scenario)
                     states.append(state)
-                    meanings.append(meaning)
+                    actions.append(action)
                     sentences.append(sentence)
                 }
                 let number = String(e)
-                let id = "\(scenario.name)-e" + String(repeating: "0", count: max(0, episodeDigits - number.count)) + number
+                let id = "\(WorldFamilies.scenarioName(scenario))-e" + String(repeating: "0", count: max(0, episodeDigits - number.count)) + number
                 episodes.append(SimEpisode(
-                    id: id, scenario: scenario.index, indexInScenario: e, split: splits[e],
-                    staticAttributes: staticAttributes, states: states, actions: meanings, sentences: sentences,
+                    id: id, scenario: scenario, indexInScenario: e, split: splits[e],
+                    staticAttributes: staticAttributes, states: states, actions: actions, sentences: sentences,
                     firstObservation: episodes.count * (config.steps + 1)))
             }
         }
         return episodes
+    }
+
+    /// Leaves one modality out of exactly `round(absent_modality_fraction × episodes)` episodes, chosen
+    /// (with the modality) by the seed.
+    static func markAbsentModalities(_ episodes: inout [SimEpisode], config: WorldConfig) {
+        let count = Int((Double(episodes.count) * config.absentModalityFraction).rounded())
+        guard count > 0 else { return }
+        var rng = SimRandom(seed: config.seed, purpose: Purpose.absence)
+        for e in WorldFamilies.shuffled(episodes.count, rng: &rng).prefix(count) {
+            episodes[e].absentModality = config.modalities[rng.index(config.modalities.count)]
+        }
+    }
+
+    /// Replaces exactly `round(kb_noise × kb entries)` knowledge-base entries, chosen by the seed: even
+    /// picks by a transition of another scenario with the same action (wrong label), odd picks (and even
+    /// ones with no such transition) by the entry with its state1 swapped for an unrelated state.
+    static func addKnowledgeNoise(_ transitions: inout [SimTransition], episodes: [SimEpisode], config: WorldConfig) {
+        let kb = transitions.indices.filter { transitions[$0].split == .kb }
+        let count = Int((Double(kb.count) * config.kbNoise).rounded())
+        guard count > 0 else { return }
+        let original = transitions
+        var sources: [Int: [Int]] = [:]
+        for (i, t) in original.enumerated() where t.split == .train || t.split == .kb { sources[t.action, default: []].append(i) }
+        var rng = SimRandom(seed: config.seed, purpose: Purpose.knowledge, 1)
+        let perEpisode = config.steps + 1
+        for (n, k) in WorldFamilies.shuffled(kb.count, rng: &rng).prefix(count).enumerated() {
+            let slot = original[kb[k]]
+            let foreign = n % 2 == 0 ? (sources[slot.action] ?? []).filter { original[$0].scenario != slot.scenario } : []
+            if !foreign.isEmpty {
+                let source = foreign[rng.index(foreign.count)]
+                let t = original[source]
+                transitions[kb[k]] = SimTransition(
+                    episode: slot.episode, step: slot.step, split: .kb, scenario: slot.scenario, observation0: t.observation0,
+                    observation1: t.observation1, action: t.action, sentence: t.sentence, noise: .wrongScenario(source: source))
+            } else {
+                var other = rng.index(episodes.count)
+                if other == slot.episode { other = (other + 1) % episodes.count }
+                let row = episodes[other].firstObservation + rng.index(perEpisode)
+                transitions[kb[k]] = SimTransition(
+                    episode: slot.episode, step: slot.step, split: .kb, scenario: slot.scenario, observation0: slot.observation0,
+                    observation1: row, action: slot.action, sentence: slot.sentence, noise: .corruptedState(row: row))
+            }
+        }
     }
 
     /// The recorded transitions of `episodes`, in order.
@@ -147,7 +203,7 @@ public struct WorldGenerator: Sendable {
                 result.append(SimTransition(
                     episode: i, step: t, split: episode.split, scenario: episode.scenario,
                     observation0: episode.firstObservation + t, observation1: episode.firstObservation + t + 1,
-                    meaning: episode.actions[t], sentence: episode.sentences[t]))
+                    action: episode.actions[t], sentence: episode.sentences[t], noise: nil))
             }
         }
         return result

@@ -1,13 +1,14 @@
 // Per-modality observation maps: latent state → 768-d unit embedding (fixed, seeded, non-linear, noisy).
-// Shapes: N observations, F = 2·objects + static features, H hidden, D embedding dimension.
+// Shapes: N observations, F = observed latent values + static features, H hidden, D embedding dimension.
 import Foundation
 import Formats
 import Tensor
 
-/// A fixed random two-layer map `normalize(W · tanh(U · x + b))` for one modality, plus its noise level.
+/// A fixed random map `normalize(W · tanh(U_L · … tanh(U · x + b) … + b_L))` for one modality, plus its
+/// noise level. Depth 1 (the default) is the original two-layer map; `map_depth` adds hidden tanh layers.
 ///
-/// `x = [positions · positionScale, static attributes]`; velocities are not an input, so a single
-/// observation does not reveal them.
+/// `x = [positions · positionScale, static attributes]` (a family's observed values); velocities and every
+/// other hidden value are not an input, so a single observation does not reveal them.
 public struct ObservationMap: Sendable {
     /// The modality this map observes.
     public let modality: Modality
@@ -17,6 +18,8 @@ public struct ObservationMap: Sendable {
     let u: [Float]
     /// b, H.
     let b: [Float]
+    /// Further hidden layers (map depth > 1): each H×H weights (row-major) and H biases.
+    let deepLayers: [(weights: [Float], bias: [Float])]
     /// W, D×H row-major.
     let w: [Float]
     /// Norm of the observation noise added to the unit clean embedding.
@@ -24,11 +27,11 @@ public struct ObservationMap: Sendable {
     /// How much positions are scaled before entering the map.
     public let positionScale: Float
 
-    /// The map of `modality` for a world, drawn from its own random stream.
-    public init(modality: Modality, config: WorldConfig) {
+    /// The map of `modality` for a world whose family observes `observedSize` latent values (the spring
+    /// family's 6 positions by default), drawn from its own random stream.
+    public init(modality: Modality, config: WorldConfig, observedSize: Int = 2 * WorldObject.all.count) {
         self.modality = modality
-        let objectCount = WorldObject.all.count
-        inputSize = 2 * objectCount + config.staticSize
+        inputSize = observedSize + config.staticSize
         hiddenSize = config.hidden
         outputSize = config.dimension
         let modalityIndex = Modality.allCases.firstIndex(of: modality)!
@@ -36,6 +39,12 @@ public struct ObservationMap: Sendable {
         let uScale = 2 * config.preactivationScale / Double(inputSize).squareRoot()
         u = (0..<(hiddenSize * inputSize)).map { _ in Float(rng.gaussian() * uScale) }
         b = (0..<hiddenSize).map { _ in Float(rng.gaussian() * 0.5) }
+        // Hidden-to-hidden layers: gain 1.5 keeps each tanh layer in its non-linear range.
+        let deepScale = 1.5 / Double(config.hidden).squareRoot()
+        deepLayers = (1..<config.mapDepth).map { [hiddenSize] _ in
+            (weights: (0..<(hiddenSize * hiddenSize)).map { _ in Float(rng.gaussian() * deepScale) },
+             bias: (0..<hiddenSize).map { _ in Float(rng.gaussian() * 0.3) })
+        }
         let wScale = 1 / Double(hiddenSize).squareRoot()
         w = (0..<(outputSize * hiddenSize)).map { _ in Float(rng.gaussian() * wScale) }
         noise = Float(config.noise * config.noiseFactors[modalityIndex])
@@ -54,18 +63,9 @@ public struct ObservationMap: Sendable {
     public func cleanEmbeddings(features: [Float], count: Int) -> [Float] {
         precondition(features.count == count * inputSize, "features have \(features.count) values, expected \(count)×\(inputSize)")
         if count == 0 { return [] }
-        var hidden = [Float](repeating: 0, count: count * hiddenSize)
-        for r in 0..<count { for j in 0..<hiddenSize { hidden[r * hiddenSize + j] = b[j] } }
-        features.withUnsafeBufferPointer { x in
-            u.withUnsafeBufferPointer { uu in
-                hidden.withUnsafeMutableBufferPointer { h in
-                    BLAS.sgemm(transposeB: true, m: count, n: hiddenSize, k: inputSize,
-                               a: x.baseAddress!, b: uu.baseAddress!, beta: 1, c: h.baseAddress!)
-                }
-            }
-        }
-        hidden.withUnsafeMutableBufferPointer { h in
-            for i in 0..<h.count { h[i] = tanhf(h[i]) }
+        var hidden = ObservationMap.tanhLayer(features, count: count, width: inputSize, weights: u, bias: b)
+        for layer in deepLayers {
+            hidden = ObservationMap.tanhLayer(hidden, count: count, width: hiddenSize, weights: layer.weights, bias: layer.bias)
         }
         var out = [Float](repeating: 0, count: count * outputSize)
         hidden.withUnsafeBufferPointer { h in
@@ -77,6 +77,25 @@ public struct ObservationMap: Sendable {
             }
         }
         ObservationMap.normalizeRows(&out, width: outputSize)
+        return out
+    }
+
+    /// `tanh(weights · x + bias)` for `count` rows of `width` inputs; `weights` is bias.count × width row-major.
+    static func tanhLayer(_ x: [Float], count: Int, width: Int, weights: [Float], bias: [Float]) -> [Float] {
+        let outWidth = bias.count
+        var out = [Float](repeating: 0, count: count * outWidth)
+        for r in 0..<count { for j in 0..<outWidth { out[r * outWidth + j] = bias[j] } }
+        x.withUnsafeBufferPointer { xx in
+            weights.withUnsafeBufferPointer { ww in
+                out.withUnsafeMutableBufferPointer { h in
+                    BLAS.sgemm(transposeB: true, m: count, n: outWidth, k: width,
+                               a: xx.baseAddress!, b: ww.baseAddress!, beta: 1, c: h.baseAddress!)
+                }
+            }
+        }
+        out.withUnsafeMutableBufferPointer { h in
+            for i in 0..<h.count { h[i] = tanhf(h[i]) }
+        }
         return out
     }
 

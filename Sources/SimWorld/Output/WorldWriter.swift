@@ -21,7 +21,7 @@ public struct GenerationSummary: Sendable {
         var lines: [String] = []
         let c = world.config
         lines.append("SimWorld written to \(root.path)")
-        lines.append("  \(c.scenarios) scenarios × \(c.episodes) episodes × \(c.steps) steps = \(c.transitionCount) transitions, seed \(c.seed)")
+        lines.append("  family \(world.family.name): \(c.scenarios) scenarios × \(c.episodes) episodes × \(c.steps) steps = \(world.transitions.count) transitions, seed \(c.seed)")
         lines.append("  splits: " + splitCounts.map { "\($0.split.rawValue) \($0.transitions)" }.joined(separator: ", "))
         lines.append("  files: \(embeddingFiles) embeddings (.pt)" + (mediaFiles > 0 ? ", \(mediaFiles) media" : ""))
         lines.append("  time: " + String(format: "%.1f s", seconds) + " ("
@@ -103,7 +103,7 @@ public struct WorldWriter: Sendable {
         }
     }
 
-    /// Writes one `.pt` per observation and modality, on all cores; returns the number of files.
+    /// Writes one `.pt` per recorded observation and modality, on all cores; returns the number of files.
     ///
     /// Files are byte-identical to `TorchFile.save` (a tensor of shape [dimension], archive prefix = file
     /// stem). Patched templates do the work; each template is first checked against `TorchFile.save`.
@@ -115,6 +115,7 @@ public struct WorldWriter: Sendable {
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let failure = FirstError()
         let done = Counter()
+        let written = Counter()
         let world = self.world
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var own = templates
@@ -124,19 +125,22 @@ public struct WorldWriter: Sendable {
                 let row = item / modalities.count
                 let name = world.mediaName(modality, row: row)
                 let url = embeddingURL(modality, name: name)
-                do {
-                    let values = world.embedding(modality, row: row)!.values
-                    let prefix = TensorFileTemplate.prefix(forFileName: name)
-                    if var template = own?[prefix.utf8.count] {
-                        let bytes = template.archive(values: values, prefix: prefix)
-                        own?[prefix.utf8.count] = template
-                        try writeFileUnsynced(bytes, to: url.path)
-                    } else {
-                        let tensor = TensorData(floats: values, shape: [values.count])
-                        try TorchFile.save(.tensor(tensor, isParameter: false, requiresGrad: false), to: url)
+                // An episode that does not record a modality has no file for it.
+                if let values = world.embedding(modality, row: row)?.values {
+                    do {
+                        let prefix = TensorFileTemplate.prefix(forFileName: name)
+                        if var template = own?[prefix.utf8.count] {
+                            let bytes = template.archive(values: values, prefix: prefix)
+                            own?[prefix.utf8.count] = template
+                            try writeFileUnsynced(bytes, to: url.path)
+                        } else {
+                            let tensor = TensorData(floats: values, shape: [values.count])
+                            try TorchFile.save(.tensor(tensor, isParameter: false, requiresGrad: false), to: url)
+                        }
+                        _ = written.increment()
+                    } catch {
+                        failure.set(SimWorldError.writeFailed(path: url.path, reason: "\(error)"))
                     }
-                } catch {
-                    failure.set(SimWorldError.writeFailed(path: url.path, reason: "\(error)"))
                 }
                 let n = done.increment()
                 if n % 4096 == 0 { progress?("embeddings", Double(n) / Double(total)) }
@@ -145,7 +149,7 @@ public struct WorldWriter: Sendable {
         }
         if let error = failure.error { throw error }
         progress?("embeddings", 1)
-        return total
+        return written.value
     }
 
     /// One template per archive-prefix length used by the world, each checked against `TorchFile.save`
@@ -157,11 +161,11 @@ public struct WorldWriter: Sendable {
             for row in 0..<world.observationCount {
                 let name = world.mediaName(modality, row: row)
                 let prefix = TensorFileTemplate.prefix(forFileName: name)
-                if templates[prefix.utf8.count] != nil { continue }
+                guard templates[prefix.utf8.count] == nil, let embedding = world.embedding(modality, row: row) else { continue }
                 let scratch = scratchFolder.appendingPathComponent(".template-\(prefix.utf8.count).pt")
                 guard var template = try TensorFileTemplate(count: world.config.dimension, prefixLength: prefix.utf8.count,
                                                             scratch: scratch) else { return nil }
-                let values = world.embedding(modality, row: row)!.values
+                let values = embedding.values
                 let patched = template.archive(values: values, prefix: prefix)
                 let check = scratchFolder.appendingPathComponent(".check.pt")
                 try TorchFile.save(.tensor(TensorData(floats: values, shape: [values.count]), isParameter: false,
@@ -181,7 +185,7 @@ public struct WorldWriter: Sendable {
         for split in Split.allCases {
             let samples = world.transitions.filter { $0.split == split }.enumerated().map { index, t in
                 WorldNetSample(index: index, state0: names(row: t.observation0), state1: names(row: t.observation1),
-                               actionText: t.sentence, scenario: world.scenarios[t.scenario].name,
+                               actionText: t.sentence, scenario: world.scenarioName(t.scenario),
                                episode: world.episodes[t.episode].id, step: t.step)
             }
             let url = root.appendingPathComponent(WorldWriter.annotationPath(split))
@@ -191,10 +195,10 @@ public struct WorldWriter: Sendable {
         }
     }
 
-    /// The media names of the observation at `row`, per present modality.
+    /// The media names of the observation at `row`, per recorded modality.
     func names(row: Int) -> [Modality: String] {
         var names: [Modality: String] = [:]
-        for m in world.config.modalities { names[m] = world.mediaName(m, row: row) }
+        for m in world.config.modalities where world.isPresent(m, row: row) { names[m] = world.mediaName(m, row: row) }
         return names
     }
 
@@ -276,6 +280,7 @@ final class FirstError: @unchecked Sendable {
 /// A shared counter.
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
-    private var value = 0
-    func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+    private var count = 0
+    func increment() -> Int { lock.lock(); defer { lock.unlock() }; count += 1; return count }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }

@@ -1,16 +1,19 @@
 // Scenarios: per-scenario dynamics (friction, action gain, direction rotation, which object an action moves).
 import Foundation
 
-/// The latent state of a world at one time: positions and velocities of every object (x, y interleaved).
+/// The latent state of a world at one time: what an observation shows and what it hides.
+///
+/// In the spring family these are the positions and velocities of every object (x, y interleaved); in the
+/// other families `positions` holds the observed values (levels and temperatures, log-abundances) and
+/// `velocities` the hidden ones (actuator activity, resource and arrivals), each of the family's own size.
 public struct LatentState: Equatable, Sendable, Codable {
-    /// Positions, `[x0, y0, x1, y1, ...]`.
+    /// Positions, `[x0, y0, x1, y1, ...]` (a family's observed values).
     public var positions: [Double]
-    /// Velocities, same layout; not visible in a single observation.
+    /// Velocities, same layout (a family's hidden values); not visible in a single observation.
     public var velocities: [Double]
 
     /// A state.
     public init(positions: [Double], velocities: [Double]) {
-        precondition(positions.count == velocities.count, "positions and velocities differ in length")
         self.positions = positions
         self.velocities = velocities
     }
@@ -48,17 +51,9 @@ public struct Scenario: Equatable, Sendable, Codable {
     public static func makeAll(config: WorldConfig) -> [Scenario] {
         let count = config.scenarios
         var rng = SimRandom(seed: config.seed, purpose: Purpose.scenario, count)
-        func strata() -> [Double] {
-            var order = Array(0..<count)
-            for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.index(i + 1)) }
-            return order.map { (Double($0) + rng.unit()) / Double(count) }
-        }
-        let retentions = strata(), gains = strata(), rotations = strata()
-        var swapped = [Bool](repeating: false, count: count)
-        let swapCount = Int((Double(count) * config.swapProbability).rounded())
-        var order = Array(0..<count)
-        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.index(i + 1)) }
-        for i in 0..<swapCount { swapped[order[i]] = true }
+        let retentions = WorldFamilies.strata(count, rng: &rng), gains = WorldFamilies.strata(count, rng: &rng)
+        let rotations = WorldFamilies.strata(count, rng: &rng)
+        let swapped = WorldFamilies.marked(count, share: config.swapProbability, rng: &rng)
         let objectCount = WorldObject.all.count
         return (0..<count).map { index in
             var permutation = Array(0..<objectCount)
@@ -68,9 +63,8 @@ public struct Scenario: Equatable, Sendable, Codable {
                     for i in stride(from: objectCount - 1, to: 0, by: -1) { permutation.swapAt(i, rng.index(i + 1)) }
                 } while permutation == Array(0..<objectCount)
             }
-            let name = "s" + String(repeating: "0", count: max(0, 2 - String(index).count)) + String(index)
             return Scenario(
-                index: index, name: name,
+                index: index, name: WorldFamilies.scenarioName(index),
                 retention: config.retentionMin + (config.retentionMax - config.retentionMin) * retentions[index],
                 gain: config.gainMin + (config.gainMax - config.gainMin) * gains[index],
                 rotation: config.rotationMax * (2 * rotations[index] - 1),
