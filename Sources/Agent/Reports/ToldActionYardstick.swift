@@ -28,11 +28,11 @@ public enum ToldActionYardstick {
         // The generator's truth, joined to each split's transitions in order.
         func told(_ split: Split) -> [(meaning: Int, scenario: Int, transition: Transition)] {
             zip(world.transitions(in: split), world.vocabularyTransitions(in: split)).map { sim, t in
-                var oneHot = [Float](repeating: 0, count: ActionMeaning.count)
-                oneHot[sim.meaning.id] = 1
+                var oneHot = [Float](repeating: 0, count: world.family.actionCount)
+                oneHot[sim.action] = 1
                 var transition = t
                 transition.action.embedding = Embedding(oneHot)
-                return (sim.meaning.id, sim.scenario, transition)
+                return (sim.action, sim.scenario, transition)
             }
         }
         struct Key: Hashable {
