@@ -4,7 +4,7 @@ SWIFT ?= swift
 DEMO_DIR ?= demo-out
 FUZZ_ITERATIONS ?= 100000
 
-.PHONY: setup build release test demo bench fuzz clean
+.PHONY: setup build release test demo bench fuzz worlds clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +26,10 @@ demo: release
 
 bench: release
 	bash scripts/bench.sh
+
+# The cross-world report (issue #15): every world family × seeds 1, 2 with the one recipe, beside ridge and the oracles.
+worlds: release
+	bash scripts/worlds.sh worlds-out
 
 fuzz: setup
 	$(SWIFT) build --build-tests
