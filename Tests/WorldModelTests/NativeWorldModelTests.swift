@@ -104,6 +104,52 @@ final class NativeWorldModelTests: XCTestCase {
         }
     }
 
+    /// The memory change path: the prediction moves by exactly `W · (state1 − source(state0))` of the most recent
+    /// memory step in each target modality (hand-computed here), and its weight's gradient matches finite differences.
+    func testMemoryChangePathAddsTheMappedChangeAndItsGradientMatches() throws {
+        var config = Self.tiny
+        config.memoryChange = true
+        let model = try NativeWorldModel(config: config)
+        let w = try XCTUnwrap(model.memoryChange).weight
+        var rng = SeededGenerator(seed: 21)
+        model.store.setValue(w, Tensor(shape: w.shape, data: (0..<w.count).map { _ in 0.5 * rng.nextGaussian() }))
+        let (batch, targets) = try tinyBatch(model)
+        XCTAssertEqual(batch.memoryChanges.keys.sorted(), [.video, .audio].sorted())
+        let with = model.forward(batch)
+        var without = batch
+        without.memoryChanges = [:]
+        let plain = model.forward(without)
+        // Memory steps hold state0 = {image}, state1 = {image, video}: video's change is state1.video − state0.image,
+        // audio's is unknown (zero).
+        let weights = model.store.value(w).data
+        for s in 0..<3 {
+            for (m, change) in [(Modality.video, batch.memoryChanges[.video]!), (.audio, batch.memoryChanges[.audio]!)] {
+                let delta = Array(change[(s * 6)..<((s + 1) * 6)])
+                if m == .audio { XCTAssertEqual(delta, [Float](repeating: 0, count: 6)) }
+                for o in 0..<6 {
+                    let expected = (0..<6).reduce(Float(0)) { $0 + weights[o * 6 + $1] * delta[$1] }
+                    XCTAssertEqual(with[m]![s, o] - plain[m]![s, o], expected, accuracy: 1e-5, "\(m) sample \(s) value \(o)")
+                }
+            }
+        }
+        model.store.zeroGradients()
+        let (_, dPred) = loss(model, batch, targets)
+        model.backward(dPred)
+        let analytic = model.store.gradients
+        for i in stride(from: w.offset, to: w.offset + w.count, by: 5) {
+            let saved = model.store.values[i]
+            model.store.values[i] = saved + 1e-2
+            let plus = loss(model, batch, targets).0
+            model.store.values[i] = saved - 1e-2
+            let minus = loss(model, batch, targets).0
+            model.store.values[i] = saved
+            let numeric = (plus - minus) / 2e-2
+            XCTAssertEqual(Double(analytic[i]), numeric, accuracy: 0.03 * max(1e-2, abs(numeric)), "memory_change[\(i - w.offset)]")
+        }
+        // A model without the path has no such parameter and the same other parameters as before.
+        XCTAssertNil(try NativeWorldModel(config: Self.tiny).store["memory_change.weight"])
+    }
+
     func testBatchedPredictionEqualsOneByOneAndMemoryIsOptional() throws {
         let model = try NativeWorldModel(config: Self.tiny)
         var rng = SeededGenerator(seed: 8)

@@ -29,12 +29,17 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     /// The text encoder that embedded the training actions (e.g. `all-MiniLM-L6-v2`, `hashed-384`);
     /// predictions must embed actions with the same one.
     public var actionEncoder: String?
+    /// The memory change path: the most recent memory step's change in the target modality (`state1 − state0`, as the
+    /// ridge baseline reads it) goes through a full-width linear map (`memory_change`, D×D, zero at start) straight
+    /// into the prediction, beside the transformer's residual. A width-C token cannot carry a D-wide change
+    /// linearly; this path can (docs/worldmodel.md, "The memory change path").
+    public var memoryChange: Bool = false
 
     /// A configuration; the defaults train in minutes on two cores.
     public init(
         embeddingDimension: Int = 768, actionDimension: Int = 384, width: Int = 256, depth: Int = 3, heads: Int = 4,
         mlpRatio: Int = 4, maxMemorySteps: Int = 8, reflectorWidth: Int = 256, seed: UInt64 = 0, actionEncoder: String? = nil,
-        residualScale: Float = 1
+        residualScale: Float = 1, memoryChange: Bool = false
     ) {
         self.embeddingDimension = embeddingDimension
         self.actionDimension = actionDimension
@@ -47,9 +52,10 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         self.seed = seed
         self.actionEncoder = actionEncoder
         self.residualScale = residualScale
+        self.memoryChange = memoryChange
     }
 
-    /// Decodes a config; `action_encoder` and `residual_scale` may be absent (nil and 1).
+    /// Decodes a config; `action_encoder`, `residual_scale` and `memory_change` may be absent (nil, 1 and false).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         embeddingDimension = try c.decode(Int.self, forKey: .embeddingDimension)
@@ -63,6 +69,7 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         seed = try c.decode(UInt64.self, forKey: .seed)
         actionEncoder = try c.decodeIfPresent(String.self, forKey: .actionEncoder)
         residualScale = try c.decodeIfPresent(Float.self, forKey: .residualScale) ?? 1
+        memoryChange = try c.decodeIfPresent(Bool.self, forKey: .memoryChange) ?? false
     }
 
     /// Throws `WorldModelError.invalidConfig` naming the first bad field.
@@ -89,6 +96,6 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case embeddingDimension = "embedding_dim", actionDimension = "action_dim", width, depth, heads
         case mlpRatio = "mlp_ratio", maxMemorySteps = "max_memory_steps", reflectorWidth = "reflector_width", seed
-        case actionEncoder = "action_encoder", residualScale = "residual_scale"
+        case actionEncoder = "action_encoder", residualScale = "residual_scale", memoryChange = "memory_change"
     }
 }

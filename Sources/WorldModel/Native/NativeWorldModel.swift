@@ -72,6 +72,9 @@ public struct ModelBatch: Sendable {
     public var memoryFeatures: [Float]
     /// B×H `stepsAgo` values.
     public var memoryAges: [Int]
+    /// Per target modality: B×D changes of each sample's most recent memory step in that modality, for the memory
+    /// change path (empty when the model has none or the batch has no memory; zero rows where a change is unknown).
+    public var memoryChanges: [Modality: [Float]] = [:]
     /// Q: reflector tokens per sample.
     public var reflectorCount: Int
     /// B×Q×R reflector tokens.
@@ -110,6 +113,8 @@ public final class NativeWorldModel: WorldModel {
     let blocks: [TransformerBlock]
     let finalNorm: LayerNorm
     let heads: [Modality: Linear]
+    /// The memory change path (`config.memoryChange`): D×D, no bias, zero at start.
+    let memoryChange: Linear?
 
     /// What `backward` needs from the last `forward`.
     private var cache: (batch: ModelBatch, tokens: Int)?
@@ -142,6 +147,9 @@ public final class NativeWorldModel: WorldModel {
             heads[m] = Linear(store, "head.\(m.rawValue)", inFeatures: c, outFeatures: d, weightInit: .normal(std: headStd), biasInit: .zeros)
         }
         self.heads = heads
+        // Registered last, so that every other parameter keeps the initial values it has without the path.
+        memoryChange = config.memoryChange
+            ? Linear(store, "memory_change", inFeatures: d, outFeatures: d, bias: false, weightInit: .zeros) : nil
     }
 
     // MARK: forward / backward
@@ -222,6 +230,16 @@ public final class NativeWorldModel: WorldModel {
             if let base = batch.states[m] { out.add(Tensor(shape: [b, d], data: base)) }
             outputs[m] = out
         }
+        if let memoryChange, !batch.memoryChanges.isEmpty {
+            // One product for every target: rows [target k, sample s] of the stacked changes.
+            var stacked = [Float]()
+            stacked.reserveCapacity(batch.targets.count * b * d)
+            for m in batch.targets { stacked += batch.memoryChanges[m] ?? [Float](repeating: 0, count: b * d) }
+            let carried = memoryChange.forward(Tensor(shape: [batch.targets.count * b, d], data: stacked))
+            for (k, m) in batch.targets.enumerated() {
+                outputs[m]!.add(Tensor(shape: [b, d], data: Array(carried.data[(k * b * d)..<((k + 1) * b * d)])))
+            }
+        }
         cache = (batch, t)
         return outputs
     }
@@ -234,6 +252,12 @@ public final class NativeWorldModel: WorldModel {
         let b = batch.size, c = config.width, d = config.embeddingDimension
         var dNormed = [Float](repeating: 0, count: b * t * c)
         let queryStart = t - batch.targets.count
+        if let memoryChange, !batch.memoryChanges.isEmpty {
+            var stacked = [Float]()
+            stacked.reserveCapacity(batch.targets.count * b * d)
+            for m in batch.targets { stacked += dPredictions[m]?.data ?? [Float](repeating: 0, count: b * d) }
+            _ = memoryChange.backward(Tensor(shape: [batch.targets.count * b, d], data: stacked))
+        }
         for (k, m) in batch.targets.enumerated() {
             guard let dPred = dPredictions[m] else { continue }
             let dRows = heads[m]!.backward(dPred * config.residualScale)
@@ -352,6 +376,7 @@ public final class NativeWorldModel: WorldModel {
         var ages = [Int](); ages.reserveCapacity(b * h)
         var reflector = [Float](); reflector.reserveCapacity(b * q * r)
         var targets: [Modality: [Float]] = [:]
+        var memoryChanges: [Modality: [Float]] = [:]
         for (i, input) in inputs.enumerated() {
             for m in layout.inputs {
                 let e = input.state[m]!
@@ -374,6 +399,11 @@ public final class NativeWorldModel: WorldModel {
                 memory.append(contentsOf: act.values)
                 ages.append(item.stepsAgo)
             }
+            if memoryChange != nil, h > 0 {
+                for m in layout.targets {
+                    memoryChanges[m, default: []].append(contentsOf: Self.change(of: input.memory.first, in: m, width: d))
+                }
+            }
             if q > 0, let tokens = input.reflectorTokens {
                 guard tokens.width == r else { throw WorldModelError.dimensionMismatch(field: "reflector tokens width", expected: r, actual: tokens.width) }
                 guard tokens.values.allSatisfy(\.isFinite) else { throw WorldModelError.notFinite(field: "reflector tokens") }
@@ -387,9 +417,19 @@ public final class NativeWorldModel: WorldModel {
                 }
             }
         }
-        return ModelBatch(
+        var batch = ModelBatch(
             inputs: layout.inputs, targets: layout.targets, size: b, states: states, actions: actions, memoryCount: h,
             memoryFeatures: memory, memoryAges: ages, reflectorCount: q, reflectorTokens: reflector, truth: targets)
+        batch.memoryChanges = memoryChanges
+        return batch
+    }
+
+    /// A memory step's change in modality `m`: `state1[m] − state0[m]` (the mean of state0's modalities where it lacks
+    /// `m`, as the ridge baseline reads it); zeros when there is no step, `state1` lacks `m`, or a width is not `width`.
+    static func change(of item: MemoryItem?, in m: Modality, width: Int) -> [Float] {
+        guard let item, let end = item.state1[m], end.dim == width, let start = item.state0[m] ?? item.state0.averaged(), start.dim == width
+        else { return [Float](repeating: 0, count: width) }
+        return zip(end.values, start.values).map { $0 - $1 }
     }
 }
 
