@@ -356,6 +356,11 @@ final class AgentCLITests: XCTestCase {
         XCTAssertTrue(bare.stderr.contains("no --reflector given"), bare.stderr)
 
         // Bad values name the flag.
+        // --kb gives the knowledge when --data is a dataset YAML: the same table as the SimWorld folder gives.
+        let (_, withKB) = try ablation(t, reportDir: t.url("ablation-kb"), [])
+        let yamlRun = try worldgptOutput(["eval", "--ablation", "--model", t.tunedModel.path, "--reflector", t.reflector.path, "--kb", t.world.path,
+                                          "--data", t.world.appendingPathComponent("sequences.yaml").path, "--report-dir", t.url("ablation-yaml").path] + TinyAgentWorld.encoder)
+        XCTAssertEqual(try PrintedAblationTable(yamlRun).cells, withKB.cells)
         try assertWorldGPTFails(["eval", "--ablation", "--model", t.tunedModel.path, "--data", t.world.path, "--steps", "0"] + TinyAgentWorld.encoder,
                                 mentioning: ["--steps must be at least 1"])
         try assertWorldGPTFails(["eval", "--ablation", "--model", t.tunedModel.path, "--data", t.world.appendingPathComponent("sequences.yaml").path,
@@ -518,6 +523,17 @@ final class AgentCLITests: XCTestCase {
                                 mentioning: ["--reflector needs a trained model checkpoint"])
         try assertWorldGPTFails(predictArguments(t, start: id, ["--reflector", t.url("none.pt").path]), mentioning: ["reflector checkpoint", "none.pt"])
         try assertWorldGPTFails(predictArguments(t, start: id, ["--kb", t.url("none.sqlite").path]), mentioning: ["knowledge base", "none.sqlite"])
+        try assertWorldGPTFails(predictArguments(t, start: id, ["--retrieval-k", "0"]), mentioning: ["--retrieval-k", "must be at least 1"])
+        try assertWorldGPTFails(predictArguments(t, start: id, ["--history", "17"]), mentioning: ["--history", "must be 0…16"])
+        try assertWorldGPTFails(["predict", "--model", t.url("nowhere").path, "--data", t.world.path, "--start", id] + TinyAgentWorld.encoder,
+                                mentioning: ["model checkpoint not found", "nowhere"])
+
+        // --db without --episode: a new episode named after the sample, offloaded.
+        let db = t.url("predict-new.sqlite")
+        let fresh = try jsonDictionary(try worldgptOutput(predictArguments(t, start: id, ["--json", "--db", db.path])))
+        XCTAssertEqual(fresh["episode"] as? String, "predict-\(id)")
+        let stored = try jsonDictionary(try worldgptOutput(["memory", "stats", "--db", db.path, "--json"]))
+        XCTAssertEqual(stored["steps"] as? Int, 1)
     }
 
     // MARK: - fork
@@ -573,6 +589,10 @@ final class AgentCLITests: XCTestCase {
         XCTAssertEqual(try steps("\(episode)~5-fork").map { $0["index"] as? Int }, [5, 6])
 
         try assertWorldGPTFails(base + ["--from", episode], mentioning: ["no step given"])
+        // The runtime's flags apply to the fork too: --history 1 recalls one step.
+        let short = try worldgptOutput(base + ["--from", "\(episode):4", "--name", "short-memory", "--history", "1"])
+        let first = try jsonDictionary(String(try XCTUnwrap(short.split(separator: "\n").first { $0.hasPrefix("{") })))
+        XCTAssertEqual(first["recalled"] as? [String], ["short-memory:3"])
         try assertWorldGPTFails(base + ["--from", "\(episode):99"], mentioning: ["has no step 99"])
         try assertWorldGPTFails(base + ["--from", "nobody:1"], mentioning: ["nobody"])
         try assertWorldGPTFails(["fork", "--model", t.tunedModel.path, "--from", "\(episode):3", "--actions", actions.path] + TinyAgentWorld.encoder, mentioning: ["fork needs --db"])
@@ -658,6 +678,8 @@ final class AgentCLITests: XCTestCase {
         try assertWorldGPTFails(args2 + ["--history", "5..2"], mentioning: ["--history must be N or LO..HI"])
         try assertWorldGPTFails(args2 + ["--history", "two"], mentioning: ["--history must be N or LO..HI"])
         try assertWorldGPTFails(args2 + ["--split", "nope"], mentioning: ["nope.yaml"])
+        try assertWorldGPTFails(["samples", "build", "--data", t.world.path, "--kb", t.url("nowhere").path, "--out", other.path] + TinyAgentWorld.encoder,
+                                mentioning: ["knowledge base not found", "nowhere"])
     }
 
     // MARK: - kb build / search
@@ -720,6 +742,7 @@ final class AgentCLITests: XCTestCase {
         try assertWorldGPTFails(["kb", "search", "--kb", stateKB.path, "--like", "1", "-k", "0"], mentioning: ["-k must be at least 1"])
         try assertWorldGPTFails(["kb", "search", "--kb", stateKB.path, "--like", "1", "--modality", "smell"], mentioning: ["unknown modality smell"])
         try assertWorldGPTFails(["kb", "search", "--kb", stateKB.path, "--text", "push", "--text-encoder", "hashed"], mentioning: ["keyed by `state`"])
+        try assertWorldGPTFails(["kb", "search", "--kb", t.url("nowhere.sqlite").path, "--like", "1"], mentioning: ["nowhere.sqlite", "no such file"])
     }
 
     func testKnowledgeBaseBuildReadsTheNamedSection() throws {
@@ -766,6 +789,13 @@ final class AgentCLITests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(summary3["heldOutSamples"] as? Int), try XCTUnwrap(summary["heldOutSamples"] as? Int))
 
         // The new checkpoint drives predict.
+        // --data and --eval pick the training and held-out transitions.
+        let elsewhere = try runWorldGPT(["train-reflector", "--model", t.model.path, "--kb", t.world.path, "--config", config.path, "--steps", "1",
+                                         "--data", t.world.appendingPathComponent("kb.yaml").path, "--eval", t.world.appendingPathComponent("sequences.yaml").path,
+                                         "--out", t.url("tuning-4").path] + TinyAgentWorld.encoder)
+        XCTAssertEqual(elsewhere.status, 0, elsewhere.stderr)
+        XCTAssertTrue(elsewhere.stderr.contains("loading training transitions from \(t.world.appendingPathComponent("kb.yaml").path)"), elsewhere.stderr)
+        XCTAssertTrue(elsewhere.stdout.contains("held-out cosine ×100 on \(t.world.appendingPathComponent("sequences.yaml").path)"), elsewhere.stdout)
         let (id, _) = try kbSample(t, step: 3)
         let line = try jsonDictionary(try worldgptOutput(["predict", "--model", out.appendingPathComponent("model").path, "--reflector", out.appendingPathComponent("reflector.pt").path,
                                                           "--kb", t.world.path, "--data", t.world.path, "--split", "kb", "--start", id, "--json"] + TinyAgentWorld.encoder))
