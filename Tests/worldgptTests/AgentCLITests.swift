@@ -144,6 +144,14 @@ func jsonDictionary(_ text: String) throws -> [String: Any] {
     try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not a JSON object: \(text)")
 }
 
+/// A JSON array of objects from text.
+func jsonArray(_ text: String) throws -> [[String: Any]] {
+    try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]], "not a JSON array of objects: \(text)")
+}
+
+/// A text file's contents (UTF-8).
+func fileText(_ url: URL) throws -> String { try String(contentsOf: url, encoding: .utf8) }
+
 /// The ids of a trace line's `retrieved` or `kept` list.
 func traceIDs(_ line: [String: Any], _ key: String) -> [String] {
     (line[key] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
@@ -449,7 +457,7 @@ final class AgentCLITests: XCTestCase {
         XCTAssertEqual(line["episode"] as? String, episode)
         XCTAssertEqual(line["step"] as? Int, 7, "the step continues the stored episode (steps 0–6)")
         XCTAssertEqual(line["recalled"] as? [String], ["\(episode):6", "\(episode):5", "\(episode):4"])
-        let listed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try worldgptOutput(["memory", "ls", "--db", db.path, "--json"]).utf8)) as? [[String: Any]])
+        let listed = try jsonArray(try worldgptOutput(["memory", "ls", "--db", db.path, "--json"]))
         let row = try XCTUnwrap(listed.first { $0["name"] as? String == episode })
         XCTAssertEqual(row["stepCount"] as? Int, 8, "the prediction is offloaded as step 7")
         let shown = try worldgptOutput(["memory", "show", "\(episode):7", "--db", db.path])
@@ -564,7 +572,7 @@ final class AgentCLITests: XCTestCase {
         // carries the source's dataset and scenario; the source episode is untouched.
         func steps(_ reference: String) throws -> [[String: Any]] {
             let json = try worldgptOutput(["memory", "show", reference, "--db", db.path, "--json"])
-            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]).compactMap { $0["record"] as? [String: Any] }
+            return try jsonArray(json).compactMap { $0["record"] as? [String: Any] }
         }
         let branch = try steps("what-if"), source = try steps(episode)
         XCTAssertEqual(branch.map { $0["index"] as? Int }, [3, 4])
@@ -607,9 +615,9 @@ final class AgentCLITests: XCTestCase {
         let args = ["samples", "build", "--data", t.world.path, "--kb", t.world.path, "--out", out.path] + TinyAgentWorld.encoder
         let printed = try worldgptOutput(args + ["--limit", "10", "--budget", "3", "--history", "1..2", "--seed", "2"])
         XCTAssertTrue(printed.hasPrefix("wrote 10 samples to \(out.path)"), printed)
-        let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("annotations.json"))) as? [[String: Any]])
+        let entries = try jsonArray(fileText(out.appendingPathComponent("annotations.json")))
         XCTAssertEqual(entries.count, 10)
-        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("schema.json"))) as? [String: Any])
+        XCTAssertNoThrow(try jsonDictionary(fileText(out.appendingPathComponent("schema.json"))))
         let train = try t.samples("train"), kb = try t.samples("kb")
         for (i, entry) in entries.enumerated() {
             let source = train[i]
@@ -664,7 +672,7 @@ final class AgentCLITests: XCTestCase {
         let args2 = ["samples", "build", "--data", t.world.path, "--kb", t.world.path, "--out", other.path] + TinyAgentWorld.encoder
         func annotations(_ extra: [String]) throws -> [[String: Any]] {
             try worldgptOutput(args2 + extra)
-            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: other.appendingPathComponent("annotations.json"))) as? [[String: Any]])
+            return try jsonArray(fileText(other.appendingPathComponent("annotations.json")))
         }
         XCTAssertEqual(try annotations(["--limit", "4"]).count, 4)
         XCTAssertEqual(try annotations(["--limit", "10", "--budget", "1"]).map { ($0["context"] as? [Any])?.count }, Array(repeating: 1, count: 10))
@@ -695,7 +703,7 @@ final class AgentCLITests: XCTestCase {
         let keys = try kb.map { meanVector(Array(try t.embeddings($0.state0).values)) }
         let queryID = 3
         let expected = keys.indices.filter { $0 != queryID - 1 }.map { (id: $0 + 1, score: cosine(keys[queryID - 1], keys[$0])) }.sorted { $0.score > $1.score }
-        let hits = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try worldgptOutput(["kb", "search", "--kb", stateKB.path, "--like", "\(queryID)", "-k", "5", "--json"]).utf8)) as? [[String: Any]])
+        let hits = try jsonArray(try worldgptOutput(["kb", "search", "--kb", stateKB.path, "--like", "\(queryID)", "-k", "5", "--json"]))
         XCTAssertEqual(hits.compactMap { $0["id"] as? Int }, expected.prefix(5).map(\.id))
         for (hit, e) in zip(hits, expected) {
             XCTAssertEqual(try XCTUnwrap(hit["score"] as? Double), e.score, accuracy: 1e-5)
@@ -708,8 +716,8 @@ final class AgentCLITests: XCTestCase {
         let built2 = try worldgptOutput(["kb", "build", "--data", t.world.appendingPathComponent("kb.yaml").path, "--out", actionKB.path, "--key", "action", "--text-encoder", "hashed"])
         XCTAssertTrue(built2.hasSuffix("key action)\n"), built2)
         let row = kb[10]
-        let byText = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try worldgptOutput(["kb", "search", "--kb", actionKB.path, "--text", row.actionText, "-k", "3",
-                                                                                              "--text-encoder", "hashed", "--json"]).utf8)) as? [[String: Any]])
+        let byText = try jsonArray(try worldgptOutput(["kb", "search", "--kb", actionKB.path, "--text", row.actionText, "-k", "3",
+                                                                 "--text-encoder", "hashed", "--json"]))
         XCTAssertEqual(byText.count, 3)
         XCTAssertEqual(try XCTUnwrap(byText.first?["score"] as? Double), 1, accuracy: 1e-5)
         XCTAssertEqual(byText.first?["action"] as? String, row.actionText)
@@ -722,7 +730,7 @@ final class AgentCLITests: XCTestCase {
 
         // Filters: --scenario, --episode, --modality, -k.
         func search(_ extra: [String]) throws -> [[String: Any]] {
-            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try worldgptOutput(["kb", "search", "--kb", stateKB.path, "--like", "\(queryID)", "--json"] + extra).utf8)) as? [[String: Any]])
+            try jsonArray(try worldgptOutput(["kb", "search", "--kb", stateKB.path, "--like", "\(queryID)", "--json"] + extra))
         }
         let s01 = try search(["--scenario", "s01", "-k", "50"])
         XCTAssertEqual(s01.count, kb.filter { $0.scenario == "s01" }.count)
@@ -767,7 +775,7 @@ final class AgentCLITests: XCTestCase {
         let t = try tiny()
         // The shared run: 40 steps in metrics.csv, a summary, and the comparison printed.
         XCTAssertEqual(try String(contentsOf: t.tuning.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n").count, 1 + 40)
-        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: t.tuning.appendingPathComponent("tuning.json"))) as? [String: Any])
+        let summary = try jsonDictionary(fileText(t.tuning.appendingPathComponent("tuning.json")))
         let tuned = try XCTUnwrap(summary["tunedReflector"] as? Double)
         XCTAssertTrue(t.tuningOutput.contains(String(format: "+ tuned reflector              %6.2f", tuned)), t.tuningOutput)
         XCTAssertTrue(FileManager.default.fileExists(atPath: t.tunedModel.appendingPathComponent("model.safetensors").path))
@@ -778,12 +786,12 @@ final class AgentCLITests: XCTestCase {
         let config = t.url("tuning.json")
         let again = try worldgptOutput(["train-reflector", "--model", t.tunedModel.path, "--kb", t.world.path, "--config", config.path, "--reflector", t.reflector.path,
                                         "--steps", "2", "--out", out.path] + TinyAgentWorld.encoder)
-        let summary2 = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("tuning.json"))) as? [String: Any])
+        let summary2 = try jsonDictionary(fileText(out.appendingPathComponent("tuning.json")))
         XCTAssertEqual(try XCTUnwrap(summary2["untunedReflector"] as? Double), tuned, accuracy: 1e-9, again)
         XCTAssertEqual(try String(contentsOf: out.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n").count, 1 + 2)
         let limited = try worldgptOutput(["train-reflector", "--model", t.model.path, "--kb", t.world.path, "--config", config.path, "--steps", "1", "--eval-limit", "2",
                                           "--out", t.url("tuning-3").path] + TinyAgentWorld.encoder)
-        let summary3 = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: t.url("tuning-3/tuning.json"))) as? [String: Any])
+        let summary3 = try jsonDictionary(fileText(t.url("tuning-3/tuning.json")))
         let modes = try String(contentsOf: t.world.appendingPathComponent("test.yaml"), encoding: .utf8).components(separatedBy: "- inputs:").count - 1
         XCTAssertEqual(summary3["heldOutSamples"] as? Int, 2 * modes, limited)
         XCTAssertLessThan(try XCTUnwrap(summary3["heldOutSamples"] as? Int), try XCTUnwrap(summary["heldOutSamples"] as? Int))
