@@ -4,6 +4,9 @@ import TestSupport
 import XCTest
 
 /// Runs the built `worldgpt` binary with `arguments`; returns exit status, standard output and standard error.
+///
+/// The binary runs in a fresh temporary folder, removed afterwards, so that nothing a command writes beside itself
+/// (a default output path such as `eval --ablation`'s `ablation.csv`) lands in the folder the tests run from.
 func runWorldGPT(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = Fixtures.projectRoot.appendingPathComponent(".build/debug/worldgpt")
     var url = binary
@@ -15,6 +18,9 @@ func runWorldGPT(_ arguments: [String], environment: [String: String] = [:]) thr
     process.executableURL = url
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let workingDirectory = try TemporaryDirectory(prefix: "worldgpt-cwd")
+    defer { workingDirectory.remove() }
+    process.currentDirectoryURL = workingDirectory.url
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
