@@ -7,15 +7,16 @@ import XCTest
 ///
 /// The binary runs in a fresh temporary folder, removed afterwards, so that nothing a command writes beside itself
 /// (a default output path such as `eval --ablation`'s `ablation.csv`) lands in the folder the tests run from.
-func runWorldGPT(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// The built `worldgpt` binary (`.build/debug`, or beside the test bundle where `swift test` builds products).
+func worldgptBinary() -> URL {
     let binary = Fixtures.projectRoot.appendingPathComponent(".build/debug/worldgpt")
-    var url = binary
-    if !FileManager.default.fileExists(atPath: url.path) {
-        // `swift test` builds products beside the test bundle.
-        url = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent().appendingPathComponent("worldgpt")
-    }
+    if FileManager.default.fileExists(atPath: binary.path) { return binary }
+    return Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent().appendingPathComponent("worldgpt")
+}
+
+func runWorldGPT(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
-    process.executableURL = url
+    process.executableURL = worldgptBinary()
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let workingDirectory = try TemporaryDirectory(prefix: "worldgpt-cwd")
@@ -89,7 +90,7 @@ final class CLITests: XCTestCase {
 
     func testHelpListsEverySubcommand() throws {
         let names = try commandListNames()
-        XCTAssertEqual(names.count, 17, "\(names)")
+        XCTAssertEqual(names.count, 19, "\(names)")
         let result = try runWorldGPT(["--help"])
         XCTAssertEqual(result.status, 0)
         XCTAssertEqual(helpSubcommands(result.stdout), names, result.stdout)
@@ -98,7 +99,7 @@ final class CLITests: XCTestCase {
 
         // `worldgpt help <sub>` explains each, and each group's own subcommands.
         let groups = ["dataset": ["check"], "media": ["probe"], "memory": ["ls", "show", "search", "export", "stats", "verify", "prune"],
-                      "kb": ["build", "search"], "simworld": ["generate"], "reflector": ["run", "explain"], "samples": ["build"]]
+                      "kb": ["build", "search"], "simworld": ["generate", "yardstick"], "reflector": ["run", "explain"], "samples": ["build"]]
         for name in names {
             let help = try runWorldGPT(["help", name])
             XCTAssertEqual(help.status, 0, "help \(name): \(help.stderr)")

@@ -45,10 +45,3 @@ final class RolloutCLITests: XCTestCase {
         }
     }
 }
-
-/// The built `worldgpt` binary.
-func worldgptBinary() -> URL {
-    let binary = Fixtures.projectRoot.appendingPathComponent(".build/debug/worldgpt")
-    if FileManager.default.fileExists(atPath: binary.path) { return binary }
-    return Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent().appendingPathComponent("worldgpt")
-}
