@@ -110,20 +110,22 @@ final class NativeWorldModelTests: XCTestCase {
         var config = Self.tiny
         config.memoryChange = true
         let model = try NativeWorldModel(config: config)
-        let w = try XCTUnwrap(model.memoryChange).weight
+        let w = try XCTUnwrap(model.changePaths[.memory]).weight
         var rng = SeededGenerator(seed: 21)
         model.store.setValue(w, Tensor(shape: w.shape, data: (0..<w.count).map { _ in 0.5 * rng.nextGaussian() }))
         let (batch, targets) = try tinyBatch(model)
-        XCTAssertEqual(batch.memoryChanges.keys.sorted(), [.video, .audio].sorted())
+        let memoryChanges = try XCTUnwrap(batch.changes[.memory])
+        XCTAssertEqual(memoryChanges.keys.sorted(), [.video, .audio].sorted())
+        XCTAssertNil(batch.changes[.context], "no context path in this model")
         let with = model.forward(batch)
         var without = batch
-        without.memoryChanges = [:]
+        without.changes = [:]
         let plain = model.forward(without)
         // Memory steps hold state0 = {image}, state1 = {image, video}: video's change is state1.video − state0.image,
         // audio's is unknown (zero).
         let weights = model.store.value(w).data
         for s in 0..<3 {
-            for (m, change) in [(Modality.video, batch.memoryChanges[.video]!), (.audio, batch.memoryChanges[.audio]!)] {
+            for (m, change) in [(Modality.video, memoryChanges[.video]!), (.audio, memoryChanges[.audio]!)] {
                 let delta = Array(change[(s * 6)..<((s + 1) * 6)])
                 if m == .audio { XCTAssertEqual(delta, [Float](repeating: 0, count: 6)) }
                 for o in 0..<6 {
@@ -149,6 +151,46 @@ final class NativeWorldModelTests: XCTestCase {
         // A model without the path has no such parameter and the same other parameters as before.
         XCTAssertNil(try NativeWorldModel(config: Self.tiny).store["memory_change.weight"])
     }
+
+    /// The context change path: the prediction moves by `W · mean(state1 − state0)` of the kept context items in the
+    /// target modality (items lacking it do not count), hand-computed; inputs without context get nothing.
+    func testContextChangePathAddsTheMappedMeanChangeOfTheKeptContext() throws {
+        var config = Self.tiny
+        config.contextChange = true
+        let model = try NativeWorldModel(config: config)
+        let w = try XCTUnwrap(model.changePaths[.context]).weight
+        var rng = SeededGenerator(seed: 8)
+        model.store.setValue(w, Tensor(shape: w.shape, data: (0..<w.count).map { _ in 0.5 * rng.nextGaussian() }))
+        func vector() -> Embedding { Embedding(randomVector(&rng, 6)) }
+        func item(_ before: State, _ after: State) -> ContextItem {
+            ContextItem(transition: Transition(state0: before, action: Action(text: "c", embedding: Embedding(randomVector(&rng, 4))), state1: after, provenance: Provenance(dataset: "kb", sampleID: "k")), score: 1)
+        }
+        let items = [item(State([.audio: vector()]), State([.audio: vector()])), item(State([.audio: vector()]), State([.audio: vector()])),
+                     item(State([.image: vector()]), State([.image: vector()]))]  // no audio: left out of the mean
+        let with = PredictionInput(state: State([.audio: vector().normalized()]), action: Action(text: "a", embedding: vector4(&rng)),
+                                   targets: [.audio], context: items)
+        var without = with
+        without.context = []
+        let layout = try BatchLayout(with, config: config, index: 0)
+        let batch = try model.makeBatch([with, without], layout: layout, truth: nil)
+        let out = model.forward(batch)
+        var plainBatch = batch
+        plainBatch.changes = [:]
+        let plain = model.forward(plainBatch)
+        func change(_ k: Int) -> [Float] {
+            let t = items[k].transition
+            return zip(t.state1[.audio]!.values, t.state0[.audio]!.values).map { $0 - $1 }
+        }
+        let mean: [Float] = zip(change(0), change(1)).map { ($0 + $1) / 2 }
+        let weights = model.store.value(w).data
+        for o in 0..<6 {
+            let expected = (0..<6).reduce(Float(0)) { $0 + weights[o * 6 + $1] * mean[$1] }
+            XCTAssertEqual(out[.audio]![0, o] - plain[.audio]![0, o], expected, accuracy: 1e-5, "with context, value \(o)")
+            XCTAssertEqual(out[.audio]![1, o], plain[.audio]![1, o], accuracy: 1e-6, "without context, value \(o)")
+        }
+    }
+
+    private func vector4(_ rng: inout SeededGenerator) -> Embedding { Embedding(randomVector(&rng, 4)) }
 
     func testBatchedPredictionEqualsOneByOneAndMemoryIsOptional() throws {
         let model = try NativeWorldModel(config: Self.tiny)

@@ -178,7 +178,8 @@ public final class ReflectorTuner {
     private let schedule: WarmupCosineSchedule
     private var random: SeededRandom
 
-    /// A tuner; freezes every world-model parameter except `reflector.*` (all of them without `tuneProjection`).
+    /// A tuner; freezes every world-model parameter except `reflector.*` and `context_change.*` (all of them without
+    /// `tuneProjection`).
     /// - Throws: `ReflectorError.invalidConfig` for bad settings or a reflector whose widths do not fit the model.
     public init(model: NativeWorldModel, reflector: LearnedReflector, config: ReflectorTuningConfig) throws {
         try config.validate()
@@ -188,7 +189,12 @@ public final class ReflectorTuner {
         self.builder = builder
         self.config = config
         model.store.setFrozen(true)
-        if config.tuneProjection { model.store.setFrozen(false, prefix: "reflector.") }
+        if config.tuneProjection {
+            // How the model reads context: the reflector-token projection and, where the model has it, the context
+            // change path.
+            model.store.setFrozen(false, prefix: "reflector.")
+            model.store.setFrozen(false, prefix: "context_change.")
+        }
         reflectorOptimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
         projectionOptimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
         schedule = WarmupCosineSchedule(

@@ -34,12 +34,24 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     /// into the prediction, beside the transformer's residual. A width-C token cannot carry a D-wide change
     /// linearly; this path can (docs/worldmodel.md, "The memory change path").
     public var memoryChange: Bool = false
+    /// The context change path: the mean change of the kept context items in the target modality (what the ridge
+    /// baseline's knowledge features read) through a full-width linear map (`context_change`, zero at start); trained
+    /// with the reflector in `train-reflector` (docs/worldmodel.md, "Change paths").
+    public var contextChange: Bool = false
+
+    /// Whether `path` is on.
+    public func has(_ path: ChangePath) -> Bool {
+        switch path {
+        case .memory: memoryChange
+        case .context: contextChange
+        }
+    }
 
     /// A configuration; the defaults train in minutes on two cores.
     public init(
         embeddingDimension: Int = 768, actionDimension: Int = 384, width: Int = 256, depth: Int = 3, heads: Int = 4,
         mlpRatio: Int = 4, maxMemorySteps: Int = 8, reflectorWidth: Int = 256, seed: UInt64 = 0, actionEncoder: String? = nil,
-        residualScale: Float = 1, memoryChange: Bool = false
+        residualScale: Float = 1, memoryChange: Bool = false, contextChange: Bool = false
     ) {
         self.embeddingDimension = embeddingDimension
         self.actionDimension = actionDimension
@@ -53,9 +65,10 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         self.actionEncoder = actionEncoder
         self.residualScale = residualScale
         self.memoryChange = memoryChange
+        self.contextChange = contextChange
     }
 
-    /// Decodes a config; `action_encoder`, `residual_scale` and `memory_change` may be absent (nil, 1 and false).
+    /// Decodes a config; `action_encoder`, `residual_scale`, `memory_change` and `context_change` may be absent (nil, 1, false, false).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         embeddingDimension = try c.decode(Int.self, forKey: .embeddingDimension)
@@ -70,6 +83,7 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         actionEncoder = try c.decodeIfPresent(String.self, forKey: .actionEncoder)
         residualScale = try c.decodeIfPresent(Float.self, forKey: .residualScale) ?? 1
         memoryChange = try c.decodeIfPresent(Bool.self, forKey: .memoryChange) ?? false
+        contextChange = try c.decodeIfPresent(Bool.self, forKey: .contextChange) ?? false
     }
 
     /// Throws `WorldModelError.invalidConfig` naming the first bad field.
@@ -96,6 +110,6 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case embeddingDimension = "embedding_dim", actionDimension = "action_dim", width, depth, heads
         case mlpRatio = "mlp_ratio", maxMemorySteps = "max_memory_steps", reflectorWidth = "reflector_width", seed
-        case actionEncoder = "action_encoder", residualScale = "residual_scale", memoryChange = "memory_change"
+        case actionEncoder = "action_encoder", residualScale = "residual_scale", memoryChange = "memory_change", contextChange = "context_change"
     }
 }

@@ -53,6 +53,17 @@ final class TransformerBlock {
     }
 }
 
+/// Evidence a change path carries straight into the prediction (`NativeModelConfig.memoryChange`/`contextChange`).
+public enum ChangePath: String, CaseIterable, Sendable {
+    /// The most recent memory step's change in the target modality.
+    case memory
+    /// The mean change of the kept context items in the target modality.
+    case context
+
+    /// The name of its linear map in the parameter store.
+    var parameterName: String { "\(rawValue)_change" }
+}
+
 /// A batch whose samples share one token layout: the same input and target modalities,
 /// memory length and reflector token count. Values are flat row-major buffers.
 public struct ModelBatch: Sendable {
@@ -72,9 +83,10 @@ public struct ModelBatch: Sendable {
     public var memoryFeatures: [Float]
     /// B×H `stepsAgo` values.
     public var memoryAges: [Int]
-    /// Per target modality: B×D changes of each sample's most recent memory step in that modality, for the memory
-    /// change path (empty when the model has none or the batch has no memory; zero rows where a change is unknown).
-    public var memoryChanges: [Modality: [Float]] = [:]
+    /// Per change path and target modality: B×D changes (the most recent memory step's; the mean of the kept
+    /// context's) in that modality. Empty for a path the model lacks or a batch without that evidence; zero rows
+    /// where a sample's change is unknown.
+    public var changes: [ChangePath: [Modality: [Float]]] = [:]
     /// Q: reflector tokens per sample.
     public var reflectorCount: Int
     /// B×Q×R reflector tokens.
@@ -113,8 +125,8 @@ public final class NativeWorldModel: WorldModel {
     let blocks: [TransformerBlock]
     let finalNorm: LayerNorm
     let heads: [Modality: Linear]
-    /// The memory change path (`config.memoryChange`): D×D, no bias, zero at start.
-    let memoryChange: Linear?
+    /// The change paths the config turns on: D×D each, no bias, zero at start.
+    let changePaths: [ChangePath: Linear]
 
     /// What `backward` needs from the last `forward`.
     private var cache: (batch: ModelBatch, tokens: Int)?
@@ -147,9 +159,12 @@ public final class NativeWorldModel: WorldModel {
             heads[m] = Linear(store, "head.\(m.rawValue)", inFeatures: c, outFeatures: d, weightInit: .normal(std: headStd), biasInit: .zeros)
         }
         self.heads = heads
-        // Registered last, so that every other parameter keeps the initial values it has without the path.
-        memoryChange = config.memoryChange
-            ? Linear(store, "memory_change", inFeatures: d, outFeatures: d, bias: false, weightInit: .zeros) : nil
+        // Registered last, so that every other parameter keeps the initial values it has without the paths.
+        var paths: [ChangePath: Linear] = [:]
+        for path in ChangePath.allCases where config.has(path) {
+            paths[path] = Linear(store, path.parameterName, inFeatures: d, outFeatures: d, bias: false, weightInit: .zeros)
+        }
+        changePaths = paths
     }
 
     // MARK: forward / backward
@@ -230,12 +245,10 @@ public final class NativeWorldModel: WorldModel {
             if let base = batch.states[m] { out.add(Tensor(shape: [b, d], data: base)) }
             outputs[m] = out
         }
-        if let memoryChange, !batch.memoryChanges.isEmpty {
-            // One product for every target: rows [target k, sample s] of the stacked changes.
-            var stacked = [Float]()
-            stacked.reserveCapacity(batch.targets.count * b * d)
-            for m in batch.targets { stacked += batch.memoryChanges[m] ?? [Float](repeating: 0, count: b * d) }
-            let carried = memoryChange.forward(Tensor(shape: [batch.targets.count * b, d], data: stacked))
+        for path in ChangePath.allCases {
+            guard let map = changePaths[path], let changes = batch.changes[path], !changes.isEmpty else { continue }
+            // One product per path for every target: rows [target k, sample s] of the stacked changes.
+            let carried = map.forward(Self.stacked(batch.targets.map { changes[$0] }, rows: b, width: d))
             for (k, m) in batch.targets.enumerated() {
                 outputs[m]!.add(Tensor(shape: [b, d], data: Array(carried.data[(k * b * d)..<((k + 1) * b * d)])))
             }
@@ -252,11 +265,9 @@ public final class NativeWorldModel: WorldModel {
         let b = batch.size, c = config.width, d = config.embeddingDimension
         var dNormed = [Float](repeating: 0, count: b * t * c)
         let queryStart = t - batch.targets.count
-        if let memoryChange, !batch.memoryChanges.isEmpty {
-            var stacked = [Float]()
-            stacked.reserveCapacity(batch.targets.count * b * d)
-            for m in batch.targets { stacked += dPredictions[m]?.data ?? [Float](repeating: 0, count: b * d) }
-            _ = memoryChange.backward(Tensor(shape: [batch.targets.count * b, d], data: stacked))
+        for path in ChangePath.allCases {
+            guard let map = changePaths[path], let changes = batch.changes[path], !changes.isEmpty else { continue }
+            _ = map.backward(Self.stacked(batch.targets.map { dPredictions[$0]?.data }, rows: b, width: d))
         }
         for (k, m) in batch.targets.enumerated() {
             guard let dPred = dPredictions[m] else { continue }
@@ -376,7 +387,8 @@ public final class NativeWorldModel: WorldModel {
         var ages = [Int](); ages.reserveCapacity(b * h)
         var reflector = [Float](); reflector.reserveCapacity(b * q * r)
         var targets: [Modality: [Float]] = [:]
-        var memoryChanges: [Modality: [Float]] = [:]
+        var changes: [ChangePath: [Modality: [Float]]] = [:]
+        let contextChanges = changePaths[.context] != nil && inputs.contains { !$0.context.isEmpty }
         for (i, input) in inputs.enumerated() {
             for m in layout.inputs {
                 let e = input.state[m]!
@@ -399,9 +411,12 @@ public final class NativeWorldModel: WorldModel {
                 memory.append(contentsOf: act.values)
                 ages.append(item.stepsAgo)
             }
-            if memoryChange != nil, h > 0 {
-                for m in layout.targets {
-                    memoryChanges[m, default: []].append(contentsOf: Self.change(of: input.memory.first, in: m, width: d))
+            for m in layout.targets {
+                if changePaths[.memory] != nil, h > 0 {
+                    changes[.memory, default: [:]][m, default: []] += Self.change(from: input.memory.first.map { [($0.state0, $0.state1)] } ?? [], in: m, width: d)
+                }
+                if contextChanges {
+                    changes[.context, default: [:]][m, default: []] += Self.change(from: input.context.map { ($0.transition.state0, $0.transition.state1) }, in: m, width: d)
                 }
             }
             if q > 0, let tokens = input.reflectorTokens {
@@ -420,16 +435,33 @@ public final class NativeWorldModel: WorldModel {
         var batch = ModelBatch(
             inputs: layout.inputs, targets: layout.targets, size: b, states: states, actions: actions, memoryCount: h,
             memoryFeatures: memory, memoryAges: ages, reflectorCount: q, reflectorTokens: reflector, truth: targets)
-        batch.memoryChanges = memoryChanges
+        batch.changes = changes
         return batch
     }
 
-    /// A memory step's change in modality `m`: `state1[m] − state0[m]` (the mean of state0's modalities where it lacks
-    /// `m`, as the ridge baseline reads it); zeros when there is no step, `state1` lacks `m`, or a width is not `width`.
-    static func change(of item: MemoryItem?, in m: Modality, width: Int) -> [Float] {
-        guard let item, let end = item.state1[m], end.dim == width, let start = item.state0[m] ?? item.state0.averaged(), start.dim == width
-        else { return [Float](repeating: 0, count: width) }
-        return zip(end.values, start.values).map { $0 - $1 }
+    /// The mean over `pairs` of `after[m] − before[m]` (the mean of `before`'s modalities where it lacks `m`, as the
+    /// ridge baseline reads it), over the pairs where both exist with width `width`; zeros when none does.
+    static func change(from pairs: [(before: State, after: State)], in m: Modality, width: Int) -> [Float] {
+        var sum = [Float](repeating: 0, count: width)
+        var count = 0
+        for (before, after) in pairs {
+            guard let end = after[m], end.dim == width, let start = before[m] ?? before.averaged(), start.dim == width else { continue }
+            for i in 0..<width { sum[i] += end.values[i] - start.values[i] }
+            count += 1
+        }
+        if count > 1 {
+            let scale = 1 / Float(count)
+            for i in 0..<width { sum[i] *= scale }
+        }
+        return sum
+    }
+
+    /// `blocks` (B×D each; nil = zeros) stacked into one (K·B)×D tensor.
+    static func stacked(_ blocks: [[Float]?], rows: Int, width: Int) -> Tensor {
+        var out = [Float]()
+        out.reserveCapacity(blocks.count * rows * width)
+        for block in blocks { out += block ?? [Float](repeating: 0, count: rows * width) }
+        return Tensor(shape: [blocks.count * rows, width], data: out)
     }
 }
 
