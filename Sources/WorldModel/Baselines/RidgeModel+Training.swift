@@ -90,7 +90,9 @@ extension RidgeModel {
         }
         var heads: [RidgeHeadKey: RidgeHead] = [:]
         let unpenalized: Set<Int> = [layout.bias]
-        for (key, var entry) in rows {
+        for key in rows.keys.sorted() {
+            // Taken out of the dictionary, so the head's buffers are not copied when it is finished.
+            var entry = rows.removeValue(forKey: key)!
             entry.flush()
             let (lambda, errors) = try RidgeSelection.choose(fit: entry.fit, heldOut: entry.heldOut, grid: grid, unpenalized: unpenalized)
             var all = entry.fit
