@@ -841,10 +841,24 @@ final class AgentCLITests: XCTestCase {
         for column in ["input_image", "input_audio", "predicted_image", "predicted_audio", "observed_image", "observed_audio", "action_embedding"] {
             XCTAssertEqual(embeddings[column], 28, column)
         }
+        XCTAssertEqual(stats["path"] as? String, t.store.path)
+        let fileBytes = try XCTUnwrap(stats["fileBytes"] as? Int)
+        XCTAssertEqual(fileBytes, try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: t.store.path)[.size] as? NSNumber).intValue)
+        let migrations = try XCTUnwrap(stats["migrations"] as? [String])
+        XCTAssertFalse(migrations.isEmpty)
+
+        // The text form: every line, label then value, says what the JSON says.
         let text = try worldgptOutput(["memory", "stats", "--db", t.store.path])
-        for (label, value) in [("episodes", 4), ("steps", 28), ("annotations", annotations), ("dimension", 64)] {
-            XCTAssertTrue(text.split(separator: "\n").contains { $0.hasPrefix(label) && $0.hasSuffix(" \(value)") }, "\(label) \(value) in: \(text)")
+        var printed: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let label = line.drop { $0 == " " }.prefix { $0 != " " }
+            printed[String(label)] = line.drop { $0 == " " }.dropFirst(label.count).trimmingCharacters(in: .whitespaces)
         }
+        let expected = ["store": t.store.path, "dimension": "64", "migrations": migrations.joined(separator: ", "), "episodes": "4", "steps": "28",
+                        "annotations": "\(annotations)", "recalls": "\(try XCTUnwrap(stats["recalls"] as? Int))",
+                        "file": "\(fileBytes) bytes (+ \(try XCTUnwrap(stats["walBytes"] as? Int)) bytes WAL)"]
+            .merging(embeddings.mapValues(String.init)) { a, _ in a }
+        XCTAssertEqual(printed, expected, text)
         try assertWorldGPTFails(["memory", "stats", "--db", t.url("none.sqlite").path], mentioning: ["none.sqlite"])
         try assertWorldGPTFails(["memory", "stats"], mentioning: ["--db"])
     }
