@@ -559,6 +559,7 @@ final class AgentCLITests: XCTestCase {
         let lines = try t.traceLines(trace)
         XCTAssertEqual(lines.map { $0["step"] as? Int }, [3, 4], "the fork keeps the numbering of the episode it branches from")
         XCTAssertEqual(lines.map { $0["action"] as? String }, ["push the red block left", "slide the green ball up"])
+        guard lines.count == 2 else { return }  // failed above; indexing on would crash the whole test run
         XCTAssertEqual(lines[0]["recalled"] as? [String], ["what-if:2", "what-if:1", "what-if:0"], "the steps before the branch point are remembered")
         XCTAssertEqual(lines[1]["recalled"] as? [String], ["what-if:3", "what-if:2", "what-if:1"])
         let scenario = try XCTUnwrap(try t.samples("sequences").first?.scenario)
@@ -576,6 +577,7 @@ final class AgentCLITests: XCTestCase {
         }
         let branch = try steps("what-if"), source = try steps(episode)
         XCTAssertEqual(branch.map { $0["index"] as? Int }, [3, 4])
+        guard branch.count == 2 else { return }  // failed above
         XCTAssertEqual(source.count, 7)
         let sourceStep = try XCTUnwrap(source.first { $0["index"] as? Int == 3 })
         XCTAssertEqual(try stateVectors(branch[0]["input"]), try stateVectors(sourceStep["input"]))
@@ -593,7 +595,7 @@ final class AgentCLITests: XCTestCase {
         let unnamed = try worldgptOutput(base + ["--from", "\(episode):5"])
         let printed = unnamed.split(separator: "\n").filter { $0.hasPrefix("{") }
         XCTAssertEqual(printed.count, 2)
-        XCTAssertEqual(try jsonDictionary(String(printed[0]))["episode"] as? String, "\(episode)~5-fork")
+        XCTAssertEqual(try jsonDictionary(String(try XCTUnwrap(printed.first)))["episode"] as? String, "\(episode)~5-fork")
         XCTAssertEqual(try steps("\(episode)~5-fork").map { $0["index"] as? Int }, [5, 6])
 
         try assertWorldGPTFails(base + ["--from", episode], mentioning: ["no step given"])
@@ -841,10 +843,24 @@ final class AgentCLITests: XCTestCase {
         for column in ["input_image", "input_audio", "predicted_image", "predicted_audio", "observed_image", "observed_audio", "action_embedding"] {
             XCTAssertEqual(embeddings[column], 28, column)
         }
+        XCTAssertEqual(stats["path"] as? String, t.store.path)
+        let fileBytes = try XCTUnwrap(stats["fileBytes"] as? Int)
+        XCTAssertEqual(fileBytes, try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: t.store.path)[.size] as? NSNumber).intValue)
+        let migrations = try XCTUnwrap(stats["migrations"] as? [String])
+        XCTAssertFalse(migrations.isEmpty)
+
+        // The text form: every line, label then value, says what the JSON says.
         let text = try worldgptOutput(["memory", "stats", "--db", t.store.path])
-        for (label, value) in [("episodes", 4), ("steps", 28), ("annotations", annotations), ("dimension", 64)] {
-            XCTAssertTrue(text.split(separator: "\n").contains { $0.hasPrefix(label) && $0.hasSuffix(" \(value)") }, "\(label) \(value) in: \(text)")
+        var printed: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let label = line.drop { $0 == " " }.prefix { $0 != " " }
+            printed[String(label)] = line.drop { $0 == " " }.dropFirst(label.count).trimmingCharacters(in: .whitespaces)
         }
+        let expected = ["store": t.store.path, "dimension": "64", "migrations": migrations.joined(separator: ", "), "episodes": "4", "steps": "28",
+                        "annotations": "\(annotations)", "recalls": "\(try XCTUnwrap(stats["recalls"] as? Int))",
+                        "file": "\(fileBytes) bytes (+ \(try XCTUnwrap(stats["walBytes"] as? Int)) bytes WAL)"]
+            .merging(embeddings.mapValues(String.init)) { a, _ in a }
+        XCTAssertEqual(printed, expected, text)
         try assertWorldGPTFails(["memory", "stats", "--db", t.url("none.sqlite").path], mentioning: ["none.sqlite"])
         try assertWorldGPTFails(["memory", "stats"], mentioning: ["--db"])
     }
