@@ -54,7 +54,7 @@ extension HNSWIndex {
             let level = Int(levels[i])
             guard level >= 0, level <= 16 else { throw bad("node \(i) has level \(level)") }
             if level > 0 {
-                guard upperOffset[i] >= 0, upperOffset[i] + level * (m + 1) <= upperCount else { throw bad("node \(i) upper links out of range") }
+                guard upperOffset[i] >= 0, upperOffset[i] <= upperCount - level * (m + 1) else { throw bad("node \(i) upper links out of range") }
             }
             let c0 = Int(links0[i * (2 * m + 1)])
             guard c0 >= 0, c0 <= 2 * m else { throw bad("node \(i) has \(c0) level-0 links") }
