@@ -9,8 +9,6 @@ let package = Package(
     products: [
         .executable(name: "worldgpt", targets: ["worldgpt"]),
         .library(name: "Agent", targets: ["Agent"]),
-        // For the libFuzzer package in Fuzz/ (its own build; `swift build` here never builds it).
-        .library(name: "Formats", targets: ["Formats"]),
         // The readers the libFuzzer targets in Fuzz/ drive (a separate package, so this build never links a fuzzer).
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),

@@ -1,30 +1,29 @@
 // swift-tools-version: 6.1
-// libFuzzer targets for the runtime's file readers. A package of its own so that the root's `swift build` and
-// `make test` never build or link them; `make fuzz` builds it into ../.build-fuzz with
-// `-Xswiftc -sanitize=fuzzer,address` (coverage and AddressSanitizer for these targets and everything they import).
+// libFuzzer targets for the runtime's readers (`make fuzz`; Fuzz/README.md). A package of its own so that the root
+// package's `swift build` / `make test` never build or link a fuzzer. Build it only with the sanitizer flags:
+//   swift build -c release --package-path Fuzz --scratch-path .build-fuzz \
+//       -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+import Foundation
 import PackageDescription
 
-/// One executable per target: `Sources/fuzz-<name>/main.swift` hands its harness to `FuzzSupport`.
-func fuzzTarget(_ name: String, _ modules: [String]) -> Target {
-    .executableTarget(
-        name: "fuzz-\(name)",
-        dependencies: ["FuzzSupport"] + modules.map { .product(name: $0, package: "WorldGPT") })
-}
+// A path dependency's identity is its folder's name, which depends on where the repository was cloned.
+let rootFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+let root = rootFolder.lastPathComponent
 
 let package = Package(
     name: "WorldGPTFuzz",
-    platforms: [.macOS(.v14)],
-    dependencies: [.package(name: "WorldGPT", path: "..")],
+    products: [.executable(name: "worldgpt-fuzz", targets: ["WorldGPTFuzz"])],
+    dependencies: [.package(path: "..")],
     targets: [
-        .target(name: "FuzzSupport", dependencies: [.product(name: "Formats", package: "WorldGPT")]),
-        fuzzTarget("torch", ["Formats"]),
-        fuzzTarget("pickle", ["Formats"]),
-        fuzzTarget("zip", ["Formats"]),
-        fuzzTarget("deflate", ["Formats"]),
-        fuzzTarget("npy", ["Formats"]),
-        fuzzTarget("npz", ["Formats"]),
-        fuzzTarget("safetensors", ["Formats"]),
-        fuzzTarget("worldnet-json", ["Formats"]),
-        fuzzTarget("worldnet-yaml", ["Formats"]),
+        .executableTarget(
+            name: "WorldGPTFuzz",
+            dependencies: [
+                .product(name: "Formats", package: root),
+                .product(name: "Retrieval", package: root),
+                .product(name: "Memory", package: root),
+                .product(name: "WorldModel", package: root),
+                .product(name: "ContextReflector", package: root),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )
