@@ -15,4 +15,15 @@ final class RetrievalFuzzRegressionTests: XCTestCase {
             XCTAssertTrue(reason.contains("upper links out of range"), reason)
         }
     }
+
+    /// Found by the hnsw-index libFuzzer target: an upper-level link to a node whose top level is lower passed the
+    /// load checks, and the search then read that node's (absent) upper link list in C: a SEGV in wgk_hnsw_search_layer.
+    func testHNSWFileLinkingANodeBelowTheLinkLevelIsCorrupt() throws {
+        let url = Fixtures.projectRoot.appendingPathComponent("Fuzz/regressions/hnsw-index/crash-b9e05c50456503069ab40f81806c67c00fc97fbf")
+        XCTAssertThrowsError(try HNSWIndex.load(from: url)) { error in
+            guard case RetrievalError.corruptIndexFile(let path, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, url.path)
+            XCTAssertTrue(reason.contains("whose top level is"), reason)
+        }
+    }
 }
