@@ -82,14 +82,17 @@ struct FuzzTarget {
 enum TorchArchive {
     static let storageBytes = 4096
 
+    /// The fixed entries, CRCs computed once.
+    static let fixedEntries: [ZipBuilder.Entry] = [ZipBuilder.Entry(name: "archive/byteorder", payload: Data("little".utf8))]
+        + (0..<8).map { key in
+            let payload = Data((0..<storageBytes).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ key) })
+            return ZipBuilder.Entry(name: "archive/data/\(key)", payload: payload, crc: ZipCRC.checksum(payload))
+        }
+
     static func wrap(pickle: Data) -> Data {
         var zip = ZipBuilder()
         zip.add(.init(name: "archive/data.pkl", payload: pickle))
-        zip.add(.init(name: "archive/byteorder", payload: Data("little".utf8)))
-        for key in 0..<8 {
-            let payload = Data((0..<storageBytes).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ key) })
-            zip.add(.init(name: "archive/data/\(key)", payload: payload))
-        }
+        for entry in fixedEntries { zip.add(entry) }
         return zip.archive()
     }
 }
