@@ -29,4 +29,8 @@ for path in sorted(glob.glob("Fuzz/corpus/npy/*.npy")):
     with open("Fuzz/corpus/deflate/" + os.path.basename(path)[:-4] + ".deflate", "wb") as f:
         f.write(struct.pack("<II", len(data), zlib.crc32(data) & 0xFFFFFFFF) + stream)
 PY
+
+# The project's own example configs (examples/) as training and tuning seeds.
+cp examples/train-*.yaml Fuzz/corpus/training-yaml/
+cp examples/reflector-demo.json Fuzz/corpus/tuning-json/
 du -sh Fuzz/corpus

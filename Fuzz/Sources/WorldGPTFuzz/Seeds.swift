@@ -56,22 +56,6 @@ enum SeedCorpus {
             modalityModes: [ModalityMode(inputs: [.image], targets: [.video, .audio], weight: 0.5)],
             baseDirectory: root)
         try dataset.write(to: try folder("dataset-yaml").appendingPathComponent("written.yaml"))
-        try text("dataset-yaml", "original.yaml", """
-            train:
-                dataset_list:
-                    -
-                        root: worldnet/ag                                    # root of subset
-                        annotaion_path: worldnet/ag/state/action_train.json  # path to annotations
-                        modality: ['image', 'video', 'audio']
-                        weight: 0.2
-                modality_modes:
-                    -
-                        inputs: ['image']
-                        targets: ['video', "audio"]
-                        weight: 0.2
-                    - {inputs: [video], targets: [video]}
-
-            """)
 
         try text("training-yaml", "full.yaml", """
             data: world/train.yaml
