@@ -51,7 +51,10 @@ final class MemoryFuzzRegressionTests: XCTestCase {
             if i < parts.count { try parts[i].write(to: file) }
         }
         let store = try EpisodeStore(url: url, readOnly: true)
-        XCTAssertEqual(try store.recall(query, k: 4, weights: weights, threads: 1), expected)
+        // Keys rebuilt from SQLite may differ from the persisted ones in the last bit: same steps, scores to 1e-5.
+        let got = try store.recall(query, k: 4, weights: weights, threads: 1)
+        XCTAssertEqual(got.map(\.stepID), expected.map(\.stepID))
+        for (a, b) in zip(got, expected) { XCTAssertEqual(a.score, b.score, accuracy: 1e-5) }
         XCTAssertEqual(store.recallKeysFromFiles, 0)
     }
 }
