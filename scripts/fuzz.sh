@@ -10,14 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
 
-# Executions per target, weighted by speed (the file-backed and SQLite targets are slower per input): 1,023,000
+# Executions per target, weighted by speed (the file-backed and SQLite targets are slower per input): 1,025,000
 # in total, about 20 minutes on the shared 2-core machine (load average ~7).
 declare -A RUNS=(
     [torch]=250000 [pickle]=40000 [npy]=30000 [npz]=20000 [deflate]=20000 [safetensors]=20000
     [annotations]=250000 [dataset-yaml]=100000 [training-yaml]=50000 [tuning-json]=200000
-    [flat-index]=20000 [hnsw-index]=20000 [recall-keys]=3000
+    [flat-index]=20000 [hnsw-index]=20000 [recall-keys]=3000 [store]=2000
 )
-ORDER=(torch pickle npy npz deflate safetensors annotations dataset-yaml training-yaml tuning-json flat-index hnsw-index recall-keys)
+ORDER=(torch pickle npy npz deflate safetensors annotations dataset-yaml training-yaml tuning-json flat-index hnsw-index recall-keys store)
 
 echo "fuzz: building Fuzz/ (release, -sanitize=fuzzer,address) into .build-fuzz"
 build_log=$(mktemp)

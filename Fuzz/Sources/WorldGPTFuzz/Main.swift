@@ -5,13 +5,18 @@ import Foundation
 /// The input handler of the target chosen on the command line (set once, before libFuzzer starts).
 nonisolated(unsafe) var selectedTarget: FuzzTarget?
 
+/// WORLDGPT_FUZZ_VERBOSE=1 prints each input's thrown error (to check that seeds read).
+let verbose = ProcessInfo.processInfo.environment["WORLDGPT_FUZZ_VERBOSE"] == "1"
+
 /// libFuzzer's per-input callback: a thrown error is a correct answer to bad input; a crash, trap, sanitizer
 /// report, timeout or blown memory limit is what libFuzzer reports as a bug.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let target = selectedTarget else { return 0 }
     let data = bytes.map { Data(bytes: $0, count: size) } ?? Data()
-    do { try target.run(data) } catch {}
+    do { try target.run(data) } catch {
+        if verbose { print("\(target.name): \(error)") }
+    }
     return 0
 }
 

@@ -112,5 +112,6 @@ enum SeedCorpus {
         let parts = try RecallFixture.suffixes.map { try Data(contentsOf: URL(fileURLWithPath: store.path + $0)) }
         try MultiFile.join(parts).write(to: try folder("recall-keys").appendingPathComponent("twelve-steps"))
         try MultiFile.join(Array(parts.prefix(3))).write(to: try folder("recall-keys").appendingPathComponent("floats-only"))
+        try Data(contentsOf: store).write(to: try folder("store").appendingPathComponent("twelve-steps.sqlite"))
     }
 }

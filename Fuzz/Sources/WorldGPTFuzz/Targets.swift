@@ -71,6 +71,13 @@ struct FuzzTarget {
             try index.add(ids: [1 << 40], vectors: query)
             _ = try index.search(query, k: 3)
         },
+        FuzzTarget(name: "store", summary: "EpisodeStore(url:readOnly:) on a corrupt database file, then stats, verify, every step and a recall") {
+            let store = try EpisodeStore(url: Scratch.file("input.sqlite", $0), readOnly: true)
+            _ = try store.stats()
+            _ = try store.verify()
+            for episode in try store.episodes().prefix(4) { _ = try store.steps(StepReference(episode: episode.name, index: nil)) }
+            _ = try store.recall(RecallQuery(state: State([.image: Embedding([Float](repeating: 0.5, count: store.dim))])), k: 3, threads: 1)
+        },
         FuzzTarget(name: "recall-keys", summary: "EpisodeStore recall with corrupt key files: input = the six -recall.* files of a fixed store") {
             try RecallFixture.recall(keyFiles: $0)
         },
