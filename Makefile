@@ -3,6 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 DEMO_DIR ?= demo-out
 FUZZ_ITERATIONS ?= 100000
+MEDIA_FUZZ_ITERATIONS ?= 10000
 
 .PHONY: setup build release test demo bench fuzz worlds clean
 
@@ -31,9 +32,12 @@ bench: release
 worlds: release
 	bash scripts/worlds.sh worlds-out
 
+# libFuzzer targets (Fuzz/, scripts/fuzz.sh: fixed executions, crashers kept in Fuzz/regressions), then the XCTest
+# mutation fuzzers (FUZZ_ITERATIONS per Formats reader, MEDIA_FUZZ_ITERATIONS media files), then the media leak check.
 fuzz: setup
+	SWIFT=$(SWIFT) bash scripts/fuzz.sh
 	$(SWIFT) build --build-tests
-	WORLDGPT_FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(SWIFT) test --skip-build --filter Fuzz
+	WORLDGPT_FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) WORLDGPT_MEDIA_FUZZ_ITERATIONS=$(MEDIA_FUZZ_ITERATIONS) $(SWIFT) test --skip-build --filter Fuzz
 	SWIFT=$(SWIFT) bash scripts/media-leakcheck.sh
 
 clean:

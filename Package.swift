@@ -9,6 +9,12 @@ let package = Package(
     products: [
         .executable(name: "worldgpt", targets: ["worldgpt"]),
         .library(name: "Agent", targets: ["Agent"]),
+        // The readers the libFuzzer targets in Fuzz/ drive (a separate package, so this build never links a fuzzer).
+        .library(name: "Formats", targets: ["Formats"]),
+        .library(name: "Retrieval", targets: ["Retrieval"]),
+        .library(name: "Memory", targets: ["Memory"]),
+        .library(name: "WorldModel", targets: ["WorldModel"]),
+        .library(name: "ContextReflector", targets: ["ContextReflector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),

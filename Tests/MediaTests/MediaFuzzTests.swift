@@ -1,5 +1,6 @@
 // Fuzzing the readers with mutated media files: no crash, only MediaErrors, no leaked file descriptors.
-// Iterations: max(200, WORLDGPT_MEDIA_FUZZ_ITERATIONS or min(WORLDGPT_FUZZ_ITERATIONS, 2000)).
+// Iterations: max(200, WORLDGPT_MEDIA_FUZZ_ITERATIONS or min(WORLDGPT_FUZZ_ITERATIONS, 2000)); `make fuzz` runs 10,000.
+// Seeds: our writers' mp4/wav/flac/jpg/png plus mkv, webm (VP8 + Vorbis) and mp3 made with the ffmpeg CLI.
 // `make fuzz` also runs this class under valgrind (scripts/media-leakcheck.sh) for a heap leak check.
 import Foundation
 import Media
@@ -84,6 +85,24 @@ final class MediaFuzzTests: XCTestCase {
         try ImageWriter.writePNG(rgb: picture, width: 24, height: 16, to: folder.appendingPathComponent("picture.png"))
         try add("picture.png")
         seeds.append(("fixture.jpg", Array(try Data(contentsOf: Fixtures.url("worldgpt-demo/decode/fireworks.jpg")))))
+        // Containers our writers do not produce, from the same small clip and tone (ffmpeg CLI, installed by `make setup`).
+        let ffmpeg = "/usr/bin/ffmpeg"
+        try Requirements.require(FileManager.default.isExecutableFile(atPath: ffmpeg), "ffmpeg CLI not installed at \(ffmpeg): run `make setup`")
+        let clip = folder.appendingPathComponent("h264.mp4").path, wav = folder.appendingPathComponent("tone.wav").path
+        for (name, arguments) in [
+            ("clip.mkv", ["-i", clip, "-i", wav, "-c:v", "copy", "-c:a", "flac", "-shortest"]),
+            ("clip.webm", ["-i", clip, "-i", wav, "-c:v", "libvpx", "-b:v", "100k", "-c:a", "libvorbis", "-shortest"]),
+            ("tone.mp3", ["-i", wav, "-c:a", "libmp3lame", "-b:a", "32k"]),
+        ] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ffmpeg)
+            process.arguments = ["-v", "error", "-y"] + arguments + [folder.appendingPathComponent(name).path]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0, "ffmpeg \(name)")
+            try add(name)
+        }
         return seeds
     }
 

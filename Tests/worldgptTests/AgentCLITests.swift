@@ -242,7 +242,7 @@ final class AgentCLITests: XCTestCase {
     /// `eval --ablation` on the tiny world with the tuned model and reflector, report in `reportDir`.
     func ablation(_ t: TinyAgentWorld, reportDir: URL, _ extra: [String] = []) throws -> (stdout: String, table: PrintedAblationTable) {
         let out = try worldgptOutput(["eval", "--ablation", "--model", t.tunedModel.path, "--reflector", t.reflector.path, "--data", t.world.path,
-                                      "--report-dir", reportDir.path] + extra + TinyAgentWorld.encoder)
+                                      "--report-dir", reportDir.path, "--no-ridge"] + extra + TinyAgentWorld.encoder)
         return (out, try PrintedAblationTable(out))
     }
 
@@ -358,7 +358,7 @@ final class AgentCLITests: XCTestCase {
         XCTAssertEqual(budget.values("base"), reference.values("base"))
 
         // Without --reflector the retrieval variants are skipped, and said so.
-        let bare = try runWorldGPT(["eval", "--ablation", "--model", t.tunedModel.path, "--data", t.world.path, "--report-dir", t.url("ablation-bare").path] + TinyAgentWorld.encoder)
+        let bare = try runWorldGPT(["eval", "--ablation", "--model", t.tunedModel.path, "--data", t.world.path, "--report-dir", t.url("ablation-bare").path, "--no-ridge"] + TinyAgentWorld.encoder)
         XCTAssertEqual(bare.status, 0, bare.stderr)
         XCTAssertEqual(try PrintedAblationTable(bare.stdout).variants, ["identity", "base", "+memory"])
         XCTAssertTrue(bare.stderr.contains("no --reflector given"), bare.stderr)
@@ -367,12 +367,12 @@ final class AgentCLITests: XCTestCase {
         // --kb gives the knowledge when --data is a dataset YAML: the same table as the SimWorld folder gives.
         let (_, withKB) = try ablation(t, reportDir: t.url("ablation-kb"), [])
         let yamlRun = try worldgptOutput(["eval", "--ablation", "--model", t.tunedModel.path, "--reflector", t.reflector.path, "--kb", t.world.path,
-                                          "--data", t.world.appendingPathComponent("sequences.yaml").path, "--report-dir", t.url("ablation-yaml").path] + TinyAgentWorld.encoder)
+                                          "--data", t.world.appendingPathComponent("sequences.yaml").path, "--report-dir", t.url("ablation-yaml").path, "--no-ridge"] + TinyAgentWorld.encoder)
         XCTAssertEqual(try PrintedAblationTable(yamlRun).cells, withKB.cells)
         try assertWorldGPTFails(["eval", "--ablation", "--model", t.tunedModel.path, "--data", t.world.path, "--steps", "0"] + TinyAgentWorld.encoder,
                                 mentioning: ["--steps must be at least 1"])
         try assertWorldGPTFails(["eval", "--ablation", "--model", t.tunedModel.path, "--data", t.world.appendingPathComponent("sequences.yaml").path,
-                                 "--split", "sequences", "--reflector", t.reflector.path] + TinyAgentWorld.encoder, mentioning: ["needs --kb"])
+                                 "--reflector", t.reflector.path] + TinyAgentWorld.encoder, mentioning: ["needs --kb"])
         try assertWorldGPTFails(["eval", "--ablation", "--model", t.tunedModel.path, "--data", t.world.path, "--reflector", t.url("nope.pt").path] + TinyAgentWorld.encoder,
                                 mentioning: ["reflector checkpoint", "nope.pt"])
     }

@@ -76,8 +76,9 @@ final class KeyCache {
             return UInt64(littleEndian: v)
         }
         guard Array(meta.prefix(8)) == Self.magic, u64(8) == UInt64(dim) | UInt64(actionDim) << 32, Int64(bitPattern: u64(24)) == generation else { return }
-        let n = Int(u64(16))
-        guard n >= 0, meta.count >= Self.headerSize + n * Self.metaRecordSize else { return }
+        // The count comes from the file: bound it by the records present before any arithmetic (a corrupt count
+        // near 2^64 trapped in `Int(_:)` and `n * metaRecordSize`).
+        guard let n = Int(exactly: u64(16)), n <= (meta.count - Self.headerSize) / Self.metaRecordSize else { return }
         let rowBytes = dim * 4
         guard let state = try? Data(contentsOf: files.state, options: .alwaysMapped), state.count >= n * rowBytes,
               let action = try? Data(contentsOf: files.action, options: .alwaysMapped), action.count >= n * actionDim * 4 else { return }

@@ -54,7 +54,7 @@ extension HNSWIndex {
             let level = Int(levels[i])
             guard level >= 0, level <= 16 else { throw bad("node \(i) has level \(level)") }
             if level > 0 {
-                guard upperOffset[i] >= 0, upperOffset[i] + level * (m + 1) <= upperCount else { throw bad("node \(i) upper links out of range") }
+                guard upperOffset[i] >= 0, upperOffset[i] <= upperCount - level * (m + 1) else { throw bad("node \(i) upper links out of range") }
             }
             let c0 = Int(links0[i * (2 * m + 1)])
             guard c0 >= 0, c0 <= 2 * m else { throw bad("node \(i) has \(c0) level-0 links") }
@@ -64,6 +64,11 @@ extension HNSWIndex {
                 let c = Int(upperLinks[base])
                 guard c >= 0, c <= m else { throw bad("node \(i) level \(l + 1) has \(c) links") }
                 for j in 0..<c where upperLinks[base + 1 + j] < 0 || Int(upperLinks[base + 1 + j]) >= n { throw bad("node \(i) links outside the graph") }
+                // A search at level l + 1 reads the link list of every neighbour at that level: a neighbour below it
+                // has none (its offset is −1 or another node's), and the C search read outside the links (SEGV).
+                for j in 0..<c where Int(levels[Int(upperLinks[base + 1 + j])]) < l + 1 {
+                    throw bad("node \(i) level \(l + 1) links node \(upperLinks[base + 1 + j]), whose top level is \(levels[Int(upperLinks[base + 1 + j])])")
+                }
             }
         }
         guard vectors.allSatisfy({ $0.isFinite }) else { throw bad("non-finite vector components") }

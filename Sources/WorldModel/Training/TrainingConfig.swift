@@ -117,8 +117,17 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public func validate() throws {
         try model.validate()
         guard !stages.isEmpty else { throw WorldModelError.invalidConfig(field: "training.stages", reason: "no stage listed") }
-        for (i, stage) in stages.enumerated() where stage.steps <= 0 {
-            throw WorldModelError.invalidConfig(field: "training.stages[\(i)].steps", reason: "must be positive, got \(stage.steps)")
+        var total = 0
+        for (i, stage) in stages.enumerated() {
+            guard stage.steps > 0 else {
+                throw WorldModelError.invalidConfig(field: "training.stages[\(i)].steps", reason: "must be positive, got \(stage.steps)")
+            }
+            // `totalSteps` (the schedule's length) must exist: huge counts overflowed its sum.
+            let (sum, overflow) = total.addingReportingOverflow(stage.steps)
+            guard !overflow else {
+                throw WorldModelError.invalidConfig(field: "training.stages[\(i)].steps", reason: "the stages' total does not fit in 64 bits")
+            }
+            total = sum
         }
         guard batchSize > 0 else { throw WorldModelError.invalidConfig(field: "training.batch_size", reason: "must be positive, got \(batchSize)") }
         guard learningRate > 0, learningRate.isFinite else {
