@@ -122,6 +122,9 @@ final class Resampler {
     private var context: OpaquePointer?
     let outChannels: Int
     let path: String
+    /// The input the context was set up for; a frame in another format is refused (libswresample would read planes
+    /// that are not there).
+    private let inFormat: AVSampleFormat, inChannels: Int32, inRate: Int
 
     /// Converts from the given input layout/format/rate to `outChannels` interleaved floats at `outRate`;
     /// when `averageToMono`, the mix matrix is the plain mean of the input channels.
@@ -129,6 +132,9 @@ final class Resampler {
          averageToMono: Bool, path: String) throws {
         self.outChannels = outChannels
         self.path = path
+        self.inFormat = inFormat
+        self.inChannels = inLayout.nb_channels
+        self.inRate = inRate
         var input = AVChannelLayout()
         let inChannels = inLayout.nb_channels
         if inLayout.order == AV_CHANNEL_ORDER_UNSPEC || av_channel_layout_check([inLayout]) == 0 {
@@ -163,6 +169,18 @@ final class Resampler {
 
     /// Converts one decoded frame and appends the result.
     func convert(frame: UnsafeMutablePointer<AVFrame>, appendingTo samples: inout [Float]) throws {
+        // A damaged or unusual stream can change its sample format, channel count or rate mid-stream (found by the
+        // 10,000-file media fuzz: libswresample then copied from a plane that did not exist).
+        let f = frame.pointee
+        guard Int(f.format) == Int(inFormat.rawValue), f.ch_layout.nb_channels == inChannels, Int(f.sample_rate) == inRate else {
+            throw MediaError.decodeFailed(
+                path: path, code: -1,
+                message: "the audio changes format mid-stream (\(f.ch_layout.nb_channels) channels at \(f.sample_rate) Hz, format \(f.format); the stream began with \(inChannels) at \(inRate) Hz, format \(inFormat.rawValue))")
+        }
+        let planes = av_sample_fmt_is_planar(inFormat) != 0 ? Int(inChannels) : 1
+        guard f.nb_samples >= 0, let data = f.extended_data, (0..<planes).allSatisfy({ data[$0] != nil }) else {
+            throw MediaError.decodeFailed(path: path, code: -1, message: "a decoded audio frame lacks the sample planes its format needs")
+        }
         let capacity = Int(swr_get_out_samples(context, frame.pointee.nb_samples))
         guard capacity >= 0 else { throw MediaError.decodeFailed(path: path, code: Int32(capacity), message: FFmpeg.message(Int32(capacity))) }
         try append(capacity: capacity, to: &samples) { out, room in cffmpeg_swr_convert_frame(context, out, room, frame) }
