@@ -445,7 +445,7 @@ public final class NativeWorldModel: WorldModel {
         var sum = [Float](repeating: 0, count: width)
         var count = 0
         for (before, after) in pairs {
-            guard let end = after[m], end.dim == width, let start = before[m] ?? before.averaged(), start.dim == width else { continue }
+            guard let end = after[m], end.dim == width, let start = RidgeFeatureLayout.source(before, target: m), start.dim == width else { continue }
             for i in 0..<width { sum[i] += end.values[i] - start.values[i] }
             count += 1
         }
