@@ -162,3 +162,74 @@ final class CheckpointTests: XCTestCase {
         }
     }
 }
+
+final class LinearBaseTests: XCTestCase {
+    /// The ridge models `train` fits, fitted again independently on the same rows.
+    private func ridge(_ train: [Transition], memory: Bool) throws -> RidgeModel {
+        try RidgeModel.train(samples: EvaluationSample.withHistory(train, maxSteps: 1), modes: SyntheticWorld.modes, features: RidgeFeatureSet(memory: memory))
+    }
+
+    private func inputs(_ transitions: [Transition], memory: Bool) -> [PredictionInput] {
+        EvaluationSample.withHistory(transitions, maxSteps: 1).filter { !memory || !$0.memory.isEmpty }.prefix(40).flatMap { s in
+            SyntheticWorld.modes.filter { $0.applies(to: s.transition) }.map { mode in
+                PredictionInput(state: mode.mask(s.transition.state0), action: s.transition.action, targets: mode.targets, memory: memory ? s.memory : [])
+            }
+        }
+    }
+
+    private func assertClose(_ a: [State], _ b: [State], _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, message, file: file, line: line)
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(Set(x.modalities), Set(y.modalities), message, file: file, line: line)
+            for m in x.modalities {
+                let diff = zip(x[m]!.values, y[m]!.values).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(diff, 1e-6, "\(message): \(m)", file: file, line: line)
+            }
+        }
+    }
+
+    func testTheLinearBaseIsTheRidgeForTheEvidenceAnInputCarriesAndTheResidualTrainsOnTop() throws {
+        let train = SyntheticWorld.transitions(episodes: 60, seed: 1), test = SyntheticWorld.transitions(episodes: 12, seed: 2)
+        var config = SyntheticWorld.config(steps: 30)
+        config.model.linearBase = true
+        let trainer = try Trainer(config: config, data: TrainingData(transitions: train, modes: SyntheticWorld.modes, model: config.model))
+        let base = try XCTUnwrap(trainer.model.linearBase)
+        XCTAssertEqual(Set(base.models.keys), [RidgeFeatureSet(), RidgeFeatureSet(memory: true)])
+        let plain = try ridge(train, memory: false), withMemory = try ridge(train, memory: true)
+        XCTAssertEqual(base.models[RidgeFeatureSet()]?.heads, plain.heads)
+        XCTAssertEqual(base.models[RidgeFeatureSet(memory: true)]?.heads, withMemory.heads)
+
+        // With the heads at zero the residual is 0: the model predicts exactly what the ridge of its evidence predicts.
+        let model = trainer.model
+        for p in model.store.parameters where p.name.hasPrefix("head.") {
+            model.store.values.replaceSubrange(p.range, with: [Float](repeating: 0, count: p.range.count))
+        }
+        let bare = inputs(test, memory: false), remembered = inputs(test, memory: true)
+        XCTAssertFalse(bare.isEmpty || remembered.isEmpty)
+        assertClose(try model.predictBatch(bare), try plain.predictBatch(bare), "no memory → ridge")
+        assertClose(try model.predictBatch(remembered), try withMemory.predictBatch(remembered), "memory → ridge+memory")
+        // Kept context without a knowledge model falls back to the richest model the input's evidence allows.
+        var withContext = remembered
+        for i in withContext.indices { withContext[i].context = [ContextItem(transition: test[0], score: 1)] }
+        XCTAssertEqual(base.model(for: withContext[0])?.name, "ridge+memory")
+        assertClose(try model.predictBatch(withContext), try withMemory.predictBatch(remembered), "context without a knowledge model")
+
+        // Training moves the residual, not the base; the checkpoint keeps both.
+        for _ in 0..<config.totalSteps { try trainer.trainStep() }
+        XCTAssertEqual(trainer.model.linearBase?.models[RidgeFeatureSet()]?.heads, plain.heads)
+        let trained = try model.predictBatch(remembered)
+        XCTAssertNotEqual(trained, try withMemory.predictBatch(remembered), "30 steps must move the residual off zero")
+        let dir = try TemporaryDirectory(prefix: "linear-base")
+        defer { dir.remove() }
+        try trainer.saveCheckpoint(to: dir.url)
+        XCTAssertTrue(RidgeModel.isCheckpoint(dir.url.appendingPathComponent("linear/ridge+memory")))
+        let loaded = try NativeWorldModel.load(from: dir.url)
+        XCTAssertEqual(try loaded.predictBatch(remembered), trained)
+        let resumed = try Trainer(config: config, data: TrainingData(transitions: train, modes: SyntheticWorld.modes, model: config.model))
+        try resumed.resume(from: dir.url)
+        XCTAssertEqual(try resumed.model.predictBatch(remembered), trained)
+        // A checkpoint that lost its linear base is refused by name.
+        try FileManager.default.removeItem(at: dir.url.appendingPathComponent("linear"))
+        XCTAssertThrowsError(try NativeWorldModel.load(from: dir.url)) { XCTAssertTrue("\($0)".contains("linear"), "\($0)") }
+    }
+}

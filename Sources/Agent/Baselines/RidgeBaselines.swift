@@ -82,4 +82,25 @@ public enum RidgeBaselines {
         }
         return variants
     }
+
+    /// Completes a native model's linear base with the knowledge models (`ridge+knowledge`, `ridge+all`), fitted on
+    /// `transitions` with the context the runtime keeps for each under `options` (leakage guard on) — the same fit as
+    /// the ablation's rows of those names. No-op for a model without `linear_base`.
+    /// - Returns: the feature sets added.
+    @discardableResult
+    public static func addKnowledge(
+        to model: NativeWorldModel, transitions: [Transition], modes: [TaskMode], knowledge: any ContextSource,
+        options: RuntimeOptions = RuntimeOptions(), progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [RidgeFeatureSet] {
+        guard model.config.linearBase, var base = model.linearBase else { return [] }
+        let everything = RidgeFeatureSet(memory: true, knowledge: true)
+        let inputs = try samples(transitions, features: everything, knowledge: knowledge, options: Self.options(everything, base: options), progress: progress)
+        var added: [RidgeFeatureSet] = []
+        for features in [RidgeFeatureSet(knowledge: true), everything] {
+            base.insert(try RidgeModel.train(samples: inputs, modes: modes, features: features, actionEncoder: model.config.actionEncoder))
+            added.append(features)
+        }
+        model.linearBase = base
+        return added
+    }
 }

@@ -188,7 +188,7 @@ public struct RidgeHead: Equatable, Sendable {
 /// context included), so both read exactly the same information.
 ///
 /// Train with `RidgeModel.train`; save and load with `save(to:)` / `load(from:)` (docs/worldmodel.md).
-public final class RidgeModel: WorldModel {
+public final class RidgeModel: WorldModel, Sendable {
     /// The feature layout (widths and optional blocks).
     public let layout: RidgeFeatureLayout
     /// The fitted heads.
@@ -222,12 +222,23 @@ public final class RidgeModel: WorldModel {
     /// - Throws: `WorldModelError` for unusable inputs, or `invalidConfig` naming `targets` for a target this model has
     ///   no head for (its training data had no such mode).
     public func predictBatch(_ inputs: [PredictionInput]) throws -> [State] {
+        try unnormalizedPredictions(inputs).map { rows in
+            var state = State()
+            for (m, row) in rows { state[m] = Embedding(VectorMath.normalized(row)) }
+            return state
+        }
+    }
+
+    /// Per input and target: `source + features · W` before normalisation (D values). The native model's linear base
+    /// (`LinearBase`) adds its residual to these.
+    /// - Throws: as `predictBatch`.
+    public func unnormalizedPredictions(_ inputs: [PredictionInput]) throws -> [[Modality: [Float]]] {
         let f = layout.width, d = layout.stateWidth
         var groups: [RidgeHeadKey: [(input: Int, target: Modality)]] = [:]
         for (i, input) in inputs.enumerated() {
             for target in input.targets { groups[RidgeHeadKey(target: target, state: input.state), default: []].append((i, target)) }
         }
-        var results = [State](repeating: State(), count: inputs.count)
+        var results = [[Modality: [Float]]](repeating: [:], count: inputs.count)
         for key in groups.keys.sorted() {
             let members = groups[key]!
             guard let head = heads[key] else {
@@ -254,7 +265,7 @@ public final class RidgeModel: WorldModel {
             for (r, member) in members.enumerated() {
                 var next = Array(change[(r * d)..<((r + 1) * d)])
                 for j in 0..<d { next[j] += sources[r].values[j] }
-                results[member.input][member.target] = Embedding(VectorMath.normalized(next))
+                results[member.input][member.target] = next
             }
         }
         return results

@@ -155,6 +155,19 @@ public final class Trainer {
             stageModes.append(list)
         }
         self.stageModes = stageModes
+        if config.model.linearBase { model.linearBase = try Self.fitLinearBase(data, actionEncoder: config.model.actionEncoder) }
+    }
+
+    /// The linear base `train` fits before the first step: `ridge` on (state, action) and, when the data has episodes,
+    /// `ridge+memory` with each transition's previous step, both under every training mode (λ on held-out episodes).
+    /// Knowledge models come later, from `train-reflector`, which has a knowledge base.
+    public static func fitLinearBase(_ data: TrainingData, actionEncoder: String?) throws -> LinearBase {
+        let samples = EvaluationSample.withHistory(data.transitions, maxSteps: 1)
+        var base = LinearBase([try RidgeModel.train(samples: samples, modes: data.modes, features: RidgeFeatureSet(), actionEncoder: actionEncoder)])
+        if samples.contains(where: { !$0.memory.isEmpty }) {
+            base.insert(try RidgeModel.train(samples: samples, modes: data.modes, features: RidgeFeatureSet(memory: true), actionEncoder: actionEncoder))
+        }
+        return base
     }
 
     /// The generator of step `step`'s batch: a function of the seed and the step only.

@@ -103,7 +103,7 @@ public struct TrainingFile: Sendable {
         var t = TrainingConfig()
         let model = try reader(
             section(["model"]), "model",
-            ["embedding_dim", "action_dim", "width", "depth", "heads", "mlp_ratio", "max_memory_steps", "reflector_width", "seed", "residual_scale", "memory_change", "context_change"])
+            ["embedding_dim", "action_dim", "width", "depth", "heads", "mlp_ratio", "max_memory_steps", "reflector_width", "seed", "residual_scale", "memory_change", "context_change", "linear_base"])
         if let v = try int(model, "model", "embedding_dim") { t.model.embeddingDimension = v; file.embeddingDimensionGiven = true }
         if let v = try int(model, "model", "action_dim") { t.model.actionDimension = v; file.actionDimensionGiven = true }
         if let v = try int(model, "model", "width") { t.model.width = v }
@@ -113,7 +113,7 @@ public struct TrainingFile: Sendable {
         if let v = try int(model, "model", "max_memory_steps") { t.model.maxMemorySteps = v }
         if let v = try int(model, "model", "reflector_width") { t.model.reflectorWidth = v }
         if let v = try float(model, "model", "residual_scale") { t.model.residualScale = Float(v) }
-        for (key, path) in [("memory_change", \NativeModelConfig.memoryChange), ("context_change", \NativeModelConfig.contextChange)] {
+        for (key, path) in [("memory_change", \NativeModelConfig.memoryChange), ("context_change", \NativeModelConfig.contextChange), ("linear_base", \NativeModelConfig.linearBase)] {
             guard let n = model(key) else { continue }
             guard let v = n.bool else { throw bad("model.\(key)", "must be true or false, got '\(n.string ?? "?")'") }
             t.model[keyPath: path] = v
