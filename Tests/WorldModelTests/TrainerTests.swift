@@ -233,3 +233,61 @@ final class LinearBaseTests: XCTestCase {
         XCTAssertThrowsError(try NativeWorldModel.load(from: dir.url)) { XCTAssertTrue("\($0)".contains("linear"), "\($0)") }
     }
 }
+
+final class TrainingRecipeTests: XCTestCase {
+    func testTheRecipeSizesStepsFromTheDataByItsRule() throws {
+        let three = [TaskMode(inputs: [.image], targets: [.image]), TaskMode(inputs: [.image], targets: [.audio]),
+                     TaskMode(inputs: [.image, .audio], targets: [.image, .audio])]
+        // 10,000 transitions: 2 × 10,000 / 64 = 312.5 → 400 → at least 600, three stages of 200.
+        let small = try TrainingRecipe.config(transitionCount: 10_000, modes: three)
+        XCTAssertEqual(small.stages, [TrainingStage(kind: .singleUnimodal, steps: 200), TrainingStage(kind: .singleCross, steps: 200),
+                                      TrainingStage(kind: .multiUnimodal, steps: 200)])
+        XCTAssertEqual(small.warmupSteps, 30)
+        XCTAssertEqual(small.checkpointEvery, 100)
+        XCTAssertEqual(small.heldOutEvery, 5)
+        XCTAssertTrue(small.model.linearBase)
+        // 50,000 transitions, one kind: 1,562.5 → 1,600 steps in one stage.
+        XCTAssertEqual(try TrainingRecipe.config(transitionCount: 50_000, modes: [three[0]]).stages, [TrainingStage(kind: .singleUnimodal, steps: 1600)])
+        // 1,000,000: capped at 3,000 (1,000 per stage).
+        XCTAssertEqual(try TrainingRecipe.config(transitionCount: 1_000_000, modes: three).totalSteps, 3000)
+        XCTAssertThrowsError(try TrainingRecipe.config(transitionCount: 0, modes: three))
+        try small.validate()
+    }
+
+    func testFinalIsTheBestHeldOutCandidateAndHeldOutEpisodesNeverTrain() throws {
+        let train = SyntheticWorld.transitions(episodes: 50, seed: 1)
+        var config = SyntheticWorld.config(steps: 60)
+        config.model.linearBase = true
+        config.heldOutEvery = 5
+        config.checkpointEvery = 20
+        let trainer = try Trainer(config: config, data: TrainingData(transitions: train, modes: SyntheticWorld.modes, model: config.model))
+        // 50 episodes sorted by name, every 5th held out: 10 episodes.
+        let heldOutEpisodes = Set(trainer.heldOut.map { $0.provenance.episode ?? "" })
+        XCTAssertEqual(heldOutEpisodes.count, 10)
+        XCTAssertEqual(trainer.heldOut.count, train.filter { heldOutEpisodes.contains($0.provenance.episode ?? "") }.count)
+        // No batch of the run draws a held-out transition: every sampled state is compared with the held-out ones.
+        let heldOutStates = Set(trainer.heldOut.flatMap { $0.state0.embeddings.values.map(\.values) })
+        for step in 0..<config.totalSteps {
+            let batch = try trainer.sampleBatch(step: step).batch
+            for (_, values) in batch.states {
+                for s in 0..<batch.size {
+                    let row = Array(values[(s * SyntheticWorld.d)..<((s + 1) * SyntheticWorld.d)])
+                    XCTAssertFalse(heldOutStates.contains(row), "step \(step) drew a held-out transition")
+                }
+            }
+        }
+        let dir = try TemporaryDirectory(prefix: "selection")
+        defer { dir.remove() }
+        let summary = try trainer.run(output: dir.url)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.url.appendingPathComponent("selection.json"))) as! [String: Any]
+        let candidates = json["candidates"] as! [[String: Double]]
+        XCTAssertEqual(candidates.map { Int($0["step"]!) }, [0, 20, 40, 60])
+        let best = candidates.max { $0["cosine"]! < $1["cosine"]! }!
+        XCTAssertEqual(json["selected_step"] as? Int, Int(best["step"]!))
+        XCTAssertEqual(summary.selectedStep, Int(best["step"]!))
+        // final/ scores on the held-out episodes what the selection recorded for it.
+        let final = try NativeWorldModel.load(from: dir.url.appendingPathComponent("final"))
+        trainer.model.store.values = final.store.values
+        XCTAssertEqual(try trainer.heldOutScore(), best["cosine"]!, accuracy: 1e-9)
+    }
+}
