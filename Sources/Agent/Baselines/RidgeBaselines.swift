@@ -83,6 +83,16 @@ public enum RidgeBaselines {
         return variants
     }
 
+    /// The ridge rows of the ablation taken from a native model's linear base (fitted on the model's training data
+    /// with the same inputs `ablationVariants(train:...)` would build), in row order; rows reading kept context only
+    /// with `knowledge`. Nil unless the base has every row the ablation shows (all four with knowledge, else `ridge`
+    /// and `ridge+memory`).
+    public static func ablationVariants(from base: LinearBase, knowledge: Bool, options: RuntimeOptions) -> [AblationVariant]? {
+        let wanted = ablationFeatures.filter { knowledge || !$0.knowledge }
+        guard wanted.allSatisfy({ base.models[$0] != nil }) else { return nil }
+        return wanted.map { AblationVariant(name: $0.name, model: base.models[$0]!, options: Self.options($0, base: options), learnedStage: false) }
+    }
+
     /// Completes a native model's linear base with the knowledge models (`ridge+knowledge`, `ridge+all`), fitted on
     /// `transitions` with the context the runtime keeps for each under `options` (leakage guard on) — the same fit as
     /// the ablation's rows of those names. No-op for a model without `linear_base`.
