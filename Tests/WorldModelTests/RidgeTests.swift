@@ -241,4 +241,43 @@ final class RidgeTests: XCTestCase {
         XCTAssertThrowsError(try RidgeModel.load(from: dir.url)) { XCTAssertTrue("\($0)".contains("head.image.same"), "\($0)") }
         XCTAssertThrowsError(try SavedWorldModel.load(from: dir.url.appendingPathComponent("missing")))
     }
+
+    func testActionEffectIsTheActionBlockTimesTheActionPerSelfPredictingHead() throws {
+        // F = 2 (state) + 2 (action) + 1 (bias) rows of D = 2: only rows 2 and 3 (the action block) may matter.
+        let layout = RidgeFeatureLayout(stateWidth: 2, actionWidth: 2, features: RidgeFeatureSet())
+        func head(_ action: [[Float]]) -> RidgeHead {
+            RidgeHead(weights: [9, 9, 9, 9] + action[0] + action[1] + [7, 7], lambda: 1, rows: 1, heldOutRows: 0, heldOutErrors: [])
+        }
+        let model = RidgeModel(layout: layout, heads: [
+            RidgeHeadKey(target: .audio, crossModal: false): head([[0, 1], [1, 0]]),
+            RidgeHeadKey(target: .image, crossModal: false): head([[1, 2], [3, 4]]),
+            RidgeHeadKey(target: .image, crossModal: true): head([[100, 100], [100, 100]]),
+        ], lambdaGrid: [1], actionEncoder: nil)
+        // action (1, −1): image 1·(1, 2) − 1·(3, 4) = (−2, −2); audio 1·(0, 1) − 1·(1, 0) = (−1, 1); image before audio.
+        XCTAssertEqual(model.actionEffect([1, -1]), [-2, -2, -1, 1])
+        XCTAssertNil(model.actionEffect([1, 2, 3]))
+    }
+
+    func testOnePassForSeveralFeatureSetsEqualsSeparateFits() throws {
+        let modes = [TaskMode(inputs: [.image], targets: [.image])]
+        var samples = EvaluationSample.withHistory(linearWorld(episodes: 30, carry: true, seed: 4), maxSteps: 1)
+        for i in samples.indices where i % 4 != 0 { samples[i].context = [context([.image: [0, 0, 0]], [.image: [Float(i % 5) * 0.1, 1, 0]])] }
+        let joint = try RidgeModel.train(samples: samples, modes: modes, featureSets: RidgeFeatureSet.allCasesForTests)
+        for (features, model) in zip(RidgeFeatureSet.allCasesForTests, joint) {
+            let alone = try RidgeModel.train(samples: samples, modes: modes, features: features)
+            XCTAssertEqual(model.layout, alone.layout)
+            for (key, head) in alone.heads {
+                let other = try XCTUnwrap(model.heads[key])
+                XCTAssertEqual(other.lambda, head.lambda, "\(features.name)")
+                XCTAssertEqual(other.rows, head.rows)
+                XCTAssertEqual(other.heldOutRows, head.heldOutRows)
+                let scale = head.weights.map(abs).max() ?? 1
+                for (a, b) in zip(other.weights, head.weights) { XCTAssertEqual(a, b, accuracy: 1e-5 * scale, "\(features.name)") }
+            }
+        }
+    }
+}
+
+extension RidgeFeatureSet {
+    static let allCasesForTests = [RidgeFeatureSet(), RidgeFeatureSet(memory: true), RidgeFeatureSet(knowledge: true), RidgeFeatureSet(memory: true, knowledge: true)]
 }

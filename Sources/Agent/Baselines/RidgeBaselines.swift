@@ -73,14 +73,13 @@ public enum RidgeBaselines {
         // the blocks of its feature set, and the context rows share the filter settings.
         let everything = RidgeFeatureSet(memory: true, knowledge: knowledge != nil)
         let inputs = try samples(transitions, features: everything, knowledge: knowledge, options: options(everything, base: base))
-        var variants: [AblationVariant] = []
-        for features in ablationFeatures where knowledge != nil || !features.knowledge {
-            let model = try RidgeModel.train(
-                samples: inputs, modes: selfPredicting.isEmpty ? modes : selfPredicting, features: features, actionEncoder: actionEncoder)
-            variants.append(AblationVariant(name: model.name, model: model, options: options(features, base: base), learnedStage: false))
+        let sets = ablationFeatures.filter { knowledge != nil || !$0.knowledge }
+        // One pass over the rows serves every row's model (each solved from its own columns).
+        let models = try RidgeModel.train(samples: inputs, modes: selfPredicting.isEmpty ? modes : selfPredicting, featureSets: sets, actionEncoder: actionEncoder)
+        return models.map { model in
             progress(model.name)
+            return AblationVariant(name: model.name, model: model, options: options(model.layout.features, base: base), learnedStage: false)
         }
-        return variants
     }
 
     /// The ridge rows of the ablation taken from a native model's linear base (fitted on the model's training data
@@ -105,10 +104,9 @@ public enum RidgeBaselines {
         guard model.config.linearBase, var base = model.linearBase else { return [] }
         let everything = RidgeFeatureSet(memory: true, knowledge: true)
         let inputs = try samples(transitions, features: everything, knowledge: knowledge, options: Self.options(everything, base: options), progress: progress)
-        var added: [RidgeFeatureSet] = []
-        for features in [RidgeFeatureSet(knowledge: true), everything] {
-            base.insert(try RidgeModel.train(samples: inputs, modes: modes, features: features, actionEncoder: model.config.actionEncoder))
-            added.append(features)
+        let added = [RidgeFeatureSet(knowledge: true), everything]
+        for fitted in try RidgeModel.train(samples: inputs, modes: modes, featureSets: added, actionEncoder: model.config.actionEncoder) {
+            base.insert(fitted)
         }
         model.linearBase = base
         return added

@@ -67,6 +67,17 @@ public struct RidgeFeatureLayout: Equatable, Sendable {
     /// Total width F.
     public var width: Int { bias + 1 + (features.memory ? stateWidth + actionWidth + 1 : 0) + (features.knowledge ? stateWidth + 1 : 0) }
 
+    /// The columns of this layout's features within `wider`'s (a layout of the same widths with every block of this
+    /// one): the blocks keep their order, so a row of `wider` restricted to these columns is this layout's row.
+    public func columns(in wider: RidgeFeatureLayout) -> [Int] {
+        precondition(wider.stateWidth == stateWidth && wider.actionWidth == actionWidth, "ridge layouts of different widths")
+        var out = Array(0...bias)
+        if memory != nil, let m = wider.memory { out += Array(m..<(m + stateWidth + actionWidth + 1)) }
+        if context != nil, let c = wider.context { out += Array(c..<(c + stateWidth + 1)) }
+        precondition(out.count == width, "\(features.name) is not within \(wider.features.name)")
+        return out
+    }
+
     /// The named blocks in order, for the checkpoint's description.
     public var blocks: [(name: String, offset: Int, width: Int)] {
         var out: [(String, Int, Int)] = [("state0", 0, stateWidth), ("action", action, actionWidth), ("bias", bias, 1)]

@@ -181,11 +181,8 @@ public final class Trainer {
     /// Knowledge models come later, from `train-reflector`, which has a knowledge base.
     public static func fitLinearBase(_ data: TrainingData, actionEncoder: String?) throws -> LinearBase {
         let samples = EvaluationSample.withHistory(data.transitions, maxSteps: 1)
-        var base = LinearBase([try RidgeModel.train(samples: samples, modes: data.modes, features: RidgeFeatureSet(), actionEncoder: actionEncoder)])
-        if samples.contains(where: { !$0.memory.isEmpty }) {
-            base.insert(try RidgeModel.train(samples: samples, modes: data.modes, features: RidgeFeatureSet(memory: true), actionEncoder: actionEncoder))
-        }
-        return base
+        let sets = samples.contains(where: { !$0.memory.isEmpty }) ? [RidgeFeatureSet(), RidgeFeatureSet(memory: true)] : [RidgeFeatureSet()]
+        return LinearBase(try RidgeModel.train(samples: samples, modes: data.modes, featureSets: sets, actionEncoder: actionEncoder))
     }
 
     /// The generator of step `step`'s batch: a function of the seed and the step only.
