@@ -99,8 +99,8 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             Without --config, the default recipe (docs/worldmodel.md, "The default recipe") sizes the model and \
             the schedule from --data: the linear base (closed-form ridge regressions for state, action and \
-            memory) with a width-256, depth-3 transformer learning the residual; 2 passes over the data (600–3000 \
-            steps, one stage per mode kind); every 5th training episode held out and final/ chosen on them among \
+            memory) with a width-128, depth-2 transformer learning the residual (scaled by 0.1); 1 pass over the \
+            data (300–3000 steps, one stage per mode kind); every 5th training episode held out and final/ chosen on them among \
             the base alone, the checkpoints and the last step (selection.json).
 
             TRAIN.yaml holds the dataset (`data: DATASET.yaml`, or inline WorldNet `dataset_list` and \

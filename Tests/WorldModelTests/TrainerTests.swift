@@ -238,18 +238,19 @@ final class TrainingRecipeTests: XCTestCase {
     func testTheRecipeSizesStepsFromTheDataByItsRule() throws {
         let three = [TaskMode(inputs: [.image], targets: [.image]), TaskMode(inputs: [.image], targets: [.audio]),
                      TaskMode(inputs: [.image, .audio], targets: [.image, .audio])]
-        // 10,000 transitions: 2 × 10,000 / 64 = 312.5 → 400 → at least 600, three stages of 200.
+        // 10,000 transitions: 10,000 / 64 = 156.25 → 200 → at least 300, three stages of 100.
         let small = try TrainingRecipe.config(transitionCount: 10_000, modes: three)
-        XCTAssertEqual(small.stages, [TrainingStage(kind: .singleUnimodal, steps: 200), TrainingStage(kind: .singleCross, steps: 200),
-                                      TrainingStage(kind: .multiUnimodal, steps: 200)])
-        XCTAssertEqual(small.warmupSteps, 30)
-        XCTAssertEqual(small.checkpointEvery, 100)
+        XCTAssertEqual(small.stages, [TrainingStage(kind: .singleUnimodal, steps: 100), TrainingStage(kind: .singleCross, steps: 100),
+                                      TrainingStage(kind: .multiUnimodal, steps: 100)])
+        XCTAssertEqual(small.warmupSteps, 20)
+        XCTAssertEqual(small.checkpointEvery, 50)
         XCTAssertEqual(small.heldOutEvery, 5)
         XCTAssertTrue(small.model.linearBase)
-        // 50,000 transitions, one kind: 1,562.5 → 1,600 steps in one stage.
-        XCTAssertEqual(try TrainingRecipe.config(transitionCount: 50_000, modes: [three[0]]).stages, [TrainingStage(kind: .singleUnimodal, steps: 1600)])
-        // 1,000,000: capped at 3,000 (1,000 per stage).
-        XCTAssertEqual(try TrainingRecipe.config(transitionCount: 1_000_000, modes: three).totalSteps, 3000)
+        XCTAssertEqual(small.model.residualScale, 0.1)
+        // 100,000 transitions, one kind: 1,562.5 → 1,600 steps in one stage.
+        XCTAssertEqual(try TrainingRecipe.config(transitionCount: 100_000, modes: [three[0]]).stages, [TrainingStage(kind: .singleUnimodal, steps: 1600)])
+        // 10,000,000: capped at 3,000 (1,000 per stage).
+        XCTAssertEqual(try TrainingRecipe.config(transitionCount: 10_000_000, modes: three).totalSteps, 3000)
         XCTAssertThrowsError(try TrainingRecipe.config(transitionCount: 0, modes: three))
         try small.validate()
     }

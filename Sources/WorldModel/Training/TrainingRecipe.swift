@@ -6,15 +6,15 @@ import Formats
 /// The default training configuration, derived from the training data.
 public enum TrainingRecipe {
     /// Passes over the training transitions (batches × batch size ≈ `epochs` × transitions).
-    public static let epochs = 2.0
+    public static let epochs = 1.0
     /// Fewest and most optimiser steps.
-    public static let stepRange = 600...3000
+    public static let stepRange = 300...3000
     /// Samples per step.
     public static let batchSize = 64
 
     /// The rule:
-    /// - model: width 256, depth 3, 4 heads, MLP ×4, 8 memory steps, reflector width 256, with the **linear base**
-    ///   (closed-form ridge for the evidence an input carries; the transformer learns the residual);
+    /// - model: width 128, depth 2, 4 heads, MLP ×4, 8 memory steps, reflector width 256, with the **linear base**
+    ///   (closed-form ridge for the evidence an input carries; the transformer learns the residual, scaled by 0.1);
     /// - steps: `epochs` passes over the transitions, rounded up to a multiple of 100 and clamped to `stepRange`,
     ///   split equally over one stage per mode kind present (single-unimodal, single-cross, multi-unimodal,
     ///   multi-cross, in that order);
@@ -36,7 +36,8 @@ public enum TrainingRecipe {
             TrainingStage(kind: kind, steps: total / kinds.count + (i < total % kinds.count ? 1 : 0))
         }
         return TrainingConfig(
-            model: NativeModelConfig(width: 256, depth: 3, heads: 4, mlpRatio: 4, maxMemorySteps: 8, reflectorWidth: 256, seed: 0, linearBase: true),
+            model: NativeModelConfig(
+                width: 128, depth: 2, heads: 4, mlpRatio: 4, maxMemorySteps: 8, reflectorWidth: 256, seed: 0, residualScale: 0.1, linearBase: true),
             stages: stages, batchSize: batchSize, learningRate: 7e-4, minLearningRate: 3e-5, warmupSteps: max(20, total / 20),
             weightDecay: 0.01, gradientClip: 1, l2Weight: 0, memoryProbability: 0.5, memoryRange: 2...5,
             checkpointEvery: max(1, total / 6), seed: 0, heldOutEvery: 5)
