@@ -243,7 +243,7 @@ final class TrainingRecipeTests: XCTestCase {
         XCTAssertEqual(small.stages, [TrainingStage(kind: .singleUnimodal, steps: 100), TrainingStage(kind: .singleCross, steps: 100),
                                       TrainingStage(kind: .multiUnimodal, steps: 100)])
         XCTAssertEqual(small.warmupSteps, 20)
-        XCTAssertEqual(small.checkpointEvery, 50)
+        XCTAssertEqual(small.checkpointEvery, 100)
         XCTAssertEqual(small.heldOutEvery, 5)
         XCTAssertTrue(small.model.linearBase)
         XCTAssertEqual(small.model.residualScale, 0.1)

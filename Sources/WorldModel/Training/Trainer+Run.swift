@@ -179,7 +179,7 @@ struct CheckpointSelection {
 
 extension Trainer {
     /// The most held-out transitions a candidate is scored on (the first ones, in data order).
-    public static let heldOutScoreLimit = 1000
+    public static let heldOutScoreLimit = 500
 
     /// Mean cosine ×100 on the held-out episodes (at most `heldOutScoreLimit` transitions) over every training mode,
     /// the mean of two passes: without memory, and with up to 3 earlier steps of the episode as memory (where it has them).

@@ -20,7 +20,7 @@ public enum TrainingRecipe {
     ///   multi-cross, in that order);
     /// - AdamW, lr 7e-4 → 3e-5 on a cosine after a warm-up of 5% of the steps, weight decay 0.01, clip 1;
     ///   memory in half the batches (2–5 steps);
-    /// - every 5th training episode held out; `final/` is the best on them of the linear base alone, six checkpoints
+    /// - every 5th training episode held out; `final/` is the best on them (at most 500 transitions) of the linear base alone, three checkpoints
     ///   and the last step.
     /// - Parameters:
     ///   - transitionCount: training transitions.
@@ -40,6 +40,6 @@ public enum TrainingRecipe {
                 width: 128, depth: 2, heads: 4, mlpRatio: 4, maxMemorySteps: 8, reflectorWidth: 256, seed: 0, residualScale: 0.1, linearBase: true),
             stages: stages, batchSize: batchSize, learningRate: 7e-4, minLearningRate: 3e-5, warmupSteps: max(20, total / 20),
             weightDecay: 0.01, gradientClip: 1, l2Weight: 0, memoryProbability: 0.5, memoryRange: 2...5,
-            checkpointEvery: max(1, total / 6), seed: 0, heldOutEvery: 5)
+            checkpointEvery: max(1, total / 3), seed: 0, heldOutEvery: 5)
     }
 }
