@@ -20,7 +20,7 @@ struct AblationOptions: ParsableArguments {
     var steps = 7
     @Option(name: .long, help: "ablation: recent steps given as memory in the memory variants.")
     var history = 3
-    @Option(name: .long, help: "ablation: most context items the reflector keeps (default 8: what `make demo`'s reflector is tuned with).")
+    @Option(name: .long, help: "ablation: most context items the reflector keeps (default 4, the runtime's default filter).")
     var budget: Int?
     @Option(name: .long, help: "ablation: the runtime filter's settings (JSON: threshold, duplicate_cosine, mmr_lambda, budget); --budget overrides its budget.")
     var filter: String?
@@ -45,7 +45,7 @@ enum AblationReport {
             cache: cache, option: options.sequences == nil ? "--data" : "--sequences")
         let dim = plans.first?.start.embeddings.values.first?.dim ?? 768
         var base = RuntimeOptions(history: options.history)
-        if let file = options.filter { base.filter = try RuntimeFilterFile.load(file) } else { base.filter.budget = 8 }
+        if let file = options.filter { base.filter = try RuntimeFilterFile.load(file) }
         if let budget = options.budget { base.filter.budget = budget }
         var variants = AblationVariant.standard(model: worldModel, base: base)
         let kbPath = kb ?? (DatasetSources.isFolder(data) ? data : nil)

@@ -44,7 +44,7 @@ struct TrainReflectorCommand: ParsableCommand {
     var out: String
     @Option(name: .long, help: "Evaluate on at most this many held-out transitions (default: all).")
     var evalLimit: Int?
-    @Option(name: .long, help: "With a linear base: the runtime filter its knowledge models are fitted with (JSON: threshold, duplicate_cosine, mmr_lambda, budget; default: the runtime's, budget 8).")
+    @Option(name: .long, help: "With a linear base: the runtime filter its knowledge models are fitted with (JSON: threshold, duplicate_cosine, mmr_lambda, budget; default: the runtime's).")
     var filter: String?
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?
@@ -78,9 +78,9 @@ struct TrainReflectorCommand: ParsableCommand {
         try cache.save()
 
         if native.config.linearBase {
-            // The context the runtime keeps by default (rollout, predict and the ablation keep at most 8 items).
+            // The context the runtime keeps by default (`RuntimeOptions.defaultFilter`, as rollout, predict and the ablation).
             var runtime = RuntimeOptions()
-            if let filter { runtime.filter = try RuntimeFilterFile.load(filter) } else { runtime.filter.budget = 8 }
+            if let filter { runtime.filter = try RuntimeFilterFile.load(filter) }
             let added = try RidgeBaselines.addKnowledge(to: native, transitions: train, modes: modes, knowledge: knowledge, options: runtime) {
                 ProgressLine.update("linear base: retrieving kept context for \($0)/\($1) training transitions")
             }

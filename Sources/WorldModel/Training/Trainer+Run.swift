@@ -71,11 +71,13 @@ extension Trainer {
         let start = Date()
         let firstStep = step
         var selection = output != nil && !heldOut.isEmpty ? CheckpointSelection() : nil
-        if selection != nil, step == 0 {
-            // The start: with a linear base, the base alone (residual exactly zero); else the initial model.
+        if selection != nil, step == 0, config.model.linearBase {
+            // The start: the linear base alone (residual exactly zero).
             let initial = model.store.values
-            if config.model.linearBase { zeroResidualHeads() }
-            try selection!.consider(step: 0, score: try heldOutScore(), values: model.store.values)
+            zeroResidualHeads()
+            // Only its score is kept: should the base alone win, final/ is the last step's weights with the residual
+            // heads at zero (the same predictions, and a trained action projection for retrieval keys).
+            try selection!.consider(step: 0, score: try heldOutScore(), values: [])
             model.store.values = initial
         }
         while step < end {
@@ -106,7 +108,11 @@ extension Trainer {
             if selection != nil {
                 try selection!.consider(step: step, score: try heldOutScore(), values: model.store.values)
                 let last = model.store.values
-                model.store.values = selection!.best!.values
+                if selection!.best!.step == 0 {
+                    zeroResidualHeads()  // the linear base alone
+                } else {
+                    model.store.values = selection!.best!.values
+                }
                 try saveCheckpoint(to: final!)
                 model.store.values = last
                 try selection!.write(to: output.appendingPathComponent(CheckpointSelection.fileName), heldOut: heldOut.count, every: config.heldOutEvery)
