@@ -242,6 +242,22 @@ final class RidgeTests: XCTestCase {
         XCTAssertThrowsError(try SavedWorldModel.load(from: dir.url.appendingPathComponent("missing")))
     }
 
+    func testActionEffectIsTheActionBlockTimesTheActionPerSelfPredictingHead() throws {
+        // F = 2 (state) + 2 (action) + 1 (bias) rows of D = 2: only rows 2 and 3 (the action block) may matter.
+        let layout = RidgeFeatureLayout(stateWidth: 2, actionWidth: 2, features: RidgeFeatureSet())
+        func head(_ action: [[Float]]) -> RidgeHead {
+            RidgeHead(weights: [9, 9, 9, 9] + action[0] + action[1] + [7, 7], lambda: 1, rows: 1, heldOutRows: 0, heldOutErrors: [])
+        }
+        let model = RidgeModel(layout: layout, heads: [
+            RidgeHeadKey(target: .audio, crossModal: false): head([[0, 1], [1, 0]]),
+            RidgeHeadKey(target: .image, crossModal: false): head([[1, 2], [3, 4]]),
+            RidgeHeadKey(target: .image, crossModal: true): head([[100, 100], [100, 100]]),
+        ], lambdaGrid: [1], actionEncoder: nil)
+        // action (1, −1): image 1·(1, 2) − 1·(3, 4) = (−2, −2); audio 1·(0, 1) − 1·(1, 0) = (−1, 1); image before audio.
+        XCTAssertEqual(model.actionEffect([1, -1]), [-2, -2, -1, 1])
+        XCTAssertNil(model.actionEffect([1, 2, 3]))
+    }
+
     func testOnePassForSeveralFeatureSetsEqualsSeparateFits() throws {
         let modes = [TaskMode(inputs: [.image], targets: [.image])]
         var samples = EvaluationSample.withHistory(linearWorld(episodes: 30, carry: true, seed: 4), maxSteps: 1)

@@ -281,4 +281,22 @@ public final class RidgeModel: WorldModel, Sendable {
         }
         return results
     }
+
+    /// What the model says `action` does on its own: per head that predicts a modality from itself (sorted by
+    /// modality), `action · W[action block]` (D values each), concatenated. Nil for an action of another width.
+    /// Pure and safe to call from several threads.
+    public func actionEffect(_ action: [Float]) -> [Float]? {
+        let a = layout.actionWidth, d = layout.stateWidth
+        guard action.count == a else { return nil }
+        let keys = heads.keys.filter { !$0.crossModal }.sorted()
+        var out = [Float](repeating: 0, count: keys.count * d)
+        for (k, key) in keys.enumerated() {
+            let w = heads[key]!.weights
+            for i in 0..<a where action[i] != 0 {
+                let row = (layout.action + i) * d, x = action[i]
+                for j in 0..<d { out[k * d + j] += x * w[row + j] }
+            }
+        }
+        return out
+    }
 }
