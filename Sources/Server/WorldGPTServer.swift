@@ -1,0 +1,57 @@
+// The server: its shared state, its router (middleware order: errors → token → body limit → read-only → routes),
+// and running it until SIGINT/SIGTERM.
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// What every route shares: the configuration, the root guard and the runs.
+final class ServerState: Sendable {
+    let configuration: ServerConfiguration
+    let paths: PathGuard
+    let runs: RunManager
+
+    init(_ configuration: ServerConfiguration) throws {
+        self.configuration = configuration
+        paths = try PathGuard(root: configuration.root)
+        runs = RunManager(folder: configuration.runsFolder)
+    }
+}
+
+/// `worldgpt serve`: the HTTP API, the OpenAPI contract and the memory inspector over one episode store.
+public struct WorldGPTServer: Sendable {
+    let state: ServerState
+
+    /// A server for `configuration`.
+    /// - Throws: `ServeError.configuration` (a non-loopback address without a token, a missing store or root).
+    public init(_ configuration: ServerConfiguration) throws {
+        try configuration.validate()
+        state = try ServerState(configuration)
+    }
+
+    func router() -> Router<ServeContext> {
+        let router = Router(context: ServeContext.self)
+        router.add(middleware: ProblemMiddleware())
+        if let token = state.configuration.token, !token.isEmpty { router.add(middleware: TokenMiddleware(token: token)) }
+        router.add(middleware: BodyLimitMiddleware(limit: state.configuration.maxBodyBytes))
+        if state.configuration.readOnly { router.add(middleware: ReadOnlyMiddleware()) }
+        state.addStoreRoutes(to: router)
+        state.addRunRoutes(to: router)
+        state.addStaticRoutes(to: router)
+        return router
+    }
+
+    /// Serves until the process receives SIGINT or SIGTERM; then cancels the running runs.
+    /// - Parameter onListening: called with the bound port once the server accepts connections.
+    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        var logger = Logger(label: "worldgpt-serve")
+        logger.logLevel = ProcessInfo.processInfo.environment["WORLDGPT_SERVE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(state.configuration.host, port: state.configuration.port), serverName: "worldgpt-serve"),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? -1) },
+            logger: logger)
+        defer { Task { [runs = state.runs] in await runs.cancelAll() } }
+        try await app.runService()
+    }
+}
