@@ -32,16 +32,23 @@ struct ProblemMiddleware: RouterMiddleware {
     }
 }
 
-/// Requires `Authorization: Bearer TOKEN` (or `?access_token=TOKEN`, for the inspector's links) on every route but health.
+/// Requires the token on every route but health: `Authorization: Bearer TOKEN`, or `?access_token=TOKEN` (a link to
+/// the inspector), which also sets an HttpOnly same-site cookie so that the page's own assets and calls carry it.
 struct TokenMiddleware: RouterMiddleware {
     let token: String
+    static let cookie = "worldgpt_token"
 
     func handle(_ request: Request, context: ServeContext, next: (Request, ServeContext) async throws -> Response) async throws -> Response {
         if request.uri.path == "/v1/health" { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
-        let given = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : request.query("access_token")
-        guard let given, Self.equal(given, token) else { throw ServeError.unauthorized }
-        return try await next(request, context)
+        if header.hasPrefix("Bearer "), Self.equal(String(header.dropFirst(7)), token) { return try await next(request, context) }
+        if let cookie = request.cookies[Self.cookie]?.value, Self.equal(cookie, token) { return try await next(request, context) }
+        if let query = request.query("access_token"), Self.equal(query, token) {
+            var response = try await next(request, context)
+            response.headers[.setCookie] = "\(Self.cookie)=\(token); Path=/; HttpOnly; SameSite=Strict"
+            return response
+        }
+        throw ServeError.unauthorized
     }
 
     /// Compares without an early exit, so the time taken does not tell how much of the token was right.

@@ -87,7 +87,10 @@ extension ServerState {
             let sse = request.headers[.accept]?.contains("text/event-stream") ?? false
             let runs = self.runs
             let body = ResponseBody { writer in
-                try await Self.follow(url, until: { await runs.isFinished(id) }) { line in
+                try await Self.follow(url, until: { await runs.isFinished(id) }) { raw in
+                    // The CLI's trace lines, re-encoded with the API's snake_case keys (a line it cannot read passes as is).
+                    let line = (try? JSONDecoder().decode(TraceLine.self, from: Data(raw.utf8)))
+                        .flatMap { try? Wire.encoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? raw
                     var buffer = ByteBuffer()
                     buffer.writeString(sse ? "data: \(line)\n\n" : line + "\n")
                     try await writer.write(buffer)
