@@ -129,6 +129,7 @@ class Run:
     exit_status: Optional[int] = None
     error: Optional[str] = None
     idempotency_key: Optional[str] = None
+    pid: Optional[int] = None
 
     @property
     def finished(self) -> bool:

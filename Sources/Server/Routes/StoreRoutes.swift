@@ -12,7 +12,9 @@ extension ServerState {
     func storeURL(_ request: Request) throws -> URL {
         guard let named = request.query("store") else { return configuration.store }
         let url = try paths.resolve(named)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw ServeError.notFound("store `\(named)`") }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else { throw ServeError.notFound("store `\(named)`") }
+        guard !isFolder.boolValue else { throw ServeError.badRequest("store `\(named)` is a folder, not an episode store") }
         return url
     }
 
@@ -21,11 +23,8 @@ extension ServerState {
         do {
             return try EpisodeStore(url: url, readOnly: true)
         } catch let error as StoreError where request.query("store") != nil {
-            // A file the request named that is not an episode store is the request's mistake.
-            switch error {
-            case .notADatabase, .foreignDatabase, .notFound: throw ServeError.badRequest(error.description)
-            default: throw error
-            }
+            // A file the request named that does not open as an episode store is the request's mistake.
+            throw ServeError.badRequest("`\(request.query("store") ?? "")` is not a readable episode store: \(error.description)")
         }
     }
 

@@ -51,6 +51,8 @@ struct RunInfo: Codable, Sendable {
     var idempotencyKey: String?
     /// How many times the run was started (a resubmission with its idempotency key after a failure resumes it).
     var attempts: Int
+    /// The process id of the running child (absent once it ended).
+    var pid: Int32?
 }
 
 struct RunList: Codable, Sendable { var items: [RunInfo] }
@@ -129,8 +131,10 @@ actor RunManager {
     private func launch(_ id: String, binary: URL) throws {
         guard var entry = entries[id] else { return }
         let process = Process()
-        process.executableURL = binary
-        process.arguments = Array(entry.info.command.dropFirst())
+        // env restores the default action of SIGTERM and SIGINT, which the server's signal handling ignores (an
+        // ignored signal stays ignored across exec): cancel's SIGTERM must stop the CLI.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["--default-signal=TERM,INT", binary.path] + Array(entry.info.command.dropFirst())
         process.currentDirectoryURL = entry.folder
         let log = entry.folder.appendingPathComponent("log.txt")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -150,6 +154,7 @@ actor RunManager {
             throw ServeError.notConfigured("cannot start \(binary.path): \(error.localizedDescription)")
         }
         entry.process = process
+        entry.info.pid = process.processIdentifier
         entry.info.status = .running
         entry.info.finishedAt = nil
         entry.info.exitStatus = nil
@@ -161,6 +166,7 @@ actor RunManager {
     private func finished(_ id: String, status: Int32, signalled: Bool) {
         guard var entry = entries[id] else { return }
         entry.process = nil
+        entry.info.pid = nil
         entry.info.finishedAt = Date().timeIntervalSince1970
         entry.info.exitStatus = status
         if entry.info.status != .cancelled {
@@ -180,6 +186,9 @@ actor RunManager {
             entry.info.status = .cancelled
             entries[id] = entry
             process.terminate()
+            // A run that ignores SIGTERM for 10 s is killed (what it committed stays committed).
+            let pid = process.processIdentifier
+            DispatchQueue.global().asyncAfter(deadline: .now() + 10) { if process.isRunning { kill(pid, SIGKILL) } }
         }
         return try info(id)
     }
