@@ -90,6 +90,7 @@ function drawCosines(steps) {
   const lo = Math.min(...values), hi = Math.max(...values), span = Math.max(hi - lo, 1e-6);
   const x = i => pad + (steps.length > 1 ? i * (w - 2 * pad) / (steps.length - 1) : (w - 2 * pad) / 2);
   const y = v => h - pad - (v - lo) * (h - 2 * pad) / span;
+  let drawn = 0;
   for (const m of Object.keys(colors)) {
     const points = steps.map((s, i) => s.cosine[m] === undefined ? null : `${x(i)},${y(s.cosine[m])}`).filter(p => p);
     if (points.length === 0) continue;
@@ -99,6 +100,10 @@ function drawCosines(steps) {
     line.setAttribute("stroke", colors[m]);
     line.setAttribute("data-modality", m);
     svg.append(line);
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", w - 50); label.setAttribute("y", 12 + 12 * drawn++);
+    label.setAttribute("style", "fill:" + colors[m]); label.textContent = m;
+    svg.append(label);
   }
   for (const [v, label] of [[lo, lo.toFixed(1)], [hi, hi.toFixed(1)]]) {
     const t = document.createElementNS(ns, "text");
