@@ -73,6 +73,16 @@ final class ServerContractTests: XCTestCase {
         try pytest(["python/tests/test_client.py", "python/tests/test_contract.py"], store: store, server: server, token: "py-token")
     }
 
+    func testRemoteWorldModelEqualsTheNumpyModelBehindTheReferenceServer() throws {
+        try PythonEnvironment.require()
+        let world = try TinyServedWorld.shared.get()
+        // This file's tests start their own model servers on 127.0.0.1 (worldgpt_client.model_server); the serve
+        // variables are unused but required by conftest.
+        let server = try ServerProcess(["--db", world.store.path, "--read-only", "--token", "unused"])
+        defer { server.stop() }
+        try pytest(["python/tests/test_remote_model.py"], store: world.store, server: server, token: "unused")
+    }
+
     func testInspectorShowsTheEvidenceInChromium() throws {
         try PythonEnvironment.require()
         try Requirements.require(FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"),
