@@ -29,7 +29,7 @@ start_server() {  # start_server LOG ARGS...: starts worldgpt-serve on a free lo
     local log=$1; shift
     "$bin/worldgpt-serve" --port 0 "$@" > "$log" 2>&1 &
     pid=$!
-    for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -qs "listening on" "$log" && break; sleep 0.1; done
     url="http://$(grep -o '127.0.0.1:[0-9]*' "$log")"
 }
 

@@ -41,7 +41,8 @@ public struct WorldGPTServer: Sendable {
         return router
     }
 
-    /// Serves until the process receives SIGINT or SIGTERM; then cancels the running runs.
+    /// Serves until the process receives SIGINT or SIGTERM; then cancels the running runs (what they committed stays,
+    /// and submitting them again resumes them).
     /// - Parameter onListening: called with the bound port once the server accepts connections.
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         var logger = Logger(label: "worldgpt-serve")
@@ -51,7 +52,12 @@ public struct WorldGPTServer: Sendable {
             configuration: .init(address: .hostname(state.configuration.host, port: state.configuration.port), serverName: "worldgpt-serve"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? -1) },
             logger: logger)
-        defer { Task { [runs = state.runs] in await runs.cancelAll() } }
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            await state.runs.cancelAll()
+            throw error
+        }
+        await state.runs.cancelAll()
     }
 }
