@@ -8,7 +8,7 @@ struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve an episode store over HTTP: the API of openapi.yaml, the memory inspector at /ui (runs worldgpt-serve).",
-        discussion: "Every option is worldgpt-serve's: `worldgpt serve --help` lists them; reference in docs/serve.md.")
+        discussion: "Every option is worldgpt-serve's: `worldgpt-serve --help` lists them; reference in docs/serve.md.")
 
     @Argument(parsing: .allUnrecognized, help: "Options of worldgpt-serve (--db STORE, --port, --host, --token, --root, --read-only, --model, ...).")
     var arguments: [String] = []

@@ -13,6 +13,10 @@ final class ServerSecurityTests: XCTestCase {
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.stderr.contains("--token"), result.stderr)
         XCTAssertTrue(result.stdout.isEmpty, "it must not have started listening: \(result.stdout)")
+        // `worldgpt serve` is the same server (it execs worldgpt-serve with its arguments).
+        let forwarded = try runProcess(Binaries.worldgpt, ["serve", "--db", world.store.path, "--host", "0.0.0.0", "--port", "0"], timeout: 30)
+        XCTAssertEqual(forwarded.status, result.status)
+        XCTAssertEqual(forwarded.stderr, result.stderr)
     }
 
     func testEveryRouteButHealthNeedsTheToken() throws {
