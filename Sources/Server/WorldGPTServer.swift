@@ -10,11 +10,23 @@ final class ServerState: Sendable {
     let configuration: ServerConfiguration
     let paths: PathGuard
     let runs: RunManager
+    let predictions: PredictWorker
 
     init(_ configuration: ServerConfiguration) throws {
         self.configuration = configuration
         paths = try PathGuard(root: configuration.root)
         runs = RunManager(folder: configuration.runsFolder)
+        predictions = PredictWorker(log: configuration.runsFolder.appendingPathComponent("predict-worker.log")) { [configuration] in
+            guard let model = configuration.model else {
+                throw ServeError.notConfigured("this server has no world model: start it with --model CHECKPOINT (and --kb, --reflector as for `worldgpt rollout`)")
+            }
+            try FileManager.default.createDirectory(at: configuration.runsFolder, withIntermediateDirectories: true)
+            let binary = try ServerState.worldgptBinary(configuration)
+            var arguments = ["predict", "--model", model, "--stdin-batches"]
+            if let kb = configuration.knowledge { arguments += ["--kb", kb] }
+            if let reflector = configuration.reflector { arguments += ["--reflector", reflector] }
+            return (binary, arguments + configuration.runtimeArguments)
+        }
     }
 }
 
@@ -52,12 +64,16 @@ public struct WorldGPTServer: Sendable {
             configuration: .init(address: .hostname(state.configuration.host, port: state.configuration.port), serverName: "worldgpt-serve"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? -1) },
             logger: logger)
+        // A worker that died must not kill the server when it writes the next batch to the worker's pipe.
+        signal(SIGPIPE, SIG_IGN)
         do {
             try await app.runService()
         } catch {
             await state.runs.cancelAll()
+            await state.predictions.stop()
             throw error
         }
         await state.runs.cancelAll()
+        await state.predictions.stop()
     }
 }

@@ -104,4 +104,45 @@ final class ServerRunTests: XCTestCase {
         XCTAssertEqual(a["prediction_head"] as? [String: [Double]], b["predictionHead"] as? [String: [Double]])
         XCTAssertEqual((a["kept"] as? [[String: Any]])?.map { $0["id"] as? String }, (b["kept"] as? [[String: Any]])?.map { $0["id"] as? String })
     }
+
+    func testConcurrentPredictionsAreBatchedAndEqualSinglePredictions() throws {
+        let world = try TinyServedWorld.shared.get()
+        let server = try ServerProcess(["--db", world.store.path, "--root", world.root.path, "--read-only"] + world.modelArguments)
+        defer { server.stop() }
+        let samples = ["1", "3", "5", "7", "9", "11", "3", "5"]
+        let answers = AnswerList(count: samples.count)
+        DispatchQueue.concurrentPerform(iterations: samples.count) { i in
+            answers.set(i, Result { try http("POST", server.base + "/v1/predict", json: ["data": world.world.path, "sample": samples[i]]) })
+        }
+        for (i, sample) in Set(samples).sorted().enumerated() where i < 4 {
+            let printed = try worldgpt(["predict", "--model", world.model.path, "--kb", world.world.path, "--data", world.world.path, "--start", sample, "--json"] + TinyServedWorld.encoder)
+            let expected = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any])
+            for (j, s) in samples.enumerated() where s == sample {
+                let answer = try answers.get(j)
+                XCTAssertEqual(answer.status, 200, answer.text)
+                let got = try answer.json()
+                XCTAssertEqual(got["prediction_head"] as? [String: [Double]], expected["predictionHead"] as? [String: [Double]], "sample \(sample)")
+                XCTAssertEqual((got["kept"] as? [[String: Any]])?.map { $0["id"] as? String }, (expected["kept"] as? [[String: Any]])?.map { $0["id"] as? String })
+                XCTAssertEqual(got["episode"] as? String, expected["episode"] as? String)
+            }
+        }
+        // A sample that does not exist fails alone, with the CLI's message.
+        let missing = try http("POST", server.base + "/v1/predict", json: ["data": world.world.path, "sample": "no-such-sample"])
+        XCTAssertEqual(missing.status, 422)
+        XCTAssertTrue(missing.text.contains("no-such-sample"), missing.text)
+    }
+}
+
+/// Answers written by concurrent requests.
+private final class AnswerList: @unchecked Sendable {
+    private var answers: [Result<HTTPAnswer, any Error>?]
+    private let lock = NSLock()
+    init(count: Int) { answers = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ answer: Result<HTTPAnswer, any Error>) { lock.lock(); answers[i] = answer; lock.unlock() }
+    func get(_ i: Int) throws -> HTTPAnswer {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let answer = answers[i] else { throw ServerTestFailure("request \(i) has no answer") }
+        return try answer.get()
+    }
 }

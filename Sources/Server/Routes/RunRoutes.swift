@@ -6,7 +6,9 @@ import NIOCore
 
 extension ServerState {
     /// The `worldgpt` binary runs and predictions execute.
-    func worldgptBinary() throws -> URL {
+    func worldgptBinary() throws -> URL { try Self.worldgptBinary(configuration) }
+
+    static func worldgptBinary(_ configuration: ServerConfiguration) throws -> URL {
         if let binary = configuration.worldgpt { return binary }
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("worldgpt")
         guard FileManager.default.isExecutableFile(atPath: beside.path) else {
@@ -107,6 +109,12 @@ extension ServerState {
         v1.post("predict") { request, _ in
             let body = try await Wire.decode(PredictRequest.self, from: request, limit: self.configuration.maxBodyBytes)
             if body.episode != nil && self.configuration.readOnly { throw ServeError.readOnlyMode("predict with `episode` (it offloads the step)") }
+            if body.episode == nil {
+                // Micro-batched through the predict worker (one model load; concurrent requests share a lock-step batch).
+                _ = try self.modelArguments()
+                let prediction = BatchedPrediction(data: try self.paths.resolve(body.data).path, sample: body.sample, split: body.split, action: body.action)
+                return try Wire.json(try await self.predictions.predict(prediction))
+            }
             var arguments = ["predict"] + (try self.modelArguments()) + ["--data", try self.paths.resolve(body.data).path, "--start", body.sample, "--json"]
             if let split = body.split { arguments += ["--split", split] }
             if let action = body.action { arguments += ["--action", action] }
