@@ -119,7 +119,7 @@ struct Evidence: Codable, Sendable {
         cosine = Self.cosines(r)
         var arrays: [String: [String: Int]] = [:]
         for (role, state) in [("input", r.input), ("predicted", r.predicted), ("observed", r.observed)] where !state.isEmpty {
-            arrays[role] = Dictionary(uniqueKeysWithValues: state.modalities.map { ($0.rawValue, state[$0]!.dim) })
+            arrays[role] = Dictionary(uniqueKeysWithValues: state.modalities.compactMap { m in state[m].map { (m.rawValue, $0.dim) } })
         }
         if let e = r.action.embedding { arrays["action"] = ["embedding": e.dim] }
         self.arrays = arrays
