@@ -8,6 +8,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "worldgpt", targets: ["worldgpt"]),
+        // The HTTP server (docs/serve.md) is its own product, so `swift build --product worldgpt` never builds SwiftNIO;
+        // `worldgpt serve` runs the `worldgpt-serve` binary that sits beside it.
+        .executable(name: "worldgpt-serve", targets: ["worldgpt-serve"]),
         .library(name: "Agent", targets: ["Agent"]),
         // The readers the libFuzzer targets in Fuzz/ drive (a separate package, so this build never links a fuzzer).
         .library(name: "Formats", targets: ["Formats"]),
@@ -21,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config. Only `Native/` folders import them.
@@ -55,6 +59,14 @@ let package = Package(
             "Agent", "Tensor", "Formats", "Media", "Encoders", "Memory", "Retrieval", "ContextReflector", "WorldModel", "SimWorld",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The HTTP API and memory inspector over the runtime (docs/serve.md): the only targets that link SwiftNIO.
+        .target(name: "Server", dependencies: [
+            "Agent", "Memory", "Formats", "Retrieval", "WorldModel", "ContextReflector",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], resources: [.copy("Resources/openapi.yaml"), .copy("Resources/ui")]),
+        .executableTarget(name: "worldgpt-serve", dependencies: [
+            "Server", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         // Benchmarks live apart from tests and never gate CI on wall-clock time.
         .executableTarget(name: "WorldGPTBench", dependencies: [
@@ -75,5 +87,6 @@ let package = Package(
         .testTarget(name: "SimWorldTests", dependencies: ["SimWorld", "TestSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "TestSupport"]),
         .testTarget(name: "worldgptTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "TestSupport"]),
     ]
 )

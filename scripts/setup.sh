@@ -5,9 +5,10 @@
 set -euo pipefail
 
 # ffmpeg (the CLI) makes the containers our writers do not produce for the media tests; util-linux's setpriv
-# runs the permission checks without root.
+# runs the permission checks without root; chromium is the headless browser of the inspector test (docs/serve.md);
+# python3-venv makes .venv-serve below.
 packages=(libopenblas-dev libsqlite3-dev libavformat-dev libavcodec-dev libswscale-dev
-          libswresample-dev libavutil-dev libsndfile1-dev pkg-config ffmpeg util-linux)
+          libswresample-dev libavutil-dev libsndfile1-dev pkg-config ffmpeg util-linux chromium python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -61,6 +62,21 @@ if ! python3 -c 'import numpy' 2>/dev/null; then
     fi
     if ! python3 -c 'import numpy' 2>/dev/null; then
         echo "setup: error: numpy is still not importable by $(command -v python3); install it for that interpreter" >&2
+        exit 1
+    fi
+fi
+# The server tests' Python environment (.venv-serve, ignored by git): httpx, numpy, pytest, schemathesis, playwright
+# (driving Debian's chromium through executable_path: Playwright downloads no browser) and the client in python/.
+project="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$project/.venv-serve"
+serve_packages=(httpx numpy pytest schemathesis playwright)
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import httpx, numpy, pytest, schemathesis, playwright, worldgpt_client' 2>/dev/null; then
+    echo "setup: making $venv (${serve_packages[*]}, python/ as worldgpt-client)"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet "${serve_packages[@]}"
+    "$venv/bin/python" -m pip install --quiet --no-deps -e "$project/python"
+    if ! "$venv/bin/python" -c 'import httpx, numpy, pytest, schemathesis, playwright, worldgpt_client'; then
+        echo "setup: error: $venv lacks a package after pip install (see pip's messages above)" >&2
         exit 1
     fi
 fi

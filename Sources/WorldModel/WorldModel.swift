@@ -4,7 +4,7 @@ import Formats
 
 /// A predictor of the next world state from the current state and an action.
 ///
-/// Implementations: `IdentityModel`, `KNNModel`, `NativeWorldModel`; later a remote served WorldGPT.
+/// Implementations: `IdentityModel`, `KNNModel`, `NativeWorldModel`, `RidgeModel`, and `RemoteWorldModel` (served elsewhere).
 public protocol WorldModel {
     /// Predicts the embeddings of `input.targets` after `input.action` is taken in `input.state`.
     ///
@@ -126,6 +126,8 @@ public enum WorldModelError: Error, CustomStringConvertible, Equatable {
     case badCheckpoint(path: String, reason: String)
     /// The knowledge base of a retrieval model is empty or inconsistent.
     case badKnowledgeBase(reason: String)
+    /// A world model served elsewhere (`RemoteWorldModel`) did not answer, or answered something unusable.
+    case remote(url: String, reason: String)
 
     public var description: String {
         switch self {
@@ -137,6 +139,7 @@ public enum WorldModelError: Error, CustomStringConvertible, Equatable {
         case .emptyDataset(let field, let reason): return "dataset `\(field)`: \(reason)"
         case .badCheckpoint(let path, let reason): return "checkpoint \(path): \(reason)"
         case .badKnowledgeBase(let reason): return "knowledge base: \(reason)"
+        case .remote(let url, let reason): return "remote world model \(url): \(reason)"
         }
     }
 }

@@ -32,8 +32,11 @@ struct PredictCommand: ParsableCommand {
     @Option(name: .long, help: "Save the predicted embeddings: .npz (one array per modality), .pt or .safetensors.")
     var out: String?
     @OptionGroup var output: OutputOptions
+    @Flag(name: .long, help: ArgumentHelp("Read batches of predictions from stdin, one JSON array per line; answer one array per line (the server's predict worker).", visibility: .hidden))
+    var stdinBatches = false
 
     func run() throws {
+        if stdinBatches { return try answerBatches() }
         let (worldModel, encoder) = try setup.loadModel()
         var state: State
         var actionText = action
@@ -83,6 +86,64 @@ struct PredictCommand: ParsableCommand {
             print(filter.explanation().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         }
         if let out { print("wrote \(out)") }
+    }
+}
+
+extension PredictCommand {
+    /// The server's predict worker: the model is loaded once, and each stdin line (a JSON array of
+    /// `BatchedPrediction`) runs as one lock-step batch of the runtime; one JSON array of `BatchedAnswer` per line on
+    /// stdout, in order. A prediction that cannot be made answers its error and leaves the others.
+    func answerBatches() throws {
+        let (worldModel, encoder) = try setup.loadModel()
+        let cache = setup.encoderOptions.cache(for: encoder)
+        var samples: [String: [String: Transition]] = [:]
+        var runtime: Runtime?
+        var counter = 0
+        let encoderJSON = JSONEncoder()
+        while let line = readLine() {
+            guard let requests = try? JSONDecoder().decode([BatchedPrediction].self, from: Data(line.utf8)) else {
+                FileHandle.standardOutput.write(try encoderJSON.encode([BatchedAnswer(error: "not a JSON array of {data, sample, split?, action?}")]) + Data("\n".utf8))
+                continue
+            }
+            var answers = requests.map { _ in BatchedAnswer(error: "not predicted") }
+            var batch: [StepRequest] = [], owners: [Int] = []
+            for (i, r) in requests.enumerated() {
+                do {
+                    let key = r.data + "\u{0}" + (r.split ?? "")
+                    if samples[key] == nil {
+                        let config = try DatasetSources.config(URL(fileURLWithPath: r.data), split: r.split, folderSplit: "test")
+                        let transitions = try TrainingSetup.transitions(config, cache: cache)
+                        samples[key] = Dictionary(transitions.map { ($0.provenance.sampleID, $0) }, uniquingKeysWith: { first, _ in first })
+                    }
+                    guard let t = samples[key]?[r.sample] else { throw AgentError.badStartState(r.sample, reason: "no sample with this id in \(r.data)") }
+                    let actionText = r.action ?? t.action.text
+                    guard !actionText.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("the action is empty") }
+                    counter += 1
+                    // A name of its own per prediction: no prediction sees another's steps as memory.
+                    batch.append(StepRequest(episode: "predict-\(t.provenance.sampleID)#\(counter)", index: 0, state: t.state0,
+                                             action: Action(text: actionText), observed: t.state1, provenance: t.provenance))
+                    owners.append(i)
+                } catch {
+                    answers[i] = BatchedAnswer(error: "\(error)")
+                }
+            }
+            if !batch.isEmpty {
+                do {
+                    if runtime == nil {
+                        runtime = try setup.makeRuntime(worldModel, encoder: encoder, dim: batch[0].state.embeddings.values.first?.dim ?? 768).runtime
+                    }
+                    for (i, outcome) in zip(owners, try runtime!.step(batch)) {
+                        var trace = TraceLine(record: outcome.record)
+                        trace.episode = "predict-\(requests[i].sample)"
+                        answers[i] = BatchedAnswer(trace: trace)
+                    }
+                } catch {
+                    for i in owners { answers[i] = BatchedAnswer(error: "\(error)") }
+                }
+            }
+            // write(2) directly: the server waits for this line.
+            FileHandle.standardOutput.write(try encoderJSON.encode(answers) + Data("\n".utf8))
+        }
     }
 }
 

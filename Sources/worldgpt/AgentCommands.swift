@@ -12,7 +12,7 @@ import WorldModel
 
 /// Options that assemble a runtime: model, knowledge, memory store, reflector, switches.
 struct RuntimeSetupOptions: ParsableArguments {
-    @Option(name: .long, help: "World model: a checkpoint folder (from `worldgpt train` or `worldgpt train-ridge`), `identity` or `knn`.")
+    @Option(name: .long, help: "World model: a checkpoint folder (from `worldgpt train` or `worldgpt train-ridge`), `identity`, `knn`, or http://HOST:PORT (a model served elsewhere, docs/serve.md).")
     var model: String
     @Option(name: .long, help: "Knowledge base: a dataset YAML or SimWorld folder (its `kb` split) whose transitions are retrieved.")
     var kb: String?
@@ -87,6 +87,9 @@ enum AgentSetup {
         switch name {
         case "identity":
             return (IdentityModel(), try encoderOptions.encoder())
+        case let url where url.hasPrefix("http://") || url.hasPrefix("https://"):
+            // A model served elsewhere (docs/serve.md): actions are embedded here, with the encoder options given.
+            return (try RemoteWorldModel(url: url), try encoderOptions.encoder())
         case "knn":
             guard let kb else { throw ValidationError("--model knn needs --kb (the transitions it averages)") }
             let encoder = try encoderOptions.encoder()

@@ -29,6 +29,8 @@ let commandList: [any ParsableCommand.Type] = [
     PredictCommand.self,
     ForkCommand.self,
     SamplesCommand.self,
+    // Server (its own binary, worldgpt-serve)
+    ServeCommand.self,
     // The machine
     SystemCommand.self,
 ]

@@ -6,7 +6,7 @@ import Foundation
 import Tensor
 import WorldModel
 
-/// `worldgpt eval --model CKPT|identity|knn|ridge --data CONFIG.yaml [--split test] [--out CSV]`.
+/// `worldgpt eval --model CKPT|identity|knn|ridge|http://HOST:PORT --data CONFIG.yaml [--split test] [--out CSV]`.
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -70,6 +70,9 @@ struct EvalCommand: ParsableCommand {
             let kbPath = try AgentSetup.split("kb", explicit: kb, option: "--kb", data: data, purpose: "--model knn averages its transitions")
             let kbTransitions = try AgentSetup.knowledgeTransitions(kbPath, cache: encoderOptions.cache(for: encoder))
             worldModel = try KNNModel(knowledgeBase: kbTransitions, k: k, scopeToScenario: !anyScenario)
+        case let url where url.hasPrefix("http://") || url.hasPrefix("https://"):
+            encoder = try encoderOptions.encoder()
+            worldModel = try RemoteWorldModel(url: url)
         case "ridge":
             encoder = try encoderOptions.encoder()
             let trainPath = try AgentSetup.split("train", explicit: train, option: "--train", data: data, purpose: "--model ridge is fitted on it")

@@ -1,4 +1,5 @@
 // `worldgpt memory …`: inspect, search, export, verify and prune an episode store (thin: Memory does the work).
+import Agent
 import ArgumentParser
 import Foundation
 import Encoders
@@ -115,7 +116,7 @@ struct MemoryCommand: ParsableCommand {
                 let step = try db.steps(reference)[0]
                 query = RecallQuery(state: step.record.input, action: step.record.action.embedding, episode: episode, excludedStepIDs: [step.id])
             } else {
-                let (q, matchesState, matchesAction) = try textQuery(text ?? "", store: db, encoderKind: textEncoder, episode: episode)
+                let (q, matchesState, matchesAction) = try TextRecall.query(text ?? "", store: db, encoderKind: textEncoder, episode: episode)
                 query = q
                 weights.state = stateWeight ?? (matchesState ? 1 : 0)
                 weights.action = actionWeight ?? (matchesAction ? 1 : 0)
@@ -283,16 +284,4 @@ func describe(_ s: StoredStep, components: Int) -> String {
         }
     }
     return lines.joined(separator: "\n")
-}
-
-/// The recall query for `--text`: the sentence's embedding compared with stored actions when the widths match
-/// (and with stored states, as a text-modality state, when those match).
-func textQuery(_ text: String, store: EpisodeStore, encoderKind: String?, episode: String?) throws -> (RecallQuery, matchesState: Bool, matchesAction: Bool) {
-    let encoder = try encoderKind.flatMap(TextEncoderKind.init(rawValue:)).map { try TextEncoders.make($0) } ?? TextEncoders.default()
-    let v = Embedding(try encoder.embed([text])[0])
-    let matchesState = v.dim == store.dim, matchesAction = v.dim == store.actionDim
-    guard matchesState || matchesAction else {
-        throw ValidationError("the text encoder gives \(v.dim)-d vectors; the store holds \(store.dim)-d states and \(store.actionDim.map { "\($0)-d" } ?? "no") action embeddings")
-    }
-    return (RecallQuery(state: matchesState ? State([.text: v]) : State(), action: matchesAction ? v : nil, episode: episode), matchesState, matchesAction)
 }

@@ -90,7 +90,7 @@ final class CLITests: XCTestCase {
 
     func testHelpListsEverySubcommand() throws {
         let names = try commandListNames()
-        XCTAssertEqual(names.count, 19, "\(names)")
+        XCTAssertEqual(names.count, 20, "\(names)")
         let result = try runWorldGPT(["--help"])
         XCTAssertEqual(result.status, 0)
         XCTAssertEqual(helpSubcommands(result.stdout), names, result.stdout)

@@ -33,6 +33,18 @@ public enum NPY {
         try writeFile(encode(tensor, path: url.path), to: url)
     }
 
+    /// The `.npy` bytes of `tensor` (what `write` stores; an HTTP body, for example).
+    /// - Parameter name: names the array in error messages.
+    public static func encoded(_ tensor: TensorData, name: String) throws -> [UInt8] {
+        try encode(tensor, path: name)
+    }
+
+    /// Parses `.npy` bytes received from elsewhere (an HTTP body, for example).
+    /// - Parameter name: names the array in error messages.
+    public static func decoded(_ data: Data, name: String) throws -> TensorData {
+        try parse(data, path: name)
+    }
+
     /// Parses `.npy` bytes.
     static func parse(_ data: Data, path: String) throws -> TensorData {
         var r = ByteReader(data, path: path)

@@ -27,6 +27,18 @@ public enum SafeTensors {
         return try parse(data, path: url.path)
     }
 
+    /// The bytes of a safetensors file with `tensors` and `metadata` (an HTTP body, for example).
+    /// - Parameter name: names the bytes in error messages.
+    public static func encoded(_ tensors: [(name: String, tensor: TensorData)], metadata: [String: String] = [:], name: String) throws -> [UInt8] {
+        try encode(tensors, metadata: metadata, path: name)
+    }
+
+    /// Parses safetensors bytes received from elsewhere (an HTTP body, for example).
+    /// - Parameter name: names the bytes in error messages.
+    public static func decoded(_ data: Data, name: String) throws -> (tensors: [(name: String, tensor: TensorData)], metadata: [String: String]) {
+        try parse(data, path: name)
+    }
+
     /// Parses safetensors bytes (`path` names them in errors).
     static func parse(_ data: Data, path: String) throws -> (tensors: [(name: String, tensor: TensorData)], metadata: [String: String]) {
         var reader = ByteReader(data, path: path)

@@ -101,21 +101,26 @@ extension EpisodeStore {
     }
 
     /// Deletes all but the newest `keepLast` steps of each episode; returns how many steps were deleted.
+    /// - Parameter dryRun: count the steps that would be deleted, and delete nothing.
     @discardableResult
-    public func prune(keepLast: Int) throws -> Int {
+    public func prune(keepLast: Int, dryRun: Bool = false) throws -> Int {
         guard keepLast >= 0 else { throw StoreError.invalidArgument("--keep-last must be ≥ 0") }
         return try prune(where: """
             id IN (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY episode_id ORDER BY step_index DESC) AS r FROM steps) WHERE r > \(keepLast))
-            """)
+            """, dryRun: dryRun)
     }
 
     /// Deletes the steps created before `date`; returns how many were deleted.
+    /// - Parameter dryRun: count the steps that would be deleted, and delete nothing.
     @discardableResult
-    public func prune(before date: Date) throws -> Int {
-        try prune(where: "created_at < \(date.timeIntervalSince1970)")
+    public func prune(before date: Date, dryRun: Bool = false) throws -> Int {
+        try prune(where: "created_at < \(date.timeIntervalSince1970)", dryRun: dryRun)
     }
 
-    private func prune(where condition: String) throws -> Int {
+    private func prune(where condition: String, dryRun: Bool) throws -> Int {
+        if dryRun {
+            return try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM steps WHERE \(condition)") ?? 0 }
+        }
         let deleted = try write { db -> Int in
             try db.execute(sql: "DELETE FROM steps WHERE \(condition)")
             let n = db.changesCount
