@@ -161,7 +161,26 @@ struct ForkCommand: ParsableCommand {
 /// `worldgpt samples build`.
 struct SamplesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "samples", abstract: "Build retrieval-augmented training samples.", subcommands: [Build.self])
+        commandName: "samples", abstract: "Build retrieval-augmented training samples.", subcommands: [Build.self, Merge.self])
+
+    /// `samples merge OUT IN...`.
+    struct Merge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Merge sample folders built with `samples build --shard I/N` into one (what the unsharded build writes).")
+        @Argument(help: "The merged folder (new or empty).")
+        var output: String
+        @Argument(help: "The shard folders.")
+        var inputs: [String]
+
+        func validate() throws {
+            guard !inputs.isEmpty else { throw ValidationError("give the output folder and at least one shard folder") }
+        }
+
+        func run() throws {
+            let report = try SampleBuilder.merge(inputs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: output))
+            print("merged \(report.samples) samples into \(output)" + (report.duplicates > 0 ? " (\(report.duplicates) found twice, kept once)" : ""))
+        }
+    }
 
     struct Build: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -189,9 +208,12 @@ struct SamplesCommand: ParsableCommand {
         var limit: Int?
         @Option(name: .long, help: "Seed of the history-length draw.")
         var seed: UInt64 = 0
+        @Option(name: .long, help: "Build only shard I of N (1-based, e.g. 2/3): a contiguous range of the samples; `samples merge` joins the shards.")
+        var shard: String?
         @OptionGroup var encoderOptions: ActionEncoderOptions
 
         func run() throws {
+            let shard = try self.shard.map(Shard.init(parsing:)) ?? .whole
             let parts = history.components(separatedBy: "..")
             guard let lo = Int(parts[0]), let hi = Int(parts.count > 1 ? parts[1] : parts[0]), lo <= hi else {
                 throw ValidationError("--history must be N or LO..HI, e.g. 2..5 (got \(history))")
@@ -206,7 +228,7 @@ struct SamplesCommand: ParsableCommand {
             var filter = ReflectorFilterConfig()
             filter.budget = budget
             let builder = try SampleBuilder(knowledge: knowledge, filter: filter, history: lo...hi, seed: seed)
-            let samples = try builder.build(transitions) { done, total in
+            let samples = try builder.build(transitions, shard: shard) { done, total in
                 if done % 100 == 0 || done == total { ProgressLine.update("samples: \(done)/\(total)") }
             }
             ProgressLine.finish()

@@ -25,10 +25,10 @@ struct EvalCommand: ParsableCommand {
             `<split>.yaml` (default test).
             """)
 
-    @Option(name: .long, help: "A checkpoint folder (native or ridge), `identity`, `knn` or `ridge`.")
-    var model: String
-    @Option(name: .long, help: "Dataset YAML (or SimWorld folder) with dataset_list and modality_modes.")
-    var data: String
+    @Option(name: .customLong("model"), help: "A checkpoint folder (native or ridge), `identity`, `knn` or `ridge`.")
+    var modelOption: String?
+    @Option(name: .customLong("data"), help: "Dataset YAML (or SimWorld folder) with dataset_list and modality_modes.")
+    var dataOption: String?
     @Option(name: .long, help: "Split: a section of the YAML file, or a folder's <split>.yaml (SimWorld: train, kb, test, sequences; default test).")
     var split: String?
     @Option(name: .long, help: "Write the CSV here.")
@@ -49,6 +49,13 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup(title: "Ablation") var ablationOptions: AblationOptions
 
     func run() throws {
+        if !ablationOptions.merge.isEmpty {
+            return try AblationReport.merge(ablationOptions.merge, reportDir: ablationOptions.reportDir)
+        }
+        guard let model = modelOption, let data = dataOption else { throw ValidationError("give --model and --data (or --merge FILE… to join ablation shards)") }
+        if ablationOptions.shard != nil, !ablationOptions.ablation {
+            throw ValidationError("--shard splits the ablation (--ablation); plain `eval` is not sharded")
+        }
         if ablationOptions.ablation {
             if let threads { BLAS.threadCount = threads }
             try AblationReport.run(model: model, data: data, split: split, kb: kb, train: train, options: ablationOptions, encoderOptions: encoderOptions)

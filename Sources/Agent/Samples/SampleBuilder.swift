@@ -55,13 +55,18 @@ public struct SampleBuilder {
     }
 
     /// Builds the samples of `transitions` (actions must carry embeddings).
-    public func build(_ transitions: [Transition], progress: (Int, Int) -> Void = { _, _ in }) throws -> [BuiltSample] {
+    ///
+    /// - Parameter shard: build only this shard's contiguous range of samples (`Shard.range`); a sample is the same
+    ///   whichever shard builds it (its history and draw depend on its index in `transitions` only).
+    public func build(_ transitions: [Transition], shard: Shard = .whole, progress: (Int, Int) -> Void = { _, _ in }) throws -> [BuiltSample] {
         var byEpisode: [String: [Int: Transition]] = [:]
         for t in transitions {
             if let e = t.provenance.episode, let s = t.provenance.step { byEpisode[e, default: [:]][s] = t }
         }
         var out: [BuiltSample] = []
-        for (index, t) in transitions.enumerated() {
+        let range = shard.range(of: transitions.count)
+        for index in range {
+            let t = transitions[index]
             let query = ReflectorQuery(state: t.state0, action: t.action, provenance: t.provenance)
             let candidates = try knowledge.candidates(for: query, k: retrievalK)
             let kept = filter.apply(query: query, candidates: candidates).kept
@@ -77,7 +82,7 @@ public struct SampleBuilder {
                 }
             }
             out.append(BuiltSample(index: index, transition: t, context: kept, history: past))
-            progress(index + 1, transitions.count)
+            progress(index + 1 - range.lowerBound, range.count)
         }
         return out
     }
@@ -103,6 +108,11 @@ public struct SampleBuilder {
             entry["tensors"] = stem
             entries.append(entry)
         }
+        try writeIndex(entries, to: directory)
+    }
+
+    /// Writes `annotations.json` (entries in the given order) and `schema.json`: the one writer of both files.
+    static func writeIndex(_ entries: [[String: Any]], to directory: URL) throws {
         let json = try JSONSerialization.data(withJSONObject: entries, options: [.prettyPrinted, .sortedKeys])
         try json.write(to: directory.appendingPathComponent("annotations.json"), options: .atomic)
         try Data(schema.utf8).write(to: directory.appendingPathComponent("schema.json"), options: .atomic)
