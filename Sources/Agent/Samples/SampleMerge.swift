@@ -42,12 +42,14 @@ extension SampleBuilder {
                 throw AgentError.mergeConflict(path: file.path, reason: "cannot read: \(error.localizedDescription)")
             }
             for entry in list {
-                guard let stem = entry["tensors"] as? String, stem.hasPrefix("sample-"), let index = Int(stem.dropFirst("sample-".count)) else {
-                    throw AgentError.mergeConflict(path: file.path, reason: "an entry has no `tensors` stem sample-NNNNNN")
+                guard let index = entry["index"] as? Int else {
+                    throw AgentError.mergeConflict(path: file.path, reason: "an entry has no `index` (written by an older `samples build`?)")
                 }
+                let stem = entry["tensors"] as? String
                 let json = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
                 if let earlier = entries[index] {
-                    for suffix in [".pt", ".safetensors"] {
+                    for suffix in stem == nil ? [] : [".pt", ".safetensors"] {
+                        let stem = stem ?? ""
                         let a = try? Data(contentsOf: earlier.source.appendingPathComponent("tensors/\(stem)\(suffix)"))
                         let b = try? Data(contentsOf: input.appendingPathComponent("tensors/\(stem)\(suffix)"))
                         guard a != nil, a == b else {
@@ -63,17 +65,39 @@ extension SampleBuilder {
                 entries[index] = (entry, input, json)
             }
         }
-        let tensors = output.appendingPathComponent("tensors")
-        try fm.createDirectory(at: tensors, withIntermediateDirectories: true)
+        let tensors = output.appendingPathComponent("tensors"), packed = output.appendingPathComponent("packed")
         let ordered = entries.keys.sorted()
+        var parts: [String: URL] = [:]  // packed part → the input it is copied from
         for index in ordered {
             let (entry, source, _) = entries[index]!  // a key of `entries`
-            let stem = entry["tensors"] as? String ?? ""
+            if let part = (entry["packed"] as? [String: Any])?["part"] as? String {
+                if let earlier = parts[part], earlier != source {
+                    for suffix in [".safetensors", ".json"] {
+                        let a = try? Data(contentsOf: earlier.appendingPathComponent("packed/\(part)\(suffix)"))
+                        guard a != nil, a == (try? Data(contentsOf: source.appendingPathComponent("packed/\(part)\(suffix)"))) else {
+                            throw AgentError.mergeConflict(path: source.path, reason: "packed/\(part)\(suffix) differs from the one in \(earlier.path) (shards must be cut at part boundaries: give both builds the same --pack)")
+                        }
+                    }
+                } else if parts[part] == nil {
+                    parts[part] = source
+                }
+            }
+            guard let stem = entry["tensors"] as? String else { continue }
+            try fm.createDirectory(at: tensors, withIntermediateDirectories: true)
             for suffix in [".pt", ".safetensors"] {
                 let from = source.appendingPathComponent("tensors/\(stem)\(suffix)"), to = tensors.appendingPathComponent(stem + suffix)
                 // A copy, not a hard link: a shard rebuilt in place must not change the merged folder.
                 do { try fm.copyItem(at: from, to: to) } catch {
                     throw AgentError.mergeConflict(path: from.path, reason: "cannot copy into \(to.path): \(error.localizedDescription)")
+                }
+            }
+        }
+        for (part, source) in parts.sorted(by: { $0.key < $1.key }) {
+            try fm.createDirectory(at: packed, withIntermediateDirectories: true)
+            for suffix in [".safetensors", ".json"] {
+                let from = source.appendingPathComponent("packed/\(part)\(suffix)")
+                do { try fm.copyItem(at: from, to: packed.appendingPathComponent(part + suffix)) } catch {
+                    throw AgentError.mergeConflict(path: from.path, reason: "cannot copy: \(error.localizedDescription)")
                 }
             }
         }
