@@ -22,17 +22,17 @@ struct AblationOptions: ParsableArguments {
     var history = 3
     @Option(name: .long, help: "ablation: most context items the reflector keeps (default 8: what `make demo`'s reflector is tuned with).")
     var budget = 8
-    @Option(name: .long, help: "ablation: folder for ablation.csv and ablation.svg (default: beside --out, or the current folder).")
+    @Option(name: .long, help: "ablation: folder for ablation.csv and ablation.svg; with --shard: for the shard's scores file (default: the current folder).")
     var reportDir: String?
     @Option(name: .long, help: "ablation: the dataset YAML whose episodes are rolled out (default: --data itself, or its sequences split when a folder).")
     var sequences: String?
     @Flag(name: .long, help: "ablation: leave out the ridge rows (ridge, ridge+memory, ridge+knowledge, ridge+all).")
     var noRidge = false
-    @Option(name: .long, help: "ablation: run only shard I of N (1-based) of the episodes and write its scores (ablation-scores-I-of-N.json in the report folder) for `eval --merge`.")
+    @Option(name: .long, help: "Run only shard I of N (1-based): with --ablation of the episode groups, else of the prediction batches; writes ablation-scores-I-of-N.json or eval-scores-I-of-N.json into --report-dir for `eval --merge`.")
     var shard: String?
     @Option(name: .long, help: "ablation: episodes stepped together in one batch (shards and the unsharded run must use the same value).")
     var groupSize = RolloutDriver.defaultGroupSize
-    @Option(name: .long, parsing: .upToNextOption, help: "Merge the scores files of an ablation's shards into its table (ablation.csv and ablation.svg in --report-dir); needs no model or data.")
+    @Option(name: .long, parsing: .upToNextOption, help: "Merge the scores files of an evaluation's shards into its table (ablation: ablation.csv and .svg in --report-dir; plain eval: --out CSV); needs no model or data.")
     var merge: [String] = []
 }
 

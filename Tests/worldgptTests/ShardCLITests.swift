@@ -209,6 +209,34 @@ final class ShardCLITests: XCTestCase {
         try assertWorldGPTFails(["samples", "merge", w.url("samples-merged-1").path, w.url("samples-1-1").path], mentioning: ["not empty"])
     }
 
+    func testShardedEvaluationMergesIntoTheUnshardedTable() throws {
+        let w = try w
+        let eval = ["eval", "--model", w.tuned.appendingPathComponent("model").path, "--data", w.world.path, "--split", "train", "--memory", "2"]
+            + ShardWorld.encoder
+        let whole = try worldgptOutput(eval + ["--out", w.url("eval-whole.csv").path])
+        let csv = try Data(contentsOf: w.url("eval-whole.csv"))
+        XCTAssertTrue(whole.contains("mean over modes"), whole)
+        for n in 1...3 {
+            let dir = w.url("eval-\(n)")
+            var predictions = 0, total = 0
+            for i in 1...n {
+                let out = try worldgptOutput(eval + ["--shard", "\(i)/\(n)", "--report-dir", dir.path])
+                XCTAssertTrue(out.hasPrefix("eval shard \(i)/\(n): predictions "), out)
+                let scores = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("eval-scores-\(i)-of-\(n).json"))) as? [String: Any])
+                let range = try XCTUnwrap(scores["jobRange"] as? [Int])
+                predictions += range[1] - range[0]
+                total = try XCTUnwrap(scores["jobs"] as? Int)
+                if n > 1 { XCTAssertLessThan(range[1] - range[0], try XCTUnwrap(scores["jobs"] as? Int), "a shard does part of the work") }
+            }
+            XCTAssertEqual(predictions, total, "n = \(n): the shards together make every prediction once")
+            let files = (1...n).map { dir.appendingPathComponent("eval-scores-\($0)-of-\(n).json").path }
+            let merged = try worldgptOutput(["eval", "--merge"] + files + ["--out", dir.appendingPathComponent("eval.csv").path])
+            XCTAssertEqual(merged.split(separator: "\n").dropLast(), whole.split(separator: "\n").dropLast(), "n = \(n): the printed table")
+            XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("eval.csv")), csv, "n = \(n): the CSV")
+        }
+        try assertWorldGPTFails(["eval", "--merge", w.url("eval-3/eval-scores-2-of-3.json").path], mentioning: ["is in no shard"])
+    }
+
     func testShardedAblationMergesIntoTheUnshardedTable() throws {
         let w = try w
         let ablation = ["eval", "--ablation", "--model", w.tuned.appendingPathComponent("model").path, "--reflector", w.tuned.path,
