@@ -188,10 +188,11 @@ final class ShardCLITests: XCTestCase {
 
     func testShardedSamplesMergeIntoTheUnshardedFolder() throws {
         let w = try w
-        let build = ["samples", "build", "--data", w.world.path, "--kb", w.world.path, "--limit", "60"] + ShardWorld.encoder
+        // 150 samples: the whole build and the halves run on two threads (≥ 64 samples), the thirds on one.
+        let build = ["samples", "build", "--data", w.world.path, "--kb", w.world.path, "--limit", "150"] + ShardWorld.encoder
         try worldgptOutput(build + ["--out", w.url("samples-whole").path])
         let expected = try w.files(under: w.url("samples-whole"))
-        XCTAssertEqual(expected.keys.filter { $0.hasSuffix(".safetensors") }.count, 60)
+        XCTAssertEqual(expected.keys.filter { $0.hasSuffix(".safetensors") }.count, 150)
         for n in 1...3 {
             let parts = try (1...n).map { i -> String in
                 let out = w.url("samples-\(n)-\(i)")
@@ -201,7 +202,7 @@ final class ShardCLITests: XCTestCase {
             // The first shard twice: a retried shard's folder beside the first attempt's.
             let merged = w.url("samples-merged-\(n)")
             let out = try worldgptOutput(["samples", "merge", merged.path] + parts + [parts[0]])
-            XCTAssertTrue(out.contains("merged 60 samples"), out)
+            XCTAssertTrue(out.contains("merged 150 samples"), out)
             let got = try w.files(under: merged)
             XCTAssertEqual(Set(got.keys), Set(expected.keys), "n = \(n)")
             for (file, data) in expected where got[file] != data { XCTFail("n = \(n): \(file) differs from the unsharded build's") }

@@ -62,34 +62,58 @@ public struct SampleBuilder {
         try build(transitions, range: shard.range(of: transitions.count), progress: progress)
     }
 
-    /// Builds the samples with indices in `range` (see `shardRange`).
+    /// Builds the samples with indices in `range` (see `shardRange`). A range of 64 or more samples is split in two
+    /// halves built on two threads when the source answers concurrent queries and the thread budget allows
+    /// (`BLAS.workerBudget`); each sample depends only on its index, so the result is the same either way.
     public func build(_ transitions: [Transition], range: Range<Int>, progress: (Int, Int) -> Void = { _, _ in }) throws -> [BuiltSample] {
         precondition(range.lowerBound >= 0 && range.upperBound <= transitions.count, "sample range outside the transitions")
         var byEpisode: [String: [Int: Transition]] = [:]
         for t in transitions {
             if let e = t.provenance.episode, let s = t.provenance.step { byEpisode[e, default: [:]][s] = t }
         }
-        var out: [BuiltSample] = []
-        for index in range {
-            let t = transitions[index]
-            let query = ReflectorQuery(state: t.state0, action: t.action, provenance: t.provenance)
-            let candidates = try knowledge.candidates(for: query, k: retrievalK)
-            let kept = filter.apply(query: query, candidates: candidates).kept
-            var past: [Transition] = []
-            if let e = t.provenance.episode, let s = t.provenance.step, let steps = byEpisode[e] {
-                let span = UInt64(history.upperBound - history.lowerBound + 1)
-                var draw = SeededRandom(seed: seed ^ UInt64(index))
-                let wanted = history.lowerBound + Int(draw.next() % span)
-                var k = s - 1
-                while past.count < wanted, let previous = steps[k] {
-                    past.append(previous)
-                    k -= 1
+        let workers = knowledge.supportsConcurrentQueries && range.count >= 64 && BLAS.workerBudget >= 2 ? 2 : 1
+        var parts = [[BuiltSample]](repeating: [], count: workers)
+        var failures = [(any Error)?](repeating: nil, count: workers)
+        parts.withUnsafeMutableBufferPointer { partBuffer in
+            failures.withUnsafeMutableBufferPointer { failureBuffer in
+                guard let out = partBuffer.baseAddress, let failure = failureBuffer.baseAddress else { return }
+                // Each worker writes only its own slot of `out` and `failure`; worker 0 reports progress for both.
+                Kernels.parallel(workers: workers) { w in
+                    let slice = Kernels.slice(range.count, worker: w, of: workers)
+                    do {
+                        for (n, index) in ((range.lowerBound + slice.lowerBound)..<(range.lowerBound + slice.upperBound)).enumerated() {
+                            out[w].append(try sample(index, transitions: transitions, byEpisode: byEpisode))
+                            if w == 0 { progress(min(range.count, (n + 1) * workers), range.count) }
+                        }
+                    } catch {
+                        failure[w] = error
+                    }
                 }
             }
-            out.append(BuiltSample(index: index, transition: t, context: kept, history: past))
-            progress(index + 1 - range.lowerBound, range.count)
         }
-        return out
+        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }  // the lower half's first
+        progress(range.count, range.count)
+        return parts.flatMap { $0 }
+    }
+
+    /// Sample `index`: its reflected context and its drawn history.
+    private func sample(_ index: Int, transitions: [Transition], byEpisode: [String: [Int: Transition]]) throws -> BuiltSample {
+        let t = transitions[index]
+        let query = ReflectorQuery(state: t.state0, action: t.action, provenance: t.provenance)
+        let candidates = try knowledge.candidates(for: query, k: retrievalK)
+        let kept = filter.apply(query: query, candidates: candidates).kept
+        var past: [Transition] = []
+        if let e = t.provenance.episode, let s = t.provenance.step, let steps = byEpisode[e] {
+            let span = UInt64(history.upperBound - history.lowerBound + 1)
+            var draw = SeededRandom(seed: seed ^ UInt64(index))
+            let wanted = history.lowerBound + Int(draw.next() % span)
+            var k = s - 1
+            while past.count < wanted, let previous = steps[k] {
+                past.append(previous)
+                k -= 1
+            }
+        }
+        return BuiltSample(index: index, transition: t, context: kept, history: past)
     }
 
     /// Writes built samples under `directory` (see the type's documentation for the layout).

@@ -57,7 +57,7 @@ extension SampleBuilder {
                         }
                     }
                     guard earlier.json == json else {
-                        throw AgentError.mergeConflict(path: file.path, reason: "the entry of \(stem) differs from the one in \(earlier.source.path)")
+                        throw AgentError.mergeConflict(path: file.path, reason: "the entry of sample \(index) differs from the one in \(earlier.source.path)")
                     }
                     duplicates += 1
                     continue
