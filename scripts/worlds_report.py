@@ -18,6 +18,8 @@ def ablation(path):
         for row in csv.DictReader(f):
             cells[(row["variant"], int(row["step"]))].append(float(row["cosine"]))
     means = {k: sum(v) / len(v) for k, v in cells.items()}
+    ablation.below_identity = sorted({(v, s) for (v, s), m in means.items()
+                                      if v != "identity" and ("identity", s) in means and m < means[("identity", s)]})
     steps = max(s for _, s in means)
     def over(variant, lo, hi):
         vals = [means[(variant, s)] for s in range(lo, min(hi, steps) + 1) if (variant, s) in means]
@@ -44,7 +46,10 @@ for family in families:
         d = os.path.join(out, f"{family}-{seed}")
         a = ablation(os.path.join(d, "ablation", "ablation.csv"))
         y = yardstick(os.path.join(d, "yardstick.txt"))
-        oracle = json.load(open(os.path.join(d, "world", "world.json")))["oracles"]["mean"]
+        world_json = json.load(open(os.path.join(d, "world", "world.json")))
+        oracle = world_json["oracles"]["mean"]
+        kb_noise = float(world_json.get("config", {}).get("kbNoise", world_json.get("config", {}).get("kb_noise", 0)) or 0)
+        below = ablation.below_identity
         rec = {"world": f"{family}-{seed}"}
         for v in VARIANTS:
             s1, s37 = a.get(v, (None, None))
@@ -61,7 +66,11 @@ for family in families:
             ("base ≥ ridge @1", g("base @1") >= g("ridge @1")),
             ("+memory−base ≥ ridge+memory−ridge (3–7)", g("+memory @3-7") - g("base @3-7") >= g("ridge+memory @3-7") - g("ridge @3-7")),
             ("+all−base @1 ≥ 0.8×told gain", g("+all @1") - g("base @1") >= 0.8 * told_gain),
-        ]))
+        ] + ([("+all−base @1 ≥ 1.5 (knowledge worth ≥ 5)", g("+all @1") - g("base @1") >= 1.5)]
+             if oracle["trueDynamics"] - oracle["noScenario"] >= 5 else [])
+          + ([("+reflector ≥ +retrieval + 0.5 @1 (noisy KB)", g("+reflector @1") >= g("+retrieval @1") + 0.5)] if kb_noise > 0 else [])
+          + [("no variant below identity at any step", not below)]))
+        rec["below identity"] = ", ".join(f"{v}@{s}" for v, s in below) or "none"
 
 keys = list(records[0].keys())
 with open(os.path.join(out, "worlds.csv"), "w", newline="") as f:

@@ -20,8 +20,10 @@ struct AblationOptions: ParsableArguments {
     var steps = 7
     @Option(name: .long, help: "ablation: recent steps given as memory in the memory variants.")
     var history = 3
-    @Option(name: .long, help: "ablation: most context items the reflector keeps (default 8: what `make demo`'s reflector is tuned with).")
-    var budget = 8
+    @Option(name: .long, help: "ablation: most context items the reflector keeps (default 4, the runtime's default filter).")
+    var budget: Int?
+    @Option(name: .long, help: "ablation: the runtime filter's settings (JSON: threshold, duplicate_cosine, mmr_lambda, budget); --budget overrides its budget.")
+    var filter: String?
     @Option(name: .long, help: "ablation: folder for ablation.csv and ablation.svg; with --shard: for the shard's scores file (default: the current folder).")
     var reportDir: String?
     @Option(name: .long, help: "ablation: the dataset YAML whose episodes are rolled out (default: --data itself, or its sequences split when a folder).")
@@ -51,7 +53,8 @@ enum AblationReport {
             cache: cache, option: options.sequences == nil ? "--data" : "--sequences")
         let dim = plans.first?.start.embeddings.values.first?.dim ?? 768
         var base = RuntimeOptions(history: options.history)
-        base.filter.budget = options.budget
+        if let file = options.filter { base.filter = try RuntimeFilterFile.load(file) }
+        if let budget = options.budget { base.filter.budget = budget }
         var variants = AblationVariant.standard(model: worldModel, base: base)
         let kbPath = kb ?? (DatasetSources.isFolder(data) ? data : nil)
         // The same knowledge source serves the model's retrieval rows and the ridge rows that read kept context.
@@ -64,8 +67,12 @@ enum AblationReport {
             ProgressLine.note("ablation: no --reflector given: skipping +retrieval, +reflector and +all (the model reads context only through reflector tokens)")
             variants.removeAll { $0.options.retrieval }
         }
+        let linearBase = (worldModel as? NativeWorldModel)?.linearBase
         if options.noRidge {
             // The rows above only.
+        } else if train == nil, let linearBase, let rows = RidgeBaselines.ablationVariants(from: linearBase, knowledge: knowledge != nil, options: base) {
+            ProgressLine.note("ablation: the ridge rows are the model's own linear base (fitted on its training data); give --train to fit them anew")
+            variants += rows
         } else if let trainPath = train ?? (DatasetSources.isFolder(data) ? data : nil) {
             let trainConfig = try DatasetSources.config(URL(fileURLWithPath: trainPath), split: nil, folderSplit: "train", option: train == nil ? "--data" : "--train")
             try DatasetSources.check(trainConfig)

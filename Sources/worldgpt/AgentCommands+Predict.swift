@@ -231,7 +231,7 @@ struct SamplesCommand: ParsableCommand {
             var transitions = try TrainingSetup.transitions(config, cache: cache)
             try cache.save()
             if let limit { transitions = Array(transitions.prefix(limit)) }
-            var filter = ReflectorFilterConfig()
+            var filter = RuntimeOptions.defaultFilter
             filter.budget = budget
             let builder = try SampleBuilder(knowledge: knowledge, filter: filter, history: lo...hi, seed: seed)
             let range = SampleBuilder.shardRange(count: transitions.count, shard: shard, packSize: pack)

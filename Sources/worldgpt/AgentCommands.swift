@@ -32,15 +32,15 @@ struct RuntimeSetupOptions: ParsableArguments {
     var noObserve = false
     @Option(name: .long, help: "Candidates retrieved per step before filtering.")
     var retrievalK = 16
-    @Option(name: .long, help: "Most context items the reflector keeps (default 8: what `make demo`'s reflector is tuned with).")
-    var budget = 8
+    @Option(name: .long, help: "Most context items the reflector keeps (default 4, the runtime's default filter).")
+    var budget = RuntimeOptions.defaultFilter.budget
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?
     @OptionGroup var encoderOptions: ActionEncoderOptions
 
     /// The runtime options these flags describe.
     func runtimeOptions() -> RuntimeOptions {
-        var filter = ReflectorFilterConfig()
+        var filter = RuntimeOptions.defaultFilter
         filter.budget = budget
         return RuntimeOptions(memory: !noMemory, retrieval: !noRetrieval, reflector: !noReflector, history: history,
                               retrievalK: retrievalK, filter: filter, observe: !noObserve)

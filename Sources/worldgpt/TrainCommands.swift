@@ -91,12 +91,18 @@ extension TrainCommand {
     }
 }
 
-/// `worldgpt train --config TRAIN.yaml`.
+/// `worldgpt train --data DATA` (the default recipe) or `worldgpt train --config TRAIN.yaml`.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train the native world model (progressive stages, AdamW, checkpoints, resume).",
         discussion: """
+            Without --config, the default recipe (docs/worldmodel.md, "The default recipe") sizes the model and \
+            the schedule from --data: the linear base (closed-form ridge regressions for state, action and \
+            memory) with a width-128, depth-2 transformer learning the residual (scaled by 0.1); 1 pass over the \
+            data (300–3000 steps, one stage per mode kind); every 5th training episode held out and final/ chosen on them among \
+            the base alone, the checkpoints and the last step (selection.json).
+
             TRAIN.yaml holds the dataset (`data: DATASET.yaml`, or inline WorldNet `dataset_list` and \
             `modality_modes`) and the sections `model` (width, depth, heads, mlp_ratio, max_memory_steps, \
             reflector_width, seed, optional embedding_dim/action_dim), `optimizer` (lr, min_lr, warmup_steps, \
@@ -117,8 +123,8 @@ struct TrainCommand: ParsableCommand {
             the weights of an uninterrupted run.
             """)
 
-    @Option(name: .long, help: "The training YAML (dataset + model/optimizer/training sections).")
-    var config: String
+    @Option(name: .long, help: "The training YAML (dataset + model/optimizer/training sections). Default: the recipe, for --data.")
+    var config: String?
     @Option(name: .long, help: "A dataset YAML (or SimWorld folder) replacing the config's data.")
     var data: String?
     @Option(name: .long, help: "A dataset YAML (or SimWorld folder) to evaluate after training, replacing the config's validation.")
@@ -137,14 +143,20 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         if let threads { BLAS.threadCount = threads }
-        let file = try TrainingFile.load(URL(fileURLWithPath: config))
+        var file: TrainingFile
+        if let config {
+            file = try TrainingFile.load(URL(fileURLWithPath: config))
+        } else {
+            guard data != nil else { throw ValidationError("give --data DATA (a dataset YAML or a SimWorld folder) to train with the default recipe, or --config TRAIN.yaml") }
+            file = TrainingFile(training: TrainingConfig(), source: "the default recipe")
+        }
         // Knowledge settings are checked before any data is read.
         let contextProbability = file.training.contextProbability
         if contextProbability > 0, kb == nil {
             throw ValidationError("training.context_probability is \(contextProbability): give --kb (the knowledge to retrieve context from)")
         }
         if contextProbability == 0, kb != nil {
-            throw ValidationError("--kb is used only when training.context_probability is above 0 in \(config)")
+            throw ValidationError("--kb is used only when training.context_probability is above 0 in \(config ?? "the training config")")
         }
         let dataset = try TrainingSetup.dataset(for: file, dataOverride: data.map { URL(fileURLWithPath: $0) })
         // Resolve the validation data before training, so a bad path fails now rather than after the run.
@@ -156,6 +168,11 @@ struct TrainCommand: ParsableCommand {
         let encoder = try encoderOptions.encoder()
         ProgressLine.note("loading \(dataset.source) (\(dataset.datasetList.count) subset(s)), actions embedded by \(encoder.name)")
         let transitions = try TrainingSetup.transitions(dataset, cache: encoderOptions.cache(for: encoder))
+        if config == nil {
+            file.training = try TrainingRecipe.config(transitionCount: transitions.count, modes: dataset.modalityModes.map(TaskMode.init))
+            ProgressLine.note("default recipe: \(file.training.totalSteps) steps, linear base, every \(file.training.heldOutEvery)th episode held out for choosing final/")
+        }
+        if file.training.model.linearBase { ProgressLine.note("fitting the linear base (ridge regressions, λ chosen on held-out episodes)") }
         let trainer = try TrainingSetup.trainer(file: file, dataset: dataset, transitions: transitions, encoder: encoder)
         if let kb { trainer.contextStage = try contextStage(for: trainer, kb: kb, cache: encoderOptions.cache(for: encoder)) }
         let output = URL(fileURLWithPath: out)
@@ -178,6 +195,9 @@ struct TrainCommand: ParsableCommand {
         ProgressLine.finish()
         print(String(format: "trained %d steps in %.1f s (%.0f samples/s); final model: %@", summary.steps, summary.seconds,
                      summary.samplesPerSecond, summary.finalCheckpoint?.path ?? "-"))
+        if let selected = summary.selectedStep {
+            print("final/ is the candidate of step \(selected) (best on \(trainer.heldOut.count) held-out transitions; \(out)/selection.json)")
+        }
         if trainer.contextStage != nil, let final = summary.finalCheckpoint {
             print("the reflector trained with the model: \(final.appendingPathComponent(ReflectorTrainingStage.reflectorFile).path)")
         }

@@ -1,5 +1,6 @@
 // `worldgpt train-reflector`: cognitive-augmented tuning — the learned reflector (and the world model's reflector-token
 // projection) trained against a frozen world model on knowledge retrieved with the leakage guard; held-out comparison.
+import Agent
 import ArgumentParser
 import ContextReflector
 import Formats
@@ -43,6 +44,8 @@ struct TrainReflectorCommand: ParsableCommand {
     var out: String
     @Option(name: .long, help: "Evaluate on at most this many held-out transitions (default: all).")
     var evalLimit: Int?
+    @Option(name: .long, help: "With a linear base: the runtime filter its knowledge models are fitted with (JSON: threshold, duplicate_cosine, mmr_lambda, budget; default: the runtime's).")
+    var filter: String?
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?
     @OptionGroup var encoderOptions: ActionEncoderOptions
@@ -74,6 +77,16 @@ struct TrainReflectorCommand: ParsableCommand {
         let knowledge = try AgentSetup.knowledge(kb, cache: cache, model: native)
         try cache.save()
 
+        if native.config.linearBase {
+            // The context the runtime keeps by default (`RuntimeOptions.defaultFilter`, as rollout, predict and the ablation).
+            var runtime = RuntimeOptions()
+            if let filter { runtime.filter = try RuntimeFilterFile.load(filter) }
+            let added = try RidgeBaselines.addKnowledge(to: native, transitions: train, modes: modes, knowledge: knowledge, options: runtime) {
+                ProgressLine.update("linear base: retrieving kept context for \($0)/\($1) training transitions")
+            }
+            ProgressLine.finish()
+            ProgressLine.note("linear base: fitted \(added.map(\.name).joined(separator: ", ")) (saved with the model in \(out)/model/linear/)")
+        }
         let filter = try ReflectorFilter(config: tuning.filter)
         let trainSamples = try ReflectorTuner.prepare(transitions: train, modes: modes, source: knowledge, filter: filter, candidates: tuning.candidates,
                                                       limit: tuning.trainSamples, seed: tuning.seed) {
@@ -122,7 +135,7 @@ struct TrainReflectorCommand: ParsableCommand {
         let tuned = try tuner.evaluate(evalSamples, useReflector: true)
 
         try learned.save(to: outURL.appendingPathComponent("reflector.pt"))
-        if tuning.tuneProjection { try native.save(to: outURL.appendingPathComponent("model")) }
+        if tuning.tuneProjection || native.config.linearBase { try native.save(to: outURL.appendingPathComponent("model")) }
         try Data(csv.utf8).write(to: outURL.appendingPathComponent("metrics.csv"))
         let summary = TuningSummary(
             config: tuning, reflector: learned.config, trainSamples: trainSamples.count, heldOutSamples: evalSamples.count,
@@ -138,7 +151,7 @@ struct TrainReflectorCommand: ParsableCommand {
         print(String(format: "  state0 + kept mean change      %6.2f   (retrieval + filter, no learned stage)", keptChange.cosine))
         print(String(format: "  + untrained reflector          %6.2f", untuned.cosine))
         print(String(format: "  + tuned reflector              %6.2f   (%+.2f over base)", tuned.cosine, tuned.cosine - base.cosine))
-        print("wrote \(out)/reflector.pt" + (tuning.tuneProjection ? ", \(out)/model/ (use both: --model \(out)/model --reflector \(out)/reflector.pt)" : "")
+        print("wrote \(out)/reflector.pt" + (tuning.tuneProjection || native.config.linearBase ? ", \(out)/model/ (use both: --model \(out)/model --reflector \(out)/reflector.pt)" : "")
               + ", metrics.csv, tuning.json")
 
     }

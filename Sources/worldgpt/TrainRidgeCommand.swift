@@ -32,8 +32,8 @@ struct TrainRidgeCommand: ParsableCommand {
     var kb: String?
     @Option(name: .long, help: "--knowledge: candidates retrieved per sample before the filter.")
     var retrievalK = 16
-    @Option(name: .long, help: "--knowledge: most context items the reflector keeps (as `rollout --budget`).")
-    var budget = 8
+    @Option(name: .long, help: "--knowledge: most context items the reflector keeps (as `rollout --budget`; default 4).")
+    var budget = RuntimeOptions.defaultFilter.budget
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?
     @OptionGroup var encoderOptions: ActionEncoderOptions

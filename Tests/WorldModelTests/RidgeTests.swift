@@ -241,4 +241,27 @@ final class RidgeTests: XCTestCase {
         XCTAssertThrowsError(try RidgeModel.load(from: dir.url)) { XCTAssertTrue("\($0)".contains("head.image.same"), "\($0)") }
         XCTAssertThrowsError(try SavedWorldModel.load(from: dir.url.appendingPathComponent("missing")))
     }
+
+    func testOnePassForSeveralFeatureSetsEqualsSeparateFits() throws {
+        let modes = [TaskMode(inputs: [.image], targets: [.image])]
+        var samples = EvaluationSample.withHistory(linearWorld(episodes: 30, carry: true, seed: 4), maxSteps: 1)
+        for i in samples.indices where i % 4 != 0 { samples[i].context = [context([.image: [0, 0, 0]], [.image: [Float(i % 5) * 0.1, 1, 0]])] }
+        let joint = try RidgeModel.train(samples: samples, modes: modes, featureSets: RidgeFeatureSet.allCasesForTests)
+        for (features, model) in zip(RidgeFeatureSet.allCasesForTests, joint) {
+            let alone = try RidgeModel.train(samples: samples, modes: modes, features: features)
+            XCTAssertEqual(model.layout, alone.layout)
+            for (key, head) in alone.heads {
+                let other = try XCTUnwrap(model.heads[key])
+                XCTAssertEqual(other.lambda, head.lambda, "\(features.name)")
+                XCTAssertEqual(other.rows, head.rows)
+                XCTAssertEqual(other.heldOutRows, head.heldOutRows)
+                let scale = head.weights.map(abs).max() ?? 1
+                for (a, b) in zip(other.weights, head.weights) { XCTAssertEqual(a, b, accuracy: 1e-5 * scale, "\(features.name)") }
+            }
+        }
+    }
+}
+
+extension RidgeFeatureSet {
+    static let allCasesForTests = [RidgeFeatureSet(), RidgeFeatureSet(memory: true), RidgeFeatureSet(knowledge: true), RidgeFeatureSet(memory: true, knowledge: true)]
 }

@@ -162,3 +162,133 @@ final class CheckpointTests: XCTestCase {
         }
     }
 }
+
+final class LinearBaseTests: XCTestCase {
+    /// The ridge models `train` fits, fitted again independently on the same rows.
+    private func ridge(_ train: [Transition], memory: Bool) throws -> RidgeModel {
+        try RidgeModel.train(samples: EvaluationSample.withHistory(train, maxSteps: 1), modes: SyntheticWorld.modes, features: RidgeFeatureSet(memory: memory))
+    }
+
+    private func inputs(_ transitions: [Transition], memory: Bool) -> [PredictionInput] {
+        EvaluationSample.withHistory(transitions, maxSteps: 1).filter { !memory || !$0.memory.isEmpty }.prefix(40).flatMap { s in
+            SyntheticWorld.modes.filter { $0.applies(to: s.transition) }.map { mode in
+                PredictionInput(state: mode.mask(s.transition.state0), action: s.transition.action, targets: mode.targets, memory: memory ? s.memory : [])
+            }
+        }
+    }
+
+    private func assertClose(_ a: [State], _ b: [State], _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, message, file: file, line: line)
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(Set(x.modalities), Set(y.modalities), message, file: file, line: line)
+            for m in x.modalities {
+                let diff = zip(x[m]!.values, y[m]!.values).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(diff, 1e-6, "\(message): \(m)", file: file, line: line)
+            }
+        }
+    }
+
+    func testTheLinearBaseIsTheRidgeForTheEvidenceAnInputCarriesAndTheResidualTrainsOnTop() throws {
+        let train = SyntheticWorld.transitions(episodes: 60, seed: 1), test = SyntheticWorld.transitions(episodes: 12, seed: 2)
+        var config = SyntheticWorld.config(steps: 30)
+        config.model.linearBase = true
+        let trainer = try Trainer(config: config, data: TrainingData(transitions: train, modes: SyntheticWorld.modes, model: config.model))
+        let base = try XCTUnwrap(trainer.model.linearBase)
+        XCTAssertEqual(Set(base.models.keys), [RidgeFeatureSet(), RidgeFeatureSet(memory: true)])
+        let plain = try ridge(train, memory: false), withMemory = try ridge(train, memory: true)
+        XCTAssertEqual(base.models[RidgeFeatureSet()]?.heads, plain.heads)
+        XCTAssertEqual(base.models[RidgeFeatureSet(memory: true)]?.heads, withMemory.heads)
+
+        // With the heads at zero the residual is 0: the model predicts exactly what the ridge of its evidence predicts.
+        let model = trainer.model
+        for p in model.store.parameters where p.name.hasPrefix("head.") {
+            model.store.values.replaceSubrange(p.range, with: [Float](repeating: 0, count: p.range.count))
+        }
+        let bare = inputs(test, memory: false), remembered = inputs(test, memory: true)
+        XCTAssertFalse(bare.isEmpty || remembered.isEmpty)
+        assertClose(try model.predictBatch(bare), try plain.predictBatch(bare), "no memory → ridge")
+        assertClose(try model.predictBatch(remembered), try withMemory.predictBatch(remembered), "memory → ridge+memory")
+        // Kept context without a knowledge model falls back to the richest model the input's evidence allows.
+        var withContext = remembered
+        for i in withContext.indices { withContext[i].context = [ContextItem(transition: test[0], score: 1)] }
+        XCTAssertEqual(base.model(for: withContext[0])?.name, "ridge+memory")
+        assertClose(try model.predictBatch(withContext), try withMemory.predictBatch(remembered), "context without a knowledge model")
+
+        // Training moves the residual, not the base; the checkpoint keeps both.
+        for _ in 0..<config.totalSteps { try trainer.trainStep() }
+        XCTAssertEqual(trainer.model.linearBase?.models[RidgeFeatureSet()]?.heads, plain.heads)
+        let trained = try model.predictBatch(remembered)
+        XCTAssertNotEqual(trained, try withMemory.predictBatch(remembered), "30 steps must move the residual off zero")
+        let dir = try TemporaryDirectory(prefix: "linear-base")
+        defer { dir.remove() }
+        try trainer.saveCheckpoint(to: dir.url)
+        XCTAssertTrue(RidgeModel.isCheckpoint(dir.url.appendingPathComponent("linear/ridge+memory")))
+        let loaded = try NativeWorldModel.load(from: dir.url)
+        XCTAssertEqual(try loaded.predictBatch(remembered), trained)
+        let resumed = try Trainer(config: config, data: TrainingData(transitions: train, modes: SyntheticWorld.modes, model: config.model))
+        try resumed.resume(from: dir.url)
+        XCTAssertEqual(try resumed.model.predictBatch(remembered), trained)
+        // A checkpoint that lost its linear base is refused by name.
+        try FileManager.default.removeItem(at: dir.url.appendingPathComponent("linear"))
+        XCTAssertThrowsError(try NativeWorldModel.load(from: dir.url)) { XCTAssertTrue("\($0)".contains("linear"), "\($0)") }
+    }
+}
+
+final class TrainingRecipeTests: XCTestCase {
+    func testTheRecipeSizesStepsFromTheDataByItsRule() throws {
+        let three = [TaskMode(inputs: [.image], targets: [.image]), TaskMode(inputs: [.image], targets: [.audio]),
+                     TaskMode(inputs: [.image, .audio], targets: [.image, .audio])]
+        // 10,000 transitions: 10,000 / 64 = 156.25 → 200 → at least 300, three stages of 100.
+        let small = try TrainingRecipe.config(transitionCount: 10_000, modes: three)
+        XCTAssertEqual(small.stages, [TrainingStage(kind: .singleUnimodal, steps: 100), TrainingStage(kind: .singleCross, steps: 100),
+                                      TrainingStage(kind: .multiUnimodal, steps: 100)])
+        XCTAssertEqual(small.warmupSteps, 20)
+        XCTAssertEqual(small.checkpointEvery, 100)
+        XCTAssertEqual(small.heldOutEvery, 5)
+        XCTAssertTrue(small.model.linearBase)
+        XCTAssertEqual(small.model.residualScale, 0.1)
+        // 100,000 transitions, one kind: 1,562.5 → 1,600 steps in one stage.
+        XCTAssertEqual(try TrainingRecipe.config(transitionCount: 100_000, modes: [three[0]]).stages, [TrainingStage(kind: .singleUnimodal, steps: 1600)])
+        // 10,000,000: capped at 3,000 (1,000 per stage).
+        XCTAssertEqual(try TrainingRecipe.config(transitionCount: 10_000_000, modes: three).totalSteps, 3000)
+        XCTAssertThrowsError(try TrainingRecipe.config(transitionCount: 0, modes: three))
+        try small.validate()
+    }
+
+    func testFinalIsTheBestHeldOutCandidateAndHeldOutEpisodesNeverTrain() throws {
+        let train = SyntheticWorld.transitions(episodes: 50, seed: 1)
+        var config = SyntheticWorld.config(steps: 60)
+        config.model.linearBase = true
+        config.heldOutEvery = 5
+        config.checkpointEvery = 20
+        let trainer = try Trainer(config: config, data: TrainingData(transitions: train, modes: SyntheticWorld.modes, model: config.model))
+        // 50 episodes sorted by name, every 5th held out: 10 episodes.
+        let heldOutEpisodes = Set(trainer.heldOut.map { $0.provenance.episode ?? "" })
+        XCTAssertEqual(heldOutEpisodes.count, 10)
+        XCTAssertEqual(trainer.heldOut.count, train.filter { heldOutEpisodes.contains($0.provenance.episode ?? "") }.count)
+        // No batch of the run draws a held-out transition: every sampled state is compared with the held-out ones.
+        let heldOutStates = Set(trainer.heldOut.flatMap { $0.state0.embeddings.values.map(\.values) })
+        for step in 0..<config.totalSteps {
+            let batch = try trainer.sampleBatch(step: step).batch
+            for (_, values) in batch.states {
+                for s in 0..<batch.size {
+                    let row = Array(values[(s * SyntheticWorld.d)..<((s + 1) * SyntheticWorld.d)])
+                    XCTAssertFalse(heldOutStates.contains(row), "step \(step) drew a held-out transition")
+                }
+            }
+        }
+        let dir = try TemporaryDirectory(prefix: "selection")
+        defer { dir.remove() }
+        let summary = try trainer.run(output: dir.url)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.url.appendingPathComponent("selection.json"))) as! [String: Any]
+        let candidates = json["candidates"] as! [[String: Double]]
+        XCTAssertEqual(candidates.map { Int($0["step"]!) }, [0, 20, 40, 60])
+        let best = candidates.max { $0["cosine"]! < $1["cosine"]! }!
+        XCTAssertEqual(json["selected_step"] as? Int, Int(best["step"]!))
+        XCTAssertEqual(summary.selectedStep, Int(best["step"]!))
+        // final/ scores on the held-out episodes what the selection recorded for it.
+        let final = try NativeWorldModel.load(from: dir.url.appendingPathComponent("final"))
+        trainer.model.store.values = final.store.values
+        XCTAssertEqual(try trainer.heldOutScore(), best["cosine"]!, accuracy: 1e-9)
+    }
+}

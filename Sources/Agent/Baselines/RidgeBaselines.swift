@@ -73,13 +73,42 @@ public enum RidgeBaselines {
         // the blocks of its feature set, and the context rows share the filter settings.
         let everything = RidgeFeatureSet(memory: true, knowledge: knowledge != nil)
         let inputs = try samples(transitions, features: everything, knowledge: knowledge, options: options(everything, base: base))
-        var variants: [AblationVariant] = []
-        for features in ablationFeatures where knowledge != nil || !features.knowledge {
-            let model = try RidgeModel.train(
-                samples: inputs, modes: selfPredicting.isEmpty ? modes : selfPredicting, features: features, actionEncoder: actionEncoder)
-            variants.append(AblationVariant(name: model.name, model: model, options: options(features, base: base), learnedStage: false))
+        let sets = ablationFeatures.filter { knowledge != nil || !$0.knowledge }
+        // One pass over the rows serves every row's model (each solved from its own columns).
+        let models = try RidgeModel.train(samples: inputs, modes: selfPredicting.isEmpty ? modes : selfPredicting, featureSets: sets, actionEncoder: actionEncoder)
+        return models.map { model in
             progress(model.name)
+            return AblationVariant(name: model.name, model: model, options: options(model.layout.features, base: base), learnedStage: false)
         }
-        return variants
+    }
+
+    /// The ridge rows of the ablation taken from a native model's linear base (fitted on the model's training data
+    /// with the same inputs `ablationVariants(train:...)` would build), in row order; rows reading kept context only
+    /// with `knowledge`. Nil unless the base has every row the ablation shows (all four with knowledge, else `ridge`
+    /// and `ridge+memory`).
+    public static func ablationVariants(from base: LinearBase, knowledge: Bool, options: RuntimeOptions) -> [AblationVariant]? {
+        let wanted = ablationFeatures.filter { knowledge || !$0.knowledge }
+        guard wanted.allSatisfy({ base.models[$0] != nil }) else { return nil }
+        return wanted.map { AblationVariant(name: $0.name, model: base.models[$0]!, options: Self.options($0, base: options), learnedStage: false) }
+    }
+
+    /// Completes a native model's linear base with the knowledge models (`ridge+knowledge`, `ridge+all`), fitted on
+    /// `transitions` with the context the runtime keeps for each under `options` (leakage guard on) — the same fit as
+    /// the ablation's rows of those names. No-op for a model without `linear_base`.
+    /// - Returns: the feature sets added.
+    @discardableResult
+    public static func addKnowledge(
+        to model: NativeWorldModel, transitions: [Transition], modes: [TaskMode], knowledge: any ContextSource,
+        options: RuntimeOptions = RuntimeOptions(), progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [RidgeFeatureSet] {
+        guard model.config.linearBase, var base = model.linearBase else { return [] }
+        let everything = RidgeFeatureSet(memory: true, knowledge: true)
+        let inputs = try samples(transitions, features: everything, knowledge: knowledge, options: Self.options(everything, base: options), progress: progress)
+        let added = [RidgeFeatureSet(knowledge: true), everything]
+        for fitted in try RidgeModel.train(samples: inputs, modes: modes, featureSets: added, actionEncoder: model.config.actionEncoder) {
+            base.insert(fitted)
+        }
+        model.linearBase = base
+        return added
     }
 }

@@ -40,7 +40,7 @@ public struct SampleBuilder {
 
     /// A builder.
     /// - Throws: `AgentError.invalidOption` when the history range is outside 0…16.
-    public init(knowledge: any ContextSource, filter: ReflectorFilterConfig = ReflectorFilterConfig(), retrievalK: Int = 16,
+    public init(knowledge: any ContextSource, filter: ReflectorFilterConfig = RuntimeOptions.defaultFilter, retrievalK: Int = 16,
                 history: ClosedRange<Int> = 2...5, seed: UInt64 = 0) throws {
         guard history.lowerBound >= 0, history.upperBound <= 16 else {
             throw AgentError.invalidOption(name: "history", reason: "must lie within 0…16 (got \(history.lowerBound)…\(history.upperBound))")

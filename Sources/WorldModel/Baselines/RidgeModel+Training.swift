@@ -31,6 +31,19 @@ extension RidgeModel {
         samples: [EvaluationSample], modes: [TaskMode], features: RidgeFeatureSet, grid: [Double] = RidgeSelection.defaultGrid,
         heldOutEvery: Int = 5, actionEncoder: String? = nil
     ) throws -> RidgeModel {
+        try train(samples: samples, modes: modes, featureSets: [features], grid: grid, heldOutEvery: heldOutEvery, actionEncoder: actionEncoder)[0]
+    }
+
+    /// Fits one model per feature set from a single pass over the rows: the normal equations are accumulated once for
+    /// the union of the sets' blocks, and each set's model is solved from the sub-matrices of its own columns (the
+    /// same equations a separate fit would accumulate). λ is chosen per set and head.
+    /// - Returns: the models, in the order of `featureSets`.
+    public static func train(
+        samples: [EvaluationSample], modes: [TaskMode], featureSets: [RidgeFeatureSet], grid: [Double] = RidgeSelection.defaultGrid,
+        heldOutEvery: Int = 5, actionEncoder: String? = nil
+    ) throws -> [RidgeModel] {
+        precondition(!featureSets.isEmpty, "no feature set to fit")
+        let features = RidgeFeatureSet(memory: featureSets.contains { $0.memory }, knowledge: featureSets.contains { $0.knowledge })
         guard heldOutEvery >= 2 else { throw WorldModelError.invalidConfig(field: "heldOutEvery", reason: "must be at least 2, got \(heldOutEvery)") }
         guard !grid.isEmpty, grid.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw WorldModelError.invalidConfig(field: "lambda grid", reason: "needs positive finite values, got \(grid)")
@@ -88,19 +101,28 @@ extension RidgeModel {
                 }
             }
         }
-        var heads: [RidgeHeadKey: RidgeHead] = [:]
+        var heads = [[RidgeHeadKey: RidgeHead]](repeating: [:], count: featureSets.count)
         let unpenalized: Set<Int> = [layout.bias]
+        let layouts = featureSets.map { RidgeFeatureLayout(stateWidth: stateWidth, actionWidth: actionWidth, features: $0) }
         for key in rows.keys.sorted() {
             // Taken out of the dictionary, so the head's buffers are not copied when it is finished.
             var entry = rows.removeValue(forKey: key)!
             entry.flush()
-            let (lambda, errors) = try RidgeSelection.choose(fit: entry.fit, heldOut: entry.heldOut, grid: grid, unpenalized: unpenalized)
-            var all = entry.fit
-            all.add(x: entry.heldOut.x, y: entry.heldOut.y, rows: entry.heldOut.rowCount)
-            heads[key] = RidgeHead(
-                weights: try all.solve(lambda: lambda, unpenalized: unpenalized), lambda: lambda, rows: all.rowCount,
-                heldOutRows: entry.heldOut.rowCount, heldOutErrors: errors)
+            var heldOutEquations = RidgeNormalEquations(featureCount: f, outputCount: d)
+            heldOutEquations.add(x: entry.heldOut.x, y: entry.heldOut.y, rows: entry.heldOut.rowCount)
+            for (k, sub) in layouts.enumerated() {
+                let columns = sub.columns(in: layout)
+                let whole = columns.count == f
+                let fit = whole ? entry.fit : entry.fit.restricted(to: columns)
+                let heldOut = whole ? entry.heldOut : entry.heldOut.restricted(to: columns, featureCount: f)
+                let (lambda, errors) = try RidgeSelection.choose(fit: fit, heldOut: heldOut, grid: grid, unpenalized: unpenalized)
+                var all = fit
+                all.add(whole ? heldOutEquations : heldOutEquations.restricted(to: columns))
+                heads[k][key] = RidgeHead(
+                    weights: try all.solve(lambda: lambda, unpenalized: unpenalized), lambda: lambda, rows: all.rowCount,
+                    heldOutRows: heldOut.rowCount, heldOutErrors: errors)
+            }
         }
-        return RidgeModel(layout: layout, heads: heads, lambdaGrid: grid, actionEncoder: actionEncoder)
+        return zip(layouts, heads).map { RidgeModel(layout: $0, heads: $1, lambdaGrid: grid, actionEncoder: actionEncoder) }
     }
 }

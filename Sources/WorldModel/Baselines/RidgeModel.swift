@@ -67,6 +67,17 @@ public struct RidgeFeatureLayout: Equatable, Sendable {
     /// Total width F.
     public var width: Int { bias + 1 + (features.memory ? stateWidth + actionWidth + 1 : 0) + (features.knowledge ? stateWidth + 1 : 0) }
 
+    /// The columns of this layout's features within `wider`'s (a layout of the same widths with every block of this
+    /// one): the blocks keep their order, so a row of `wider` restricted to these columns is this layout's row.
+    public func columns(in wider: RidgeFeatureLayout) -> [Int] {
+        precondition(wider.stateWidth == stateWidth && wider.actionWidth == actionWidth, "ridge layouts of different widths")
+        var out = Array(0...bias)
+        if memory != nil, let m = wider.memory { out += Array(m..<(m + stateWidth + actionWidth + 1)) }
+        if context != nil, let c = wider.context { out += Array(c..<(c + stateWidth + 1)) }
+        precondition(out.count == width, "\(features.name) is not within \(wider.features.name)")
+        return out
+    }
+
     /// The named blocks in order, for the checkpoint's description.
     public var blocks: [(name: String, offset: Int, width: Int)] {
         var out: [(String, Int, Int)] = [("state0", 0, stateWidth), ("action", action, actionWidth), ("bias", bias, 1)]
@@ -188,7 +199,7 @@ public struct RidgeHead: Equatable, Sendable {
 /// context included), so both read exactly the same information.
 ///
 /// Train with `RidgeModel.train`; save and load with `save(to:)` / `load(from:)` (docs/worldmodel.md).
-public final class RidgeModel: WorldModel {
+public final class RidgeModel: WorldModel, Sendable {
     /// The feature layout (widths and optional blocks).
     public let layout: RidgeFeatureLayout
     /// The fitted heads.
@@ -222,12 +233,23 @@ public final class RidgeModel: WorldModel {
     /// - Throws: `WorldModelError` for unusable inputs, or `invalidConfig` naming `targets` for a target this model has
     ///   no head for (its training data had no such mode).
     public func predictBatch(_ inputs: [PredictionInput]) throws -> [State] {
+        try unnormalizedPredictions(inputs).map { rows in
+            var state = State()
+            for (m, row) in rows { state[m] = Embedding(VectorMath.normalized(row)) }
+            return state
+        }
+    }
+
+    /// Per input and target: `source + features · W` before normalisation (D values). The native model's linear base
+    /// (`LinearBase`) adds its residual to these.
+    /// - Throws: as `predictBatch`.
+    public func unnormalizedPredictions(_ inputs: [PredictionInput]) throws -> [[Modality: [Float]]] {
         let f = layout.width, d = layout.stateWidth
         var groups: [RidgeHeadKey: [(input: Int, target: Modality)]] = [:]
         for (i, input) in inputs.enumerated() {
             for target in input.targets { groups[RidgeHeadKey(target: target, state: input.state), default: []].append((i, target)) }
         }
-        var results = [State](repeating: State(), count: inputs.count)
+        var results = [[Modality: [Float]]](repeating: [:], count: inputs.count)
         for key in groups.keys.sorted() {
             let members = groups[key]!
             guard let head = heads[key] else {
@@ -254,7 +276,7 @@ public final class RidgeModel: WorldModel {
             for (r, member) in members.enumerated() {
                 var next = Array(change[(r * d)..<((r + 1) * d)])
                 for j in 0..<d { next[j] += sources[r].values[j] }
-                results[member.input][member.target] = Embedding(VectorMath.normalized(next))
+                results[member.input][member.target] = next
             }
         }
         return results

@@ -53,6 +53,20 @@ public struct RidgeNormalEquations: Sendable {
         rowCount += rows
     }
 
+    /// The equations of the regression on `columns` of X only (increasing indices): the sub-matrices of `XᵀX` and
+    /// `XᵀY`, equal to accumulating the rows restricted to those columns.
+    public func restricted(to columns: [Int]) -> RidgeNormalEquations {
+        precondition(zip(columns, columns.dropFirst()).allSatisfy { $0 < $1 } && (columns.last ?? 0) < featureCount, "columns must increase within \(featureCount)")
+        let f = featureCount, d = outputCount, n = columns.count
+        var out = RidgeNormalEquations(featureCount: n, outputCount: d)
+        for (p, i) in columns.enumerated() {
+            for q in p..<n { out.gram[p * n + q] = gram[i * f + columns[q]] }
+            for j in 0..<d { out.crossProducts[p * d + j] = crossProducts[i * d + j] }
+        }
+        out.rowCount = rowCount
+        return out
+    }
+
     /// Adds another set of equations over the same columns (e.g. the held-out rows, for the final fit).
     public mutating func add(_ other: RidgeNormalEquations) {
         precondition(other.featureCount == featureCount && other.outputCount == outputCount, "adding ridge equations of other sizes")
@@ -99,6 +113,18 @@ public struct RidgeRows: Sendable {
         x += features
         y += target
         rowCount += 1
+    }
+
+    /// The same rows restricted to `columns` of X.
+    public func restricted(to columns: [Int], featureCount f: Int) -> RidgeRows {
+        var out = RidgeRows()
+        out.x.reserveCapacity(rowCount * columns.count)
+        for r in 0..<rowCount {
+            for c in columns { out.x.append(x[r * f + c]) }
+        }
+        out.y = y
+        out.rowCount = rowCount
+        return out
     }
 
     /// The sum over rows and outputs of `(x·W − y)²` for F×D weights `weights` (Double accumulation).

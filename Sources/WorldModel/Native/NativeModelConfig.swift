@@ -38,6 +38,10 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     /// baseline's knowledge features read) through a full-width linear map (`context_change`, zero at start); trained
     /// with the reflector in `train-reflector` (docs/worldmodel.md, "Change paths").
     public var contextChange: Bool = false
+    /// The linear base: each prediction is a closed-form ridge regression's (fitted by `train` for state, action and
+    /// memory, by `train-reflector` for kept context; saved in `linear/`) plus the transformer's residual, instead of
+    /// state0 plus the residual (docs/worldmodel.md, "Linear base").
+    public var linearBase: Bool = false
 
     /// Whether `path` is on.
     public func has(_ path: ChangePath) -> Bool {
@@ -51,7 +55,7 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
     public init(
         embeddingDimension: Int = 768, actionDimension: Int = 384, width: Int = 256, depth: Int = 3, heads: Int = 4,
         mlpRatio: Int = 4, maxMemorySteps: Int = 8, reflectorWidth: Int = 256, seed: UInt64 = 0, actionEncoder: String? = nil,
-        residualScale: Float = 1, memoryChange: Bool = false, contextChange: Bool = false
+        residualScale: Float = 1, memoryChange: Bool = false, contextChange: Bool = false, linearBase: Bool = false
     ) {
         self.embeddingDimension = embeddingDimension
         self.actionDimension = actionDimension
@@ -66,9 +70,10 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         self.residualScale = residualScale
         self.memoryChange = memoryChange
         self.contextChange = contextChange
+        self.linearBase = linearBase
     }
 
-    /// Decodes a config; `action_encoder`, `residual_scale`, `memory_change` and `context_change` may be absent (nil, 1, false, false).
+    /// Decodes a config; `action_encoder`, `residual_scale`, `memory_change`, `context_change` and `linear_base` may be absent (nil, 1, false, false, false).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         embeddingDimension = try c.decode(Int.self, forKey: .embeddingDimension)
@@ -84,6 +89,7 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         residualScale = try c.decodeIfPresent(Float.self, forKey: .residualScale) ?? 1
         memoryChange = try c.decodeIfPresent(Bool.self, forKey: .memoryChange) ?? false
         contextChange = try c.decodeIfPresent(Bool.self, forKey: .contextChange) ?? false
+        linearBase = try c.decodeIfPresent(Bool.self, forKey: .linearBase) ?? false
     }
 
     /// Throws `WorldModelError.invalidConfig` naming the first bad field.
@@ -111,5 +117,6 @@ public struct NativeModelConfig: Codable, Equatable, Sendable {
         case embeddingDimension = "embedding_dim", actionDimension = "action_dim", width, depth, heads
         case mlpRatio = "mlp_ratio", maxMemorySteps = "max_memory_steps", reflectorWidth = "reflector_width", seed
         case actionEncoder = "action_encoder", residualScale = "residual_scale", memoryChange = "memory_change", contextChange = "context_change"
+        case linearBase = "linear_base"
     }
 }

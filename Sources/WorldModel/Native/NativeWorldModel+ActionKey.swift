@@ -7,6 +7,10 @@ extension NativeWorldModel {
     /// The model's action token before its type embedding, `action.weight · a + action.bias` (width C), for an
     /// action embedding of width `config.actionDimension`; nil for another width or a non-finite value.
     /// Pure (does not touch the activations cached for training) and safe to call from several threads at once.
+    ///
+    /// With a linear base this stays the transformer's trained projection (a checkpoint chosen as "the base alone"
+    /// keeps the trained weights with its residual heads at zero): the base ridge's own action effect is a poor key
+    /// on worlds whose scenarios rewire and reverse actions (the effects average out; docs/perf-log.md).
     public func actionKey(_ action: [Float]) -> [Float]? {
         let a = config.actionDimension, c = config.width
         guard action.count == a, action.allSatisfy(\.isFinite) else { return nil }

@@ -31,6 +31,7 @@ extension NativeWorldModel {
         }
         let tensors = store.parameters.map { p in (name: p.name, tensor: TensorData(floats: Array(store.values[p.range]), shape: p.shape)) }
         try SafeTensors.write(tensors, metadata: ["format": CheckpointLayout.formatTag], to: folder.appendingPathComponent(CheckpointLayout.weights))
+        try linearBase?.save(into: folder)
     }
 
     /// Loads a model saved by `save(to:)`: the architecture from `config.json`, then every parameter,
@@ -64,6 +65,7 @@ extension NativeWorldModel {
         if let name = extra.sorted().first {
             throw WorldModelError.badCheckpoint(path: weightsURL.path, reason: "unexpected tensor \(name) (\(extra.count) not in the architecture)")
         }
+        if config.linearBase { model.linearBase = try LinearBase.load(from: folder) }
         return model
     }
 }
@@ -107,6 +109,7 @@ extension Trainer {
         }
         let loaded = try NativeWorldModel.load(from: folder)
         model.store.values = loaded.store.values
+        model.linearBase = loaded.linearBase
         let optimizerURL = folder.appendingPathComponent(CheckpointLayout.optimizer)
         guard let state = try AdamWState.read(from: optimizerURL, parameterCount: model.store.count) else {
             throw WorldModelError.badCheckpoint(path: optimizerURL.path, reason: "missing or mis-sized adamw.m / adamw.v / adamw.step")

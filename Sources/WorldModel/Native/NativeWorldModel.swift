@@ -87,6 +87,9 @@ public struct ModelBatch: Sendable {
     /// context's) in that modality. Empty for a path the model lacks or a batch without that evidence; zero rows
     /// where a sample's change is unknown.
     public var changes: [ChangePath: [Modality: [Float]]] = [:]
+    /// Per target modality: B×D un-normalised predictions of the linear base (`NativeModelConfig.linearBase`); the
+    /// residual is added to these instead of to state0. Empty without a linear base.
+    public var linearBase: [Modality: [Float]] = [:]
     /// Q: reflector tokens per sample.
     public var reflectorCount: Int
     /// B×Q×R reflector tokens.
@@ -127,6 +130,9 @@ public final class NativeWorldModel: WorldModel {
     let heads: [Modality: Linear]
     /// The change paths the config turns on: D×D each, no bias, zero at start.
     let changePaths: [ChangePath: Linear]
+    /// The closed-form ridge models the residual is added to (`config.linearBase`); set by the trainer, by
+    /// `train-reflector` (knowledge) and by `load`. Fixed: no gradient reaches them.
+    public var linearBase: LinearBase?
 
     /// What `backward` needs from the last `forward`.
     private var cache: (batch: ModelBatch, tokens: Int)?
@@ -242,7 +248,7 @@ public final class NativeWorldModel: WorldModel {
                 rows.replaceSubrange(s * c..<(s + 1) * c, with: normed.data[o..<o + c])
             }
             var out = heads[m]!.forward(Tensor(shape: [b, c], data: rows)) * config.residualScale
-            if let base = batch.states[m] { out.add(Tensor(shape: [b, d], data: base)) }
+            if let base = batch.linearBase[m] ?? batch.states[m] { out.add(Tensor(shape: [b, d], data: base)) }
             outputs[m] = out
         }
         for path in ChangePath.allCases {
@@ -436,6 +442,18 @@ public final class NativeWorldModel: WorldModel {
             inputs: layout.inputs, targets: layout.targets, size: b, states: states, actions: actions, memoryCount: h,
             memoryFeatures: memory, memoryAges: ages, reflectorCount: q, reflectorTokens: reflector, truth: targets)
         batch.changes = changes
+        if config.linearBase {
+            guard let linearBase else {
+                throw WorldModelError.invalidConfig(field: "model.linear_base", reason: "the model has no fitted linear base yet (train fits it; a checkpoint keeps it in linear/)")
+            }
+            let rows = try linearBase.predictions(inputs)
+            for m in layout.targets {
+                var column = [Float]()
+                column.reserveCapacity(b * d)
+                for row in rows { column += row[m]! }
+                batch.linearBase[m] = column
+            }
+        }
         return batch
     }
 

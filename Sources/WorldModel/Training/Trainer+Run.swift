@@ -34,6 +34,8 @@ public struct TrainingSummary: Sendable {
     public var samplesPerSecond: Double
     /// The folder of the final checkpoint, if an output folder was given.
     public var finalCheckpoint: URL?
+    /// The step whose weights `final/` holds when it was chosen on held-out episodes (0: the start).
+    public var selectedStep: Int?
 }
 
 extension Trainer {
@@ -68,6 +70,16 @@ extension Trainer {
         defer { try? metricsHandle?.close() }
         let start = Date()
         let firstStep = step
+        var selection = output != nil && !heldOut.isEmpty ? CheckpointSelection() : nil
+        if selection != nil, step == 0, config.model.linearBase {
+            // The start: the linear base alone (residual exactly zero).
+            let initial = model.store.values
+            zeroResidualHeads()
+            // Only its score is kept: should the base alone win, final/ is the last step's weights with the residual
+            // heads at zero (the same predictions, and a trained action projection for retrieval keys).
+            try selection!.consider(step: 0, score: try heldOutScore(), values: [])
+            model.store.values = initial
+        }
         while step < end {
             let metrics = try trainStep()
             let elapsed = Date().timeIntervalSince(start)
@@ -87,17 +99,32 @@ extension Trainer {
             progress?(report)
             if let output, config.checkpointEvery > 0, step % config.checkpointEvery == 0, step < total {
                 try saveCheckpoint(to: output.appendingPathComponent(Self.checkpointName(step: step)))
+                if selection != nil { try selection!.consider(step: step, score: try heldOutScore(), values: model.store.values) }
             }
         }
         var final: URL?
         if let output, step == total {
             final = output.appendingPathComponent("final")
-            try saveCheckpoint(to: final!)
+            if selection != nil {
+                try selection!.consider(step: step, score: try heldOutScore(), values: model.store.values)
+                let last = model.store.values
+                if selection!.best!.step == 0 {
+                    zeroResidualHeads()  // the linear base alone
+                } else {
+                    model.store.values = selection!.best!.values
+                }
+                try saveCheckpoint(to: final!)
+                model.store.values = last
+                try selection!.write(to: output.appendingPathComponent(CheckpointSelection.fileName), heldOut: heldOut.count, every: config.heldOutEvery)
+            } else {
+                try saveCheckpoint(to: final!)
+            }
         }
         let seconds = Date().timeIntervalSince(start)
         return TrainingSummary(
             steps: step, stepsThisRun: step - firstStep, seconds: seconds,
-            samplesPerSecond: Double((step - firstStep) * config.batchSize) / max(seconds, 1e-9), finalCheckpoint: final)
+            samplesPerSecond: Double((step - firstStep) * config.batchSize) / max(seconds, 1e-9), finalCheckpoint: final,
+            selectedStep: final != nil ? selection?.best?.step : nil)
     }
 
     /// Opens `metrics.csv` for appending, keeping only rows of steps before the current one.
@@ -115,6 +142,69 @@ extension Trainer {
             return handle
         } catch {
             throw WorldModelError.badCheckpoint(path: url.path, reason: "cannot write metrics: \(error)")
+        }
+    }
+}
+
+/// The candidates `final/` is chosen from (`TrainingConfig.heldOutEvery`): each one's held-out score, and the best's weights.
+struct CheckpointSelection {
+    /// `selection.json` in the output folder.
+    static let fileName = "selection.json"
+
+    /// Step and held-out cosine ×100 of every candidate, in order.
+    private(set) var scores: [(step: Int, score: Double)] = []
+    /// The best candidate so far (the earliest on ties).
+    private(set) var best: (step: Int, score: Double, values: [Float])?
+
+    mutating func consider(step: Int, score: Double, values: [Float]) throws {
+        guard score.isFinite else { throw WorldModelError.notFinite(field: "held-out score at step \(step)") }
+        scores.append((step, score))
+        if best == nil || score > best!.score { best = (step, score, values) }
+    }
+
+    func write(to url: URL, heldOut: Int, every: Int) throws {
+        struct File: Encodable {
+            var selectedStep: Int
+            var heldOutTransitions: Int
+            var heldOutEvery: Int
+            var candidates: [[String: Double]]
+            enum CodingKeys: String, CodingKey {
+                case selectedStep = "selected_step", heldOutTransitions = "held_out_transitions", heldOutEvery = "held_out_every", candidates
+            }
+        }
+        let file = File(
+            selectedStep: best?.step ?? 0, heldOutTransitions: heldOut, heldOutEvery: every,
+            candidates: scores.map { ["step": Double($0.step), "cosine": $0.score] })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do { try encoder.encode(file).write(to: url, options: .atomic) } catch {
+            throw WorldModelError.badCheckpoint(path: url.path, reason: "cannot write the checkpoint selection: \(error)")
+        }
+    }
+}
+
+extension Trainer {
+    /// The most held-out transitions a candidate is scored on (the first ones, in data order).
+    public static let heldOutScoreLimit = 500
+
+    /// Mean cosine ×100 on the held-out episodes (at most `heldOutScoreLimit` transitions) over every training mode,
+    /// the mean of two passes: without memory, and with up to 3 earlier steps of the episode as memory (where it has them).
+    public func heldOutScore() throws -> Double {
+        let heldOut = Array(self.heldOut.prefix(Self.heldOutScoreLimit))
+        let evaluator = Evaluator(modes: data.modes)
+        func mean(_ report: EvaluationReport) -> Double {
+            let values = report.scores.flatMap { $0.compactMap { $0 } }
+            return values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
+        }
+        let bare = try evaluator.evaluate(model, samples: heldOut.map { EvaluationSample(transition: $0) })
+        let remembered = try evaluator.evaluate(model, samples: EvaluationSample.withHistory(heldOut, maxSteps: 3))
+        return (mean(bare) + mean(remembered)) / 2
+    }
+
+    /// Sets every `head.*` parameter to zero: with a linear base the model then predicts the base alone.
+    func zeroResidualHeads() {
+        for p in model.store.parameters where p.name.hasPrefix("head.") {
+            model.store.values.replaceSubrange(p.range, with: [Float](repeating: 0, count: p.range.count))
         }
     }
 }

@@ -121,6 +121,11 @@ public final class Trainer {
     /// context (`config.contextProbability`); trained with the model. Required when that probability is above 0.
     public var contextStage: (any TrainingContextStage)?
 
+    /// Per mode: the transitions batches are drawn from (`data.eligible` less the held-out episodes).
+    private let pools: [[Int]]
+    /// The held-out transitions `final/` is selected on (`config.heldOutEvery`); empty without selection.
+    public let heldOut: [Transition]
+
     private let schedule: WarmupCosineSchedule
     /// Per stage: the modes it samples and their cumulative weights.
     private let stageModes: [[(mode: Int, cumulativeWeight: Double)]]
@@ -155,6 +160,29 @@ public final class Trainer {
             stageModes.append(list)
         }
         self.stageModes = stageModes
+        if config.heldOutEvery >= 2 {
+            let keys = RidgeModel.heldOutEpisodes(data.transitions.map { EvaluationSample(transition: $0) }, every: config.heldOutEvery)
+            let isHeldOut = data.transitions.map { keys.contains(RidgeModel.episodeKey($0)) }
+            heldOut = data.transitions.indices.filter { isHeldOut[$0] }.map { data.transitions[$0] }
+            // A mode whose every sample is held out keeps them all (it would otherwise never train).
+            pools = data.eligible.map { pool in
+                let kept = pool.filter { !isHeldOut[$0] }
+                return kept.isEmpty ? pool : kept
+            }
+        } else {
+            heldOut = []
+            pools = data.eligible
+        }
+        if config.model.linearBase { model.linearBase = try Self.fitLinearBase(data, actionEncoder: config.model.actionEncoder) }
+    }
+
+    /// The linear base `train` fits before the first step: `ridge` on (state, action) and, when the data has episodes,
+    /// `ridge+memory` with each transition's previous step, both under every training mode (λ on held-out episodes).
+    /// Knowledge models come later, from `train-reflector`, which has a knowledge base.
+    public static func fitLinearBase(_ data: TrainingData, actionEncoder: String?) throws -> LinearBase {
+        let samples = EvaluationSample.withHistory(data.transitions, maxSteps: 1)
+        let sets = samples.contains(where: { !$0.memory.isEmpty }) ? [RidgeFeatureSet(), RidgeFeatureSet(memory: true)] : [RidgeFeatureSet()]
+        return LinearBase(try RidgeModel.train(samples: samples, modes: data.modes, featureSets: sets, actionEncoder: actionEncoder))
     }
 
     /// The generator of step `step`'s batch: a function of the seed and the step only.
@@ -169,7 +197,7 @@ public final class Trainer {
         let pick = Double(rng.nextUnit()) * choices.last!.cumulativeWeight
         let modeIndex = (choices.first { pick < $0.cumulativeWeight } ?? choices.last!).mode
         let mode = data.modes[modeIndex]
-        var pool = data.eligible[modeIndex]
+        var pool = pools[modeIndex]
         var memory = 0
         if Double(rng.nextUnit()) < config.memoryProbability {
             let span = config.memoryRange.upperBound - config.memoryRange.lowerBound + 1

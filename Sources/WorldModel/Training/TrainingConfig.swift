@@ -50,6 +50,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var contextProbability: Double = 0
     /// Save a checkpoint every this many steps (0: only at the end).
     public var checkpointEvery: Int
+    /// Hold out every this many training episodes (sorted by name; 0: none): the model never trains on them, and
+    /// `final/` is the candidate that scores best on them — the start (with a linear base: the base alone, residual
+    /// zero), every checkpoint and the last step (`selection.json` lists the scores).
+    public var heldOutEvery: Int = 0
     /// Seed of batch sampling (the model has its own `model.seed`).
     public var seed: UInt64
 
@@ -59,7 +63,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         stages: [TrainingStage] = TaskMode.Kind.allCases.map { TrainingStage(kind: $0, steps: 250) },
         batchSize: Int = 64, learningRate: Float = 1e-3, minLearningRate: Float = 3e-5, warmupSteps: Int = 100,
         weightDecay: Float = 0.01, gradientClip: Float = 1, l2Weight: Float = 0, memoryProbability: Double = 0.5,
-        memoryRange: ClosedRange<Int> = 2...5, checkpointEvery: Int = 0, seed: UInt64 = 0
+        memoryRange: ClosedRange<Int> = 2...5, checkpointEvery: Int = 0, seed: UInt64 = 0, heldOutEvery: Int = 0
     ) {
         self.model = model
         self.stages = stages
@@ -74,6 +78,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         self.memoryRange = memoryRange
         self.checkpointEvery = checkpointEvery
         self.seed = seed
+        self.heldOutEvery = heldOutEvery
     }
 
     /// Decodes a config; `contextProbability` may be absent (checkpoints written before it existed): 0.
@@ -92,12 +97,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         memoryRange = try c.decode(ClosedRange<Int>.self, forKey: .memoryRange)
         contextProbability = try c.decodeIfPresent(Double.self, forKey: .contextProbability) ?? 0
         checkpointEvery = try c.decode(Int.self, forKey: .checkpointEvery)
+        heldOutEvery = try c.decodeIfPresent(Int.self, forKey: .heldOutEvery) ?? 0
         seed = try c.decode(UInt64.self, forKey: .seed)
     }
 
     enum CodingKeys: String, CodingKey {
         case model, stages, batchSize, learningRate, minLearningRate, warmupSteps, weightDecay, gradientClip, l2Weight
-        case memoryProbability, memoryRange, contextProbability, checkpointEvery, seed
+        case memoryProbability, memoryRange, contextProbability, checkpointEvery, heldOutEvery, seed
     }
 
     /// The total number of optimiser steps.
@@ -149,6 +155,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         }
         guard (0...1).contains(contextProbability) else {
             throw WorldModelError.invalidConfig(field: "training.context_probability", reason: "must be in 0...1, got \(contextProbability)")
+        }
+        guard heldOutEvery == 0 || heldOutEvery >= 2 else {
+            throw WorldModelError.invalidConfig(field: "training.held_out_every", reason: "must be 0 (none) or at least 2, got \(heldOutEvery)")
         }
         guard checkpointEvery >= 0 else { throw WorldModelError.invalidConfig(field: "training.checkpoint_every", reason: "must not be negative") }
     }

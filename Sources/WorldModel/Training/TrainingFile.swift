@@ -39,6 +39,18 @@ public struct TrainingFile: Sendable {
     /// The file this came from.
     public var source: String
 
+    /// A training file made in code: `training` for data given on the command line (dimensions from the data and
+    /// the text encoder), as `worldgpt train` without `--config` uses `TrainingRecipe`.
+    public init(training: TrainingConfig, source: String) {
+        self.training = training
+        self.embeddingDimensionGiven = false
+        self.actionDimensionGiven = false
+        self.inlineDataset = nil
+        self.dataURL = nil
+        self.validationURL = nil
+        self.source = source
+    }
+
     /// Reads and checks `url`.
     /// - Throws: `WorldModelError.invalidConfig` naming the field (or `FormatError` for the dataset keys).
     public static func load(_ url: URL) throws -> TrainingFile {
@@ -59,9 +71,7 @@ public struct TrainingFile: Sendable {
         for key in root.keys.compactMap(\.string) where !known.contains(key) {
             throw bad(key, "unknown key (expected one of \(known.sorted().joined(separator: ", ")))")
         }
-        var file = TrainingFile(
-            training: TrainingConfig(), embeddingDimensionGiven: false, actionDimensionGiven: false, inlineDataset: nil, dataURL: nil,
-            validationURL: nil, source: source)
+        var file = TrainingFile(training: TrainingConfig(), source: source)
         func path(_ key: String) throws -> URL? {
             guard let value = root[key] else { return nil }
             guard let s = value.string, !s.isEmpty else { throw bad(key, "must be a path to a dataset YAML") }
@@ -103,7 +113,7 @@ public struct TrainingFile: Sendable {
         var t = TrainingConfig()
         let model = try reader(
             section(["model"]), "model",
-            ["embedding_dim", "action_dim", "width", "depth", "heads", "mlp_ratio", "max_memory_steps", "reflector_width", "seed", "residual_scale", "memory_change", "context_change"])
+            ["embedding_dim", "action_dim", "width", "depth", "heads", "mlp_ratio", "max_memory_steps", "reflector_width", "seed", "residual_scale", "memory_change", "context_change", "linear_base"])
         if let v = try int(model, "model", "embedding_dim") { t.model.embeddingDimension = v; file.embeddingDimensionGiven = true }
         if let v = try int(model, "model", "action_dim") { t.model.actionDimension = v; file.actionDimensionGiven = true }
         if let v = try int(model, "model", "width") { t.model.width = v }
@@ -113,7 +123,7 @@ public struct TrainingFile: Sendable {
         if let v = try int(model, "model", "max_memory_steps") { t.model.maxMemorySteps = v }
         if let v = try int(model, "model", "reflector_width") { t.model.reflectorWidth = v }
         if let v = try float(model, "model", "residual_scale") { t.model.residualScale = Float(v) }
-        for (key, path) in [("memory_change", \NativeModelConfig.memoryChange), ("context_change", \NativeModelConfig.contextChange)] {
+        for (key, path) in [("memory_change", \NativeModelConfig.memoryChange), ("context_change", \NativeModelConfig.contextChange), ("linear_base", \NativeModelConfig.linearBase)] {
             guard let n = model(key) else { continue }
             guard let v = n.bool else { throw bad("model.\(key)", "must be true or false, got '\(n.string ?? "?")'") }
             t.model[keyPath: path] = v
@@ -130,12 +140,13 @@ public struct TrainingFile: Sendable {
         if let v = try float(optimizer, "optimizer", "grad_clip") { t.gradientClip = Float(v) }
         let training = try reader(
             section(["training"]), "training",
-            ["batch_size", "stages", "l2_weight", "memory_probability", "memory_steps", "context_probability", "checkpoint_every", "seed"])
+            ["batch_size", "stages", "l2_weight", "memory_probability", "memory_steps", "context_probability", "checkpoint_every", "held_out_every", "seed"])
         if let v = try int(training, "training", "batch_size") { t.batchSize = v }
         if let v = try float(training, "training", "l2_weight") { t.l2Weight = Float(v) }
         if let v = try float(training, "training", "memory_probability") { t.memoryProbability = v }
         if let v = try float(training, "training", "context_probability") { t.contextProbability = v }
         if let v = try int(training, "training", "checkpoint_every") { t.checkpointEvery = v }
+        if let v = try int(training, "training", "held_out_every") { t.heldOutEvery = v }
         if let v = try int(training, "training", "seed") {
             guard v >= 0 else { throw bad("training.seed", "must not be negative") }
             t.seed = UInt64(v)
