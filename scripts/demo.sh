@@ -23,16 +23,16 @@ else
     echo "reusing $out/world"
 fi
 
-stage "2/6 Train the native world model (progressive stages; examples/train-demo.yaml)"
+stage "2/6 Train the native world model with the default recipe (linear base + transformer residual; docs/worldmodel.md)"
 if [ ! -f "$out/worldmodel/final/config.json" ]; then
-    "$bin" train --config examples/train-demo.yaml --data "$out/world" --validation "$out/world" --out "$out/worldmodel" --threads "$threads"
+    "$bin" train --data "$out/world" --validation "$out/world" --out "$out/worldmodel" --threads "$threads"
 else
     echo "reusing $out/worldmodel/final"
 fi
 
 stage "3/6 Cognitive-augmented tuning: train the reflector against the frozen model"
 if [ ! -f "$out/reflector/reflector.pt" ]; then
-    "$bin" train-reflector --model "$out/worldmodel/final" --kb "$out/world" --config examples/reflector-demo.json \
+    "$bin" train-reflector --model "$out/worldmodel/final" --kb "$out/world" \
         --out "$out/reflector" --eval-limit 1000 --threads "$threads"
 else
     echo "reusing $out/reflector"

@@ -33,15 +33,17 @@ struct RuntimeSetupOptions: ParsableArguments {
     @Option(name: .long, help: "Candidates retrieved per step before filtering.")
     var retrievalK = 16
     @Option(name: .long, help: "Most context items the reflector keeps (default 4, the runtime's default filter).")
-    var budget = RuntimeOptions.defaultFilter.budget
+    var budget: Int?
+    @Option(name: .long, help: "The filter's settings (JSON: threshold, duplicate_cosine, mmr_lambda, budget; default: threshold 0.3, no MMR diversity, budget 4); --budget overrides its budget.")
+    var filter: String?
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?
     @OptionGroup var encoderOptions: ActionEncoderOptions
 
     /// The runtime options these flags describe.
-    func runtimeOptions() -> RuntimeOptions {
-        var filter = RuntimeOptions.defaultFilter
-        filter.budget = budget
+    func runtimeOptions() throws -> RuntimeOptions {
+        var filter = try self.filter.map { try RuntimeFilterFile.load($0) } ?? RuntimeOptions.defaultFilter
+        if let budget { filter.budget = budget }
         return RuntimeOptions(memory: !noMemory, retrieval: !noRetrieval, reflector: !noReflector, history: history,
                               retrievalK: retrievalK, filter: filter, observe: !noObserve)
     }

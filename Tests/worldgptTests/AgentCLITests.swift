@@ -487,11 +487,16 @@ final class AgentCLITests: XCTestCase {
         XCTAssertEqual(traceIDs(noRetrieval, "retrieved"), [])
         XCTAssertEqual(traceIDs(noRetrieval, "kept"), [])
         XCTAssertNotEqual(noRetrieval["predictionHead"] as? [String: [Double]], reference["predictionHead"] as? [String: [Double]])
-        // Without the filter: the first 8 retrieved that the leakage guard lets through, in retrieval order.
-        let unfiltered = try jsonDictionary(try worldgptOutput(predictArguments(t, start: id, ["--json", "--no-reflector"])))
+        // Without the filter: the first `--budget` retrieved that the leakage guard lets through, in retrieval order
+        // (with MMR diversity asked for in --filter, the filter's choice shows; the default has none).
+        let diverse = t.url("diverse-filter.json")
+        try #"{"mmr_lambda": 0.5, "budget": 6}"#.write(to: diverse, atomically: true, encoding: .utf8)
+        let unfiltered = try jsonDictionary(try worldgptOutput(predictArguments(t, start: id, ["--json", "--no-reflector", "--filter", diverse.path, "--budget", "8"])))
+        let filtered = try jsonDictionary(try worldgptOutput(predictArguments(t, start: id, ["--json", "--filter", diverse.path, "--budget", "8"])))
         let allowed = retrieved.filter { let o = kb[Int($0.dropFirst(3))!]; return !(o.episode == query.episode && (o.step ?? 0) >= (query.step ?? 0)) }
         XCTAssertEqual(traceIDs(unfiltered, "kept"), Array(allowed.prefix(8)))
-        XCTAssertNotEqual(traceIDs(unfiltered, "kept"), traceIDs(reference, "kept"))
+        XCTAssertNotEqual(traceIDs(unfiltered, "kept"), traceIDs(filtered, "kept"))
+        XCTAssertEqual(traceIDs(reference, "kept").count, min(4, traceIDs(filtered, "kept").count), "the default budget is 4")
         let action = try jsonDictionary(try worldgptOutput(predictArguments(t, start: id, ["--json", "--action", "push the red block left"])))
         XCTAssertEqual(action["action"] as? String, "push the red block left")
         XCTAssertNotEqual(action["predictionHead"] as? [String: [Double]], reference["predictionHead"] as? [String: [Double]])
