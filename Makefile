@@ -5,7 +5,7 @@ DEMO_DIR ?= demo-out
 FUZZ_ITERATIONS ?= 100000
 MEDIA_FUZZ_ITERATIONS ?= 10000
 
-.PHONY: setup build release test demo bench fuzz worlds clean
+.PHONY: setup build release test test-scale demo bench fuzz worlds clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,12 @@ test: setup
 	$(SWIFT) build --build-tests
 	@mkdir -p .build; set -o pipefail; $(SWIFT) test --skip-build 2>&1 | tee .build/test.log; status=$$?; \
 	bash scripts/test-summary.sh .build/test.log || status=1; exit $$status
+
+# The scale-out tests (issue 18): the Ray driver in python/ on a local Ray, against the debug build. Closes with
+# `scale: N passed, F failed`. .ci/run runs it after `make test`.
+test-scale: setup
+	$(SWIFT) build
+	@bash scripts/test-scale.sh
 
 demo: release
 	bash scripts/demo.sh $(DEMO_DIR)

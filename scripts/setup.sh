@@ -80,4 +80,13 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import httpx, numpy, 
         exit 1
     fi
 fi
+# Ray for the cluster driver in python/ (worldgpt_ray; make test-scale runs it on a local Ray): the version the
+# driver is written against, for the python3 on PATH, only when another or none is importable.
+if ! python3 -c 'import ray, sys; sys.exit(0 if ray.__version__.startswith("2.60.") else 1)' 2>/dev/null; then
+    echo "setup: installing ray==2.60.* for $(command -v python3)"
+    if ! python3 -m pip install --quiet 'ray==2.60.*'; then
+        echo "setup: error: could not install ray==2.60.* from PyPI (see pip's message above); make test-scale needs it" >&2
+        exit 1
+    fi
+fi
 echo "setup: ok"

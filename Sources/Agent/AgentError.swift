@@ -19,6 +19,8 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
     case badStepReference(String, reason: String)
     /// A run option is invalid.
     case invalidOption(name: String, reason: String)
+    /// Shard outputs being merged are missing, of different runs, or disagree.
+    case mergeConflict(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,7 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
         case .dimensionMismatch(let what, let expected, let actual): return "\(what): expected dimension \(expected), got \(actual)"
         case .badStepReference(let reference, let reason): return "step reference '\(reference)': \(reason) (write EPISODE:STEP, e.g. ep-3:2)"
         case .invalidOption(let name, let reason): return "--\(name): \(reason)"
+        case .mergeConflict(let path, let reason): return "\(path): cannot merge: \(reason)"
         }
     }
 }

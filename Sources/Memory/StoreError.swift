@@ -21,6 +21,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case sqlite(path: String, code: Int32, message: String, sql: String?)
     /// A file next to the store (key cache, export) could not be read or written.
     case io(path: String, reason: String)
+    /// Stores being merged disagree (the same id holds different steps or episodes).
+    case mergeConflict(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -35,6 +37,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case let .sqlite(path, code, message, sql):
             return "\(path): SQLite error \(code): \(message)" + (sql.map { " — while executing `\($0)`" } ?? "")
         case let .io(path, reason): return "\(path): \(reason)"
+        case let .mergeConflict(path, reason): return "\(path): cannot merge: \(reason)"
         }
     }
 }

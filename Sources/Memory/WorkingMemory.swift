@@ -17,6 +17,7 @@ public final class WorkingMemory {
     private var windows: [String: [StepRecord]] = [:]
     private var pending: [StepRecord] = []
     private var pendingRecalls: [[RecalledStep]] = []
+    private var pendingIdentities: [StoreIdentity] = []
     /// Row ids of every offloaded step, in offload order (ids of the most recent flush last).
     public private(set) var lastFlushedIDs: [Int64] = []
 
@@ -29,13 +30,19 @@ public final class WorkingMemory {
     }
 
     /// Adds a step (and what was recalled for it); offloads a batch when the queue is full.
-    public func add(_ step: StepRecord, recalls: [RecalledStep] = []) throws {
+    ///
+    /// - Parameter identity: the row ids to store it under (a shard of a rollout); either every step added has one
+    ///   or none has.
+    public func add(_ step: StepRecord, recalls: [RecalledStep] = [], identity: StoreIdentity? = nil) throws {
+        precondition(pending.isEmpty || (identity != nil) == !pendingIdentities.isEmpty,
+                     "steps with and without store identities in one offload batch")
         var w = windows[step.episode, default: []]
         w.append(step)
         if w.count > window { w.removeFirst(w.count - window) }
         windows[step.episode] = w
         pending.append(step)
         pendingRecalls.append(recalls)
+        if let identity { pendingIdentities.append(identity) }
         if pending.count >= batchSize { try flush() }
     }
 
@@ -46,9 +53,10 @@ public final class WorkingMemory {
     @discardableResult
     public func flush() throws -> [Int64] {
         guard !pending.isEmpty else { return [] }
-        let ids = try store.append(pending, recalls: pendingRecalls)
+        let ids = try store.append(pending, recalls: pendingRecalls, identities: pendingIdentities.isEmpty ? nil : pendingIdentities)
         pending.removeAll(keepingCapacity: true)
         pendingRecalls.removeAll(keepingCapacity: true)
+        pendingIdentities.removeAll(keepingCapacity: true)
         lastFlushedIDs = ids
         return ids
     }

@@ -24,12 +24,18 @@ struct AblationOptions: ParsableArguments {
     var budget: Int?
     @Option(name: .long, help: "ablation: the runtime filter's settings (JSON: threshold, duplicate_cosine, mmr_lambda, budget); --budget overrides its budget.")
     var filter: String?
-    @Option(name: .long, help: "ablation: folder for ablation.csv and ablation.svg (default: beside --out, or the current folder).")
+    @Option(name: .long, help: "ablation: folder for ablation.csv and ablation.svg; with --shard: for the shard's scores file (default: the current folder).")
     var reportDir: String?
     @Option(name: .long, help: "ablation: the dataset YAML whose episodes are rolled out (default: --data itself, or its sequences split when a folder).")
     var sequences: String?
     @Flag(name: .long, help: "ablation: leave out the ridge rows (ridge, ridge+memory, ridge+knowledge, ridge+all).")
     var noRidge = false
+    @Option(name: .long, help: "Run only shard I of N (1-based): with --ablation of the episode groups, else of the prediction batches; writes ablation-scores-I-of-N.json or eval-scores-I-of-N.json into --report-dir for `eval --merge`.")
+    var shard: String?
+    @Option(name: .long, help: "ablation: episodes stepped together in one batch (shards and the unsharded run must use the same value).")
+    var groupSize = RolloutDriver.defaultGroupSize
+    @Option(name: .long, parsing: .upToNextOption, help: "Merge the scores files of an evaluation's shards into its table (ablation: ablation.csv and .svg in --report-dir; plain eval: --out CSV); needs no model or data.")
+    var merge: [String] = []
 }
 
 enum AblationReport {
@@ -38,6 +44,8 @@ enum AblationReport {
         model: String, data: String, split: String?, kb: String?, train: String?, options: AblationOptions, encoderOptions: ActionEncoderOptions
     ) throws {
         guard options.steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        let shard = try options.shard.map(Shard.init(parsing:))
+        guard options.groupSize >= 1 else { throw ValidationError("--group-size must be at least 1") }
         let (worldModel, encoder) = try AgentSetup.worldModel(model, kb: kb, encoderOptions: encoderOptions)
         let cache = encoderOptions.cache(for: encoder)
         let plans = try AgentSetup.plans(
@@ -78,15 +86,45 @@ enum AblationReport {
             ProgressLine.note("ablation: skipping the ridge rows: give --train FILE (the data they are fitted on). --data \(data) is a file, "
                               + "and the train split (train.yaml) is looked up only in a folder")
         }
-        let runner = AblationRunner(knowledge: knowledge, tokenizer: tokenizer, textEncoder: CachedEmbedder(cache: cache), dim: dim)
+        var runner = AblationRunner(knowledge: knowledge, tokenizer: tokenizer, textEncoder: CachedEmbedder(cache: cache), dim: dim)
+        runner.groupSize = options.groupSize
         var finished = 0
-        let table = try runner.run(variants, plans: plans, steps: options.steps) { name in
+        let scores = try runner.scores(variants, plans: plans, steps: options.steps, shard: shard ?? .whole, source: options.sequences ?? data) { name in
             finished += 1
             ProgressLine.update("ablation: \(finished)/\(variants.count) variants done (\(name))")
         }
         ProgressLine.finish()
         try cache.save()
-        print("Ablation: cosine ×100 to the true next state, mean over modalities (\(table.episodes) episodes of \(options.sequences ?? data))")
+        if let shard {
+            let dir = URL(fileURLWithPath: options.reportDir ?? ".")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let file = dir.appendingPathComponent("ablation-scores-\(shard.index)-of-\(shard.count).json")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(scores).write(to: file, options: .atomic)
+            print("ablation shard \(shard): episodes \(scores.episodeRange.first.map(String.init) ?? "-")…\(scores.episodeRange.last.map(String.init) ?? "-") of \(plans.count); "
+                  + "scores in \(file.path) (join the shards with `worldgpt eval --merge FILE…`)")
+            return
+        }
+        try report(AblationTable(merging: [scores]), source: scores.source, reportDir: options.reportDir)
+    }
+
+    /// `eval --merge FILE…`: the table of the shards' scores.
+    static func merge(_ files: [String], reportDir: String?) throws {
+        var parts: [AblationScores] = []
+        for file in files {
+            do {
+                parts.append(try JSONDecoder().decode(AblationScores.self, from: Data(contentsOf: URL(fileURLWithPath: file))))
+            } catch {
+                throw ValidationError("\(file): not an ablation scores file written by `eval --ablation --shard` (\(error.localizedDescription))")
+            }
+        }
+        try report(AblationTable(merging: parts), source: parts[0].source, reportDir: reportDir)
+    }
+
+    /// Prints the table with its headline differences and writes ablation.csv and ablation.svg.
+    static func report(_ table: AblationTable, source: String, reportDir: String?) throws {
+        print("Ablation: cosine ×100 to the true next state, mean over modalities (\(table.episodes) episodes of \(source))")
         print(table.text())
         if let b = table.mean("base", step: 1), let all = table.mean("+all", step: 1) {
             print(String(format: "+all vs base at step 1: %+.2f points", all - b))
@@ -103,7 +141,7 @@ enum AblationReport {
                 }
             }
         }
-        let dir = URL(fileURLWithPath: options.reportDir ?? ".")
+        let dir = URL(fileURLWithPath: reportDir ?? ".")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try table.csv().write(to: dir.appendingPathComponent("ablation.csv"), atomically: true, encoding: .utf8)
         try table.svg().write(to: dir.appendingPathComponent("ablation.svg"), atomically: true, encoding: .utf8)

@@ -222,7 +222,26 @@ struct ForkCommand: ParsableCommand {
 /// `worldgpt samples build`.
 struct SamplesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "samples", abstract: "Build retrieval-augmented training samples.", subcommands: [Build.self])
+        commandName: "samples", abstract: "Build retrieval-augmented training samples.", subcommands: [Build.self, Merge.self])
+
+    /// `samples merge OUT IN...`.
+    struct Merge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Merge sample folders built with `samples build --shard I/N` into one (what the unsharded build writes).")
+        @Argument(help: "The merged folder (new or empty).")
+        var output: String
+        @Argument(help: "The shard folders.")
+        var inputs: [String]
+
+        func validate() throws {
+            guard !inputs.isEmpty else { throw ValidationError("give the output folder and at least one shard folder") }
+        }
+
+        func run() throws {
+            let report = try SampleBuilder.merge(inputs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: output))
+            print("merged \(report.samples) samples into \(output)" + (report.duplicates > 0 ? " (\(report.duplicates) found twice, kept once)" : ""))
+        }
+    }
 
     struct Build: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -250,9 +269,18 @@ struct SamplesCommand: ParsableCommand {
         var limit: Int?
         @Option(name: .long, help: "Seed of the history-length draw.")
         var seed: UInt64 = 0
+        @Option(name: .long, help: "Build only shard I of N (1-based, e.g. 2/3): a contiguous range of the samples (of whole packed parts with --pack); `samples merge` joins the shards.")
+        var shard: String?
+        @Option(name: .long, help: "Also write packed shards of this many samples (packed/part-NNNNN.safetensors + .json; docs/scale.md).")
+        var pack: Int?
+        @Flag(name: .long, help: "With --pack: skip the per-sample .pt and .safetensors files.")
+        var noSampleFiles = false
         @OptionGroup var encoderOptions: ActionEncoderOptions
 
         func run() throws {
+            let shard = try self.shard.map(Shard.init(parsing:)) ?? .whole
+            if let pack, pack < 1 { throw ValidationError("--pack must be at least 1") }
+            if noSampleFiles, pack == nil { throw ValidationError("--no-sample-files needs --pack N (otherwise nothing would be written)") }
             let parts = history.components(separatedBy: "..")
             guard let lo = Int(parts[0]), let hi = Int(parts.count > 1 ? parts[1] : parts[0]), lo <= hi else {
                 throw ValidationError("--history must be N or LO..HI, e.g. 2..5 (got \(history))")
@@ -267,11 +295,12 @@ struct SamplesCommand: ParsableCommand {
             var filter = RuntimeOptions.defaultFilter
             filter.budget = budget
             let builder = try SampleBuilder(knowledge: knowledge, filter: filter, history: lo...hi, seed: seed)
-            let samples = try builder.build(transitions) { done, total in
+            let range = SampleBuilder.shardRange(count: transitions.count, shard: shard, packSize: pack)
+            let samples = try builder.build(transitions, range: range) { done, total in
                 if done % 100 == 0 || done == total { ProgressLine.update("samples: \(done)/\(total)") }
             }
             ProgressLine.finish()
-            try SampleBuilder.write(samples, to: URL(fileURLWithPath: out))
+            try SampleBuilder.write(samples, to: URL(fileURLWithPath: out), sampleFiles: !noSampleFiles, packSize: pack)
             let kept = samples.map(\.context.count).reduce(0, +)
             print("wrote \(samples.count) samples to \(out) (\(kept) context items, schema in \(out)/schema.json)")
         }

@@ -218,9 +218,18 @@ struct RolloutCommand: ParsableCommand {
     var episode = "rollout-1"
     @Option(name: .long, help: "Write one JSON line per step here.")
     var trace: String?
+    @Option(name: .long, help: "Run only shard I of N (1-based, e.g. 2/3) of the episodes, in lock-step groups of 64; needs --db. `worldgpt memory merge` of the N stores is the unsharded run's store (docs/scale.md).")
+    var shard: String?
+    @Option(name: .long, help: "Episodes stepped together in one batch (a step's numbers depend on its batch: shards and the unsharded run must use the same value).")
+    var groupSize = RolloutDriver.defaultGroupSize
 
     func run() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
+        guard groupSize >= 1 else { throw ValidationError("--group-size must be at least 1") }
+        let shard = try self.shard.map(Shard.init(parsing:))
+        if shard != nil, setup.db == nil {
+            throw ValidationError("--shard needs --db FILE.sqlite: the shards' stores are what `worldgpt memory merge` joins")
+        }
         let (worldModel, encoder) = try setup.loadModel()
         let cache = setup.encoderOptions.cache(for: encoder)
         var plans: [EpisodePlan]
@@ -246,14 +255,16 @@ struct RolloutCommand: ParsableCommand {
         }
         defer { try? handle?.close() }
         var cosines: [Double] = []
-        try RolloutDriver(runtime: runtime, store: store).run(plans, steps: steps, onLine: { line in
+        let driver = RolloutDriver(runtime: runtime, store: store, groupSize: groupSize)
+        try driver.run(plans, steps: steps, shard: shard, onLine: { line in
             try handle?.write(contentsOf: Data((line.json() + "\n").utf8))
             if !line.cosine.isEmpty { cosines.append(line.cosine.values.reduce(0, +) / Double(line.cosine.count)) }
             if handle == nil { print(line.json()) }
         }, progress: { done, total in ProgressLine.update("rollout: \(done)/\(total) steps") })
         ProgressLine.finish()
-        let total = plans.map { min($0.count, steps ?? $0.count) }.reduce(0, +)
-        var summary = "\(plans.count) episode(s), \(total) steps"
+        let selected = shard.map { driver.planRange(plans, shard: $0) } ?? plans.indices
+        let total = selected.map { min(plans[$0].count, steps ?? plans[$0].count) }.reduce(0, +)
+        var summary = (shard.map { "shard \($0): " } ?? "") + "\(selected.count) episode(s), \(total) steps"
         if !cosines.isEmpty { summary += String(format: ", mean cosine ×100 to the truth %.2f", cosines.reduce(0, +) / Double(cosines.count)) }
         if let db = setup.db { summary += "; offloaded to \(db) (inspect: worldgpt memory ls --db \(db))" }
         if let trace { summary += "; trace in \(trace)" }

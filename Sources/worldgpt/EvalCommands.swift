@@ -25,10 +25,10 @@ struct EvalCommand: ParsableCommand {
             `<split>.yaml` (default test).
             """)
 
-    @Option(name: .long, help: "A checkpoint folder (native or ridge), `identity`, `knn` or `ridge`.")
-    var model: String
-    @Option(name: .long, help: "Dataset YAML (or SimWorld folder) with dataset_list and modality_modes.")
-    var data: String
+    @Option(name: .customLong("model"), help: "A checkpoint folder (native or ridge), `identity`, `knn` or `ridge`.")
+    var modelOption: String?
+    @Option(name: .customLong("data"), help: "Dataset YAML (or SimWorld folder) with dataset_list and modality_modes.")
+    var dataOption: String?
     @Option(name: .long, help: "Split: a section of the YAML file, or a folder's <split>.yaml (SimWorld: train, kb, test, sequences; default test).")
     var split: String?
     @Option(name: .long, help: "Write the CSV here.")
@@ -49,6 +49,13 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup(title: "Ablation") var ablationOptions: AblationOptions
 
     func run() throws {
+        if !ablationOptions.merge.isEmpty {
+            if let first = ablationOptions.merge.first, (try? JSONDecoder().decode(EvaluationScores.self, from: Data(contentsOf: URL(fileURLWithPath: first)))) != nil {
+                return try mergeEvaluation(ablationOptions.merge)
+            }
+            return try AblationReport.merge(ablationOptions.merge, reportDir: ablationOptions.reportDir)
+        }
+        guard let model = modelOption, let data = dataOption else { throw ValidationError("give --model and --data (or --merge FILE… to join the shards of an evaluation)") }
         if ablationOptions.ablation {
             if let threads { BLAS.threadCount = threads }
             try AblationReport.run(model: model, data: data, split: split, kb: kb, train: train, options: ablationOptions, encoderOptions: encoderOptions)
@@ -92,14 +99,44 @@ struct EvalCommand: ParsableCommand {
         let transitions = try TrainingSetup.transitions(dataset, cache: encoderOptions.cache(for: encoder))
         let samples = EvaluationSample.withHistory(transitions, maxSteps: memory)
         var lastPrint = Date.distantPast
-        let report = try Evaluator(modes: dataset.modalityModes.map(TaskMode.init)).evaluate(worldModel, samples: samples) { done, total in
+        let shard = try ablationOptions.shard.map(Shard.init(parsing:)) ?? .whole
+        var scores = try Evaluator(modes: dataset.modalityModes.map(TaskMode.init)).scores(
+            worldModel, samples: samples, batches: { shard.range(of: $0) }, shard: shard.description
+        ) { done, total in
             if Date().timeIntervalSince(lastPrint) > 0.5 || done == total {
                 ProgressLine.update("evaluated \(done)/\(total) predictions")
                 lastPrint = Date()
             }
         }
         ProgressLine.finish()
-        print(report.table(title: "\(model) on \(dataset.source) (\(transitions.count) samples)"))
+        scores.title = "\(model) on \(dataset.source) (\(transitions.count) samples)"
+        if ablationOptions.shard != nil {
+            let dir = URL(fileURLWithPath: ablationOptions.reportDir ?? ".")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let file = dir.appendingPathComponent("eval-scores-\(shard.index)-of-\(shard.count).json")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(scores).write(to: file, options: .atomic)
+            print("eval shard \(shard): predictions \(scores.jobRange[0])..<\(scores.jobRange[1]) of \(scores.jobs); scores in \(file.path) "
+                  + "(join the shards with `worldgpt eval --merge FILE… [--out CSV]`)")
+            return
+        }
+        try printReport(EvaluationReport(merging: [scores]), title: scores.title)
+    }
+
+    /// `eval --merge FILE…` for the shards of a plain evaluation.
+    func mergeEvaluation(_ files: [String]) throws {
+        let parts = try files.map { file -> EvaluationScores in
+            do { return try JSONDecoder().decode(EvaluationScores.self, from: Data(contentsOf: URL(fileURLWithPath: file))) } catch {
+                throw ValidationError("\(file): not a scores file of `eval --shard` (\(error.localizedDescription))")
+            }
+        }
+        try printReport(EvaluationReport(merging: parts), title: parts[0].title)
+    }
+
+    /// Prints the table and writes the CSV (--out).
+    func printReport(_ report: EvaluationReport, title: String) throws {
+        print(report.table(title: title))
         if let out {
             try report.writeCSV(to: URL(fileURLWithPath: out))
             print("wrote \(out)")

@@ -36,7 +36,45 @@ struct MemoryCommand: ParsableCommand {
         commandName: "memory",
         abstract: "Inspect the episode store that rollouts offload to (works while a rollout is writing).",
         discussion: "Every subcommand takes --db FILE. Schema: docs/memory.md; the file also opens with `sqlite3`.",
-        subcommands: [List.self, Show.self, Search.self, Export.self, Stats.self, Verify.self, Prune.self, OffloadLoop.self])
+        subcommands: [List.self, Show.self, Search.self, Export.self, Stats.self, Verify.self, Prune.self, Merge.self, OffloadLoop.self])
+
+    /// `memory merge OUT IN...`.
+    struct Merge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "merge", abstract: "Merge the stores of a sharded rollout (`rollout --shard I/N`) into one new store.",
+            discussion: """
+                Rows keep their ids, so the merge of all shards is the store of the unsharded run. A step found in \
+                several inputs (a retried shard's store beside its earlier attempt's) is kept once; inputs that \
+                disagree on an id are refused. OUT must not exist; the inputs are only read. docs/scale.md.
+                """)
+        @Argument(help: "The new merged store.")
+        var destination: String
+        @Argument(help: "The shard stores.")
+        var inputs: [String]
+        @Option(name: .long, help: "Also write the merged rollout trace (JSONL, one line per step in offload order) here.")
+        var trace: String?
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard !inputs.isEmpty else { throw ValidationError("give the output store and at least one input store") }
+        }
+
+        func run() throws {
+            let report = try EpisodeStore.merge(inputs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: destination))
+            if let trace {
+                var lines = Data()
+                try EpisodeStore(url: URL(fileURLWithPath: destination), readOnly: true).forEachStep { step in
+                    lines.append(Data((TraceLine(record: step.record).json() + "\n").utf8))
+                }
+                try lines.write(to: URL(fileURLWithPath: trace), options: .atomic)
+            }
+            if output.json { return try printJSON(report) }
+            for input in report.inputs {
+                print("\(input.path): \(input.steps) steps" + (input.duplicates > 0 ? " (\(input.duplicates) already in an earlier input, kept once)" : ""))
+            }
+            print("merged \(report.steps) steps of \(report.episodes) episodes into \(report.output)" + (trace.map { "; trace in \($0)" } ?? ""))
+        }
+    }
 
     /// `memory ls`.
     struct List: ParsableCommand {

@@ -635,14 +635,24 @@ final class AgentCLITests: XCTestCase {
             let pt = try TorchFile.load(out.appendingPathComponent("tensors/\(stem).pt"))
             let torch = Dictionary(uniqueKeysWithValues: pt.flattenedTensors().map { ($0.name, $0.tensor) })
             let (safe, metadata) = try SafeTensors.readWithMetadata(out.appendingPathComponent("tensors/\(stem).safetensors"))
-            XCTAssertEqual(Set(safe.map(\.name)), ["state0", "action", "state1", "context_state0", "context_action", "context_state1", "context_scores",
-                                              "history_state0", "history_action", "history_state1"])
+            let modal = ["", "context_", "history_"].flatMap { p in ["state0", "state1"].flatMap { ["\(p)\($0)_modal", "\(p)\($0)_mask"] } }
+            XCTAssertEqual(Set(safe.map(\.name)), Set(["state0", "action", "state1", "context_state0", "context_action", "context_state1", "context_scores",
+                                                       "history_state0", "history_action", "history_state1"] + modal))
             XCTAssertEqual(Set(torch.keys), Set(safe.map(\.name)))
             for (name, tensor) in safe {
                 XCTAssertEqual(torch[name]?.shape, tensor.shape, name)
                 XCTAssertEqual(torch[name]?.floatValues(), tensor.floatValues(), "\(name): .pt and .safetensors agree")
             }
             let arrays = Dictionary(uniqueKeysWithValues: safe.map { ($0.name, $0.tensor) })
+            // Per modality: [M, D] rows (image, video, audio, text) equal to the source files, a mask of the present ones.
+            XCTAssertEqual(arrays["state0_modal"]?.shape, [4, 64])
+            let sourceState0 = try t.embeddings(source.state0)
+            let rows0 = try XCTUnwrap(arrays["state0_modal"]).floatValues(), mask0 = try XCTUnwrap(arrays["state0_mask"])
+            XCTAssertEqual(mask0.dtype, .uint8)
+            for (m, modality) in Modality.allCases.enumerated() {
+                XCTAssertEqual(mask0.bytes[m], sourceState0[modality] == nil ? 0 : 1, "\(modality) mask")
+                XCTAssertEqual(Array(rows0[(m * 64)..<((m + 1) * 64)]), sourceState0[modality] ?? [Float](repeating: 0, count: 64), "\(modality) row")
+            }
             // state0/state1: the mean of the source's modality embeddings.
             XCTAssertEqual(arrays["state0"]?.shape, [64])
             XCTAssertEqual(arrays["action"]?.shape, [384])

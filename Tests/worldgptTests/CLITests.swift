@@ -98,8 +98,8 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(helpSubcommands(bare.stdout + bare.stderr), names)
 
         // `worldgpt help <sub>` explains each, and each group's own subcommands.
-        let groups = ["dataset": ["check"], "media": ["probe"], "memory": ["ls", "show", "search", "export", "stats", "verify", "prune"],
-                      "kb": ["build", "search"], "simworld": ["generate", "yardstick"], "reflector": ["run", "explain"], "samples": ["build"]]
+        let groups = ["dataset": ["check"], "media": ["probe"], "memory": ["ls", "show", "search", "export", "stats", "verify", "prune", "merge"],
+                      "kb": ["build", "search"], "simworld": ["generate", "yardstick"], "reflector": ["run", "explain"], "samples": ["build", "merge"]]
         for name in names {
             let help = try runWorldGPT(["help", name])
             XCTAssertEqual(help.status, 0, "help \(name): \(help.stderr)")

@@ -113,6 +113,37 @@ extension String {
     fileprivate func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }
 
+/// The cosines of every scored step of an ablation run (or of one shard of it), per variant, in offload order: what
+/// the table is computed from. Shards write these (`eval --ablation --shard`); `AblationTable(merging:)` adds the
+/// shards' steps in the unsharded run's order, so the merged table is the unsharded table bit for bit.
+public struct AblationScores: Codable, Equatable, Sendable {
+    /// One scored step: the episode's position in the plans, the step index, cosine (not ×100) per modality.
+    public struct Step: Codable, Equatable, Sendable {
+        public var episode: Int
+        public var step: Int
+        public var cosine: [String: Double]
+    }
+
+    /// Format marker of the JSON file.
+    public var format = "worldgpt-ablation-scores-1"
+    /// Variant names in order.
+    public var variants: [String]
+    /// Rollout steps per episode.
+    public var steps: Int
+    /// Episodes of the whole (unsharded) run.
+    public var episodes: Int
+    /// Episodes per lock-step group (the unit of sharding).
+    public var groupSize: Int
+    /// The shard these scores are of (`1/1`: the whole run).
+    public var shard: String
+    /// The plan indices this shard ran.
+    public var episodeRange: [Int]
+    /// What was rolled out (printed with the table).
+    public var source: String
+    /// Per variant, the scored steps in offload order.
+    public var scored: [String: [Step]]
+}
+
 /// Runs every variant over the same plans and tabulates the cosines.
 public struct AblationRunner {
     /// Where knowledge comes from for variants with retrieval.
@@ -123,6 +154,8 @@ public struct AblationRunner {
     public var textEncoder: (any Embedder)?
     /// The state dimension (for the variants' in-memory episode stores).
     public var dim: Int
+    /// Episodes stepped together (`RolloutDriver.groupSize`).
+    public var groupSize = RolloutDriver.defaultGroupSize
 
     /// A runner.
     public init(knowledge: (any ContextSource)?, tokenizer: (any ContextTokenizer)?, textEncoder: (any Embedder)?, dim: Int) {
@@ -135,28 +168,87 @@ public struct AblationRunner {
     /// Runs `variants` over `plans` (each at most `steps` steps).
     /// - Parameter progress: called after each variant with its name.
     public func run(_ variants: [AblationVariant], plans: [EpisodePlan], steps: Int, progress: (String) -> Void = { _ in }) throws -> AblationTable {
-        var cosine: [String: [[Modality: Double]]] = [:]
-        var modalities = Set<Modality>()
+        try AblationTable(merging: [scores(variants, plans: plans, steps: steps, shard: .whole, source: "", progress: progress)])
+    }
+
+    /// The scored steps of `shard` of the run of `variants` over `plans`.
+    public func scores(_ variants: [AblationVariant], plans: [EpisodePlan], steps: Int, shard: Shard, source: String,
+                       progress: (String) -> Void = { _ in }) throws -> AblationScores {
+        var scored: [String: [AblationScores.Step]] = [:]
+        var range: Range<Int> = 0..<0
+        let position = Dictionary(plans.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         for variant in variants {
             let store = try EpisodeStore(inMemoryWithDim: dim)
             let runtime = try Runtime(
                 model: variant.model, textEncoder: textEncoder, memory: WorkingMemory(store: store, window: 8, batchSize: 1024),
                 knowledge: knowledge, tokenizer: variant.learnedStage ? tokenizer : nil, options: variant.options)
-            let outcomes = try RolloutDriver(runtime: runtime, store: store).run(plans, steps: steps)
+            let driver = RolloutDriver(runtime: runtime, store: store, groupSize: groupSize)
+            range = driver.planRange(plans, shard: shard)
+            let outcomes = try driver.run(plans, steps: steps, shard: shard)
+            scored[variant.name] = outcomes.compactMap { outcome in
+                guard outcome.record.index < steps, let e = position[outcome.record.episode] else { return nil }
+                return AblationScores.Step(episode: e, step: outcome.record.index,
+                                           cosine: Dictionary(uniqueKeysWithValues: outcome.cosine.map { ($0.key.rawValue, $0.value) }))
+            }
+            progress(variant.name)
+        }
+        return AblationScores(variants: variants.map(\.name), steps: steps, episodes: plans.count, groupSize: groupSize,
+                              shard: shard.description, episodeRange: Array(range), source: source, scored: scored)
+    }
+}
+
+extension AblationTable {
+    /// The table of a whole run from the scores of its shards (one shard: the run itself). Steps are added in the
+    /// unsharded run's offload order, so the means are the same bits however the run was split.
+    /// - Throws: `AgentError.invalidOption(name: "merge", …)` when the parts are of different runs, overlap with
+    ///   different scores, or leave episodes out.
+    public init(merging parts: [AblationScores]) throws {
+        guard let first = parts.first else { throw AgentError.invalidOption(name: "merge", reason: "no ablation scores given") }
+        func fail(_ reason: String) -> AgentError { AgentError.invalidOption(name: "merge", reason: reason) }
+        var covered = [Bool](repeating: false, count: first.episodes)
+        var byVariant: [String: [Int: AblationScores.Step]] = [:]  // key: episode * steps + step
+        for part in parts {
+            guard part.format == first.format, part.variants == first.variants, part.steps == first.steps,
+                  part.episodes == first.episodes, part.groupSize == first.groupSize else {
+                throw fail("shard \(part.shard) is of another run than shard \(first.shard) (variants, steps, episodes or group size differ)")
+            }
+            for e in part.episodeRange {
+                guard e >= 0, e < first.episodes else { throw fail("shard \(part.shard) names episode \(e) of \(first.episodes)") }
+                covered[e] = true
+            }
+            for (variant, steps) in part.scored {
+                for step in steps {
+                    let key = step.episode * first.steps + step.step
+                    if let earlier = byVariant[variant]?[key], earlier != step {
+                        throw fail("\(variant): episode \(step.episode) step \(step.step + 1) has different scores in two shards")
+                    }
+                    byVariant[variant, default: [:]][key] = step
+                }
+            }
+        }
+        if let missing = covered.firstIndex(of: false) {
+            throw fail("episode \(missing) of \(first.episodes) is in no shard (\(covered.filter { !$0 }.count) missing): merge every shard of the run")
+        }
+        let steps = first.steps, groupSize = first.groupSize
+        var cosine: [String: [[Modality: Double]]] = [:]
+        var modalities = Set<Modality>()
+        for variant in first.variants {
+            // Offload order: group, then step, then episode.
+            let ordered = (byVariant[variant] ?? [:]).values.sorted {
+                ($0.episode / groupSize, $0.step, $0.episode) < ($1.episode / groupSize, $1.step, $1.episode)
+            }
             var sums = [[Modality: Double]](repeating: [:], count: steps)
             var counts = [[Modality: Int]](repeating: [:], count: steps)
-            for outcome in outcomes {
-                let s = outcome.record.index
-                guard s < steps else { continue }
-                for (m, c) in outcome.cosine {
-                    sums[s][m, default: 0] += 100 * c
-                    counts[s][m, default: 0] += 1
+            for step in ordered where step.step < steps {
+                for (name, c) in step.cosine {
+                    guard let m = Modality(rawValue: name) else { throw fail("unknown modality `\(name)` in the scores") }
+                    sums[step.step][m, default: 0] += 100 * c
+                    counts[step.step][m, default: 0] += 1
                     modalities.insert(m)
                 }
             }
-            cosine[variant.name] = (0..<steps).map { s in sums[s].reduce(into: [:]) { $0[$1.key] = $1.value / Double(counts[s][$1.key]!) } }
-            progress(variant.name)
+            cosine[variant] = (0..<steps).map { s in sums[s].reduce(into: [:]) { $0[$1.key] = $1.value / Double(counts[s][$1.key]!) } }
         }
-        return AblationTable(variants: variants.map(\.name), steps: steps, modalities: modalities.sorted(), cosine: cosine, episodes: plans.count)
+        self.init(variants: first.variants, steps: steps, modalities: modalities.sorted(), cosine: cosine, episodes: first.episodes)
     }
 }

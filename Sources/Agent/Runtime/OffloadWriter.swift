@@ -36,7 +36,8 @@ final class OffloadWriter: @unchecked Sendable {
 
     /// Queues `records` to be added to working memory and committed in one transaction.
     /// - Throws: the error of an earlier batch that failed (then `records` are not queued).
-    func submit(_ records: [StepRecord]) throws {
+    /// `identities[i]`, when given, are the row ids of `records[i]` (all or none).
+    func submit(_ records: [StepRecord], identities: [StoreIdentity?]? = nil) throws {
         try rethrowFailure()
         guard !records.isEmpty else { return }
         slots.wait()
@@ -45,7 +46,7 @@ final class OffloadWriter: @unchecked Sendable {
             guard lock.withLock({ failure == nil }) else { return }
             let start = DispatchTime.now().uptimeNanoseconds
             do {
-                for record in records { try memory.add(record) }
+                for (i, record) in records.enumerated() { try memory.add(record, identity: identities?[i]) }
                 try memory.flush()
             } catch {
                 lock.withLock { failure = error }

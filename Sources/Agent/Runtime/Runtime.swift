@@ -23,15 +23,19 @@ public struct StepRequest: Sendable {
     public var observed: State?
     /// The query's own provenance (scenario scope and leakage guard), when known.
     public var provenance: Provenance?
+    /// The row ids to offload the step under (a shard of a rollout); nil: the store's next ids.
+    public var identity: StoreIdentity?
 
     /// A step request.
-    public init(episode: String, index: Int, state: State, action: Action, observed: State? = nil, provenance: Provenance? = nil) {
+    public init(episode: String, index: Int, state: State, action: Action, observed: State? = nil, provenance: Provenance? = nil,
+                identity: StoreIdentity? = nil) {
         self.episode = episode
         self.index = index
         self.state = state
         self.action = action
         self.observed = observed
         self.provenance = provenance
+        self.identity = identity
     }
 }
 
@@ -199,7 +203,7 @@ public final class Runtime {
             outcomes.append(StepOutcome(record: record, memory: memories[i], filter: filters[i], cosine: cosine))
         }
         // One transaction for the whole lock-step batch, committed in the background while the next step runs.
-        try writer?.submit(records)
+        try writer?.submit(records, identities: requests.map(\.identity))
         phaseTimings.offload += elapsed()
         return outcomes
     }

@@ -164,36 +164,33 @@ extension EpisodeStore {
         defer { try? out.close() }
         var rowOf = [String: Int]()
         var exported = 0
-        var lastID: Int64 = 0
-        while true {
-            // Pages of 512 steps keep memory flat on large stores.
-            let after = lastID
-            let ids = try read { db in try Int64.fetchAll(db, sql: "SELECT id FROM steps WHERE id > ? ORDER BY id LIMIT 512", arguments: [after]) }
-            guard let last = ids.last else { break }
-            lastID = last
-            var lines = Data()
-            for id in ids {
-                let step = try step(id: id)
-                var embeddings = [String: ExportedEmbedding]()
-                func put(_ column: String, _ e: Embedding?) throws {
-                    guard let e, let w = writers[column] else { return }
-                    try w.append(e.values)
-                    embeddings[column] = ExportedEmbedding(file: "\(column).npy", row: rowOf[column, default: 0])
-                    rowOf[column, default: 0] += 1
-                }
-                try put("action_embedding", step.record.action.embedding)
-                for (role, state) in zip(Self.roles, [step.record.input, step.record.predicted, step.record.observed]) {
-                    for m in Modality.allCases { try put("\(role)_\(m.rawValue)", state[m]) }
-                }
-                let line = ExportedStep(
-                    id: step.id, episode: step.record.episode, index: step.record.index, createdAt: step.record.timestamp.timeIntervalSince1970,
-                    action: step.record.action.text, provenance: step.record.provenance, embeddings: embeddings,
-                    annotations: step.record.annotations, recalls: step.recalls)
-                lines.append(try encoder.encode(line)); lines.append(0x0A)
-                exported += 1
+        var lines = Data()
+        try forEachStep { step in
+            var embeddings = [String: ExportedEmbedding]()
+            func put(_ column: String, _ e: Embedding?) throws {
+                guard let e, let w = writers[column] else { return }
+                try w.append(e.values)
+                embeddings[column] = ExportedEmbedding(file: "\(column).npy", row: rowOf[column, default: 0])
+                rowOf[column, default: 0] += 1
             }
+            try put("action_embedding", step.record.action.embedding)
+            for (role, state) in zip(Self.roles, [step.record.input, step.record.predicted, step.record.observed]) {
+                for m in Modality.allCases { try put("\(role)_\(m.rawValue)", state[m]) }
+            }
+            let line = ExportedStep(
+                id: step.id, episode: step.record.episode, index: step.record.index, createdAt: step.record.timestamp.timeIntervalSince1970,
+                action: step.record.action.text, provenance: step.record.provenance, embeddings: embeddings,
+                annotations: step.record.annotations, recalls: step.recalls)
+            lines.append(try encoder.encode(line)); lines.append(0x0A)
+            exported += 1
+            if exported % 512 == 0 || exported == stats.steps {
+                do { try out.write(contentsOf: lines) } catch { throw StoreError.io(path: stepsURL.path, reason: "write failed: \(error)") }
+                lines.removeAll(keepingCapacity: true)
+                progress?(exported, stats.steps)
+            }
+        }
+        if !lines.isEmpty {
             do { try out.write(contentsOf: lines) } catch { throw StoreError.io(path: stepsURL.path, reason: "write failed: \(error)") }
-            progress?(exported, stats.steps)
         }
         for w in writers.values { try w.finish() }
         return exported

@@ -54,6 +54,18 @@ extension EpisodeStore {
         }
     }
 
+    /// Calls `body` with every step in row-id order (offload order), reading pages of 512 steps so memory stays flat.
+    public func forEachStep(_ body: (StoredStep) throws -> Void) throws {
+        var lastID: Int64 = 0
+        while true {
+            let after = lastID
+            let ids = try read { db in try Int64.fetchAll(db, sql: "SELECT id FROM steps WHERE id > ? ORDER BY id LIMIT 512", arguments: [after]) }
+            guard let last = ids.last else { return }
+            lastID = last
+            for id in ids { try body(try step(id: id)) }
+        }
+    }
+
     /// The row id of `episode:index`.
     public func stepID(_ reference: StepReference) throws -> Int64 {
         guard reference.index != nil else { throw StoreError.invalidArgument("`\(reference)`: expected EPISODE:STEP") }

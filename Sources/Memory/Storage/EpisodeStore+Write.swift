@@ -14,6 +14,24 @@ struct EncodedStep: Sendable {
     var provenance: String?
     var annotations: [StepAnnotation]
     var recalls: [RecalledStep]
+    /// The row ids to store the step under (nil: SQLite assigns the next ones).
+    var identity: StoreIdentity?
+}
+
+/// The row ids a step is stored under when its writer decides them: the shards of one rollout give every step the
+/// id it has in the unsharded run, so their stores merge into that run's store (`EpisodeStore.merge`).
+public struct StoreIdentity: Equatable, Sendable {
+    /// `steps.id`.
+    public var stepID: Int64
+    /// `episodes.id` of the step's episode.
+    public var episodeID: Int64
+
+    /// An identity.
+    public init(stepID: Int64, episodeID: Int64) {
+        precondition(stepID > 0 && episodeID > 0, "store row ids are positive")
+        self.stepID = stepID
+        self.episodeID = episodeID
+    }
 }
 
 /// Float32 values as a little-endian BLOB (this code runs on little-endian machines only).
@@ -37,6 +55,12 @@ extension EpisodeStore {
         INSERT INTO steps(episode_id, step_index, created_at, action_text, action_embedding, \
         \(stateColumns.joined(separator: ", ")), provenance) \
         VALUES (?, ?, ?, ?, ?, \(Array(repeating: "?", count: stateColumns.count).joined(separator: ", ")), ?)
+        """
+    /// As `insertStepSQL`, with the row id given (the last value).
+    static let insertStepWithIDSQL = """
+        INSERT INTO steps(episode_id, step_index, created_at, action_text, action_embedding, \
+        \(stateColumns.joined(separator: ", ")), provenance, id) \
+        VALUES (?, ?, ?, ?, ?, \(Array(repeating: "?", count: stateColumns.count).joined(separator: ", ")), ?, ?)
         """
 
     /// Checks one embedding against the store's dimension and for NaN/infinity.
@@ -96,12 +120,29 @@ extension EpisodeStore {
     /// As `append(_:)`, also recording for each step what was recalled for it (`recalls[i]` for `steps[i]`).
     @discardableResult
     public func append(_ steps: [StepRecord], recalls: [[RecalledStep]]) throws -> [Int64] {
+        try append(steps, recalls: recalls, identities: nil)
+    }
+
+    /// As `append(_:recalls:)`, storing `steps[i]` under the row ids `identities[i]` (a shard of a rollout writes
+    /// the ids of the unsharded run). Ids must be new and increase within the batch and past every stored step.
+    /// - Throws: `StoreError.invalidArgument` when an id is taken, out of order, or an episode exists under another id.
+    @discardableResult
+    public func append(_ steps: [StepRecord], recalls: [[RecalledStep]], identities: [StoreIdentity]?) throws -> [Int64] {
         precondition(recalls.count == steps.count, "one recall list per step")
+        precondition(identities.map { $0.count == steps.count } ?? true, "one identity per step")
         guard !steps.isEmpty else { return [] }
         let batchActionDim = actionDim ?? steps.lazy.compactMap { $0.action.embedding?.dim }.first
         var encoded = try steps.map { try encode($0, actionDim: batchActionDim) }
         let newActionDim = actionDim == nil ? batchActionDim : nil
-        for i in encoded.indices { encoded[i].recalls = recalls[i] }
+        for i in encoded.indices {
+            encoded[i].recalls = recalls[i]
+            encoded[i].identity = identities?[i]
+        }
+        if let identities {
+            for (a, b) in zip(identities, identities.dropFirst()) where b.stepID <= a.stepID {
+                throw StoreError.invalidArgument("\(path): step ids must increase within a batch (\(a.stepID) then \(b.stepID))")
+            }
+        }
         let batch = encoded
         let path = path
         let ids: [Int64] = try write { db in
@@ -109,17 +150,37 @@ extension EpisodeStore {
                 try db.execute(sql: "INSERT OR REPLACE INTO store_info(key, value) VALUES ('action_dim', ?)", arguments: [String(newActionDim)])
             }
             var episodeIDs = [String: Int64]()
-            var order = [String]()  // first appearance, so episode ids follow offload order
-            for step in batch where !order.contains(step.episode) { order.append(step.episode) }
-            for name in order {
+            var order = [Int]()  // first appearance, so episode ids follow offload order
+            var seen = Set<String>()
+            for (i, step) in batch.enumerated() where seen.insert(step.episode).inserted { order.append(i) }
+            for first in order {
+                let name = batch[first].episode, wanted = batch[first].identity?.episodeID
                 if let id = try Int64.fetchOne(db, sql: "SELECT id FROM episodes WHERE name = ?", arguments: [name]) {
+                    if let wanted, wanted != id {
+                        throw StoreError.invalidArgument("\(path): episode `\(name)` is stored as id \(id), this writer expects id \(wanted) "
+                                                         + "(a shard's store must hold only that shard's episodes)")
+                    }
                     episodeIDs[name] = id
                 } else {
-                    try db.execute(sql: "INSERT INTO episodes(name, created_at) VALUES (?, ?)", arguments: [name, Date().timeIntervalSince1970])
+                    // An episode is created with its first step, at that step's time.
+                    if let wanted {
+                        if let other = try String.fetchOne(db, sql: "SELECT name FROM episodes WHERE id = ?", arguments: [wanted]) {
+                            throw StoreError.invalidArgument("\(path): episode id \(wanted) (for `\(name)`) is taken by `\(other)` "
+                                                             + "(a shard's store must hold only that shard's episodes)")
+                        }
+                        try db.execute(sql: "INSERT INTO episodes(id, name, created_at) VALUES (?, ?, ?)", arguments: [wanted, name, batch[first].createdAt])
+                    } else {
+                        try db.execute(sql: "INSERT INTO episodes(name, created_at) VALUES (?, ?)", arguments: [name, batch[first].createdAt])
+                    }
                     episodeIDs[name] = db.lastInsertedRowID
                 }
             }
-            let insert = try db.cachedStatement(sql: Self.insertStepSQL)
+            if let firstID = batch.first?.identity?.stepID,
+               let last = try Int64.fetchOne(db, sql: "SELECT max(id) FROM steps"), last >= firstID {
+                throw StoreError.invalidArgument("\(path): step id \(firstID) is not past the stored steps (last id \(last)); "
+                                                 + "a shard's store must hold only that shard's steps")
+            }
+            let insert = try db.cachedStatement(sql: batch.first?.identity == nil ? Self.insertStepSQL : Self.insertStepWithIDSQL)
             var ids = [Int64]()
             ids.reserveCapacity(batch.count)
             var values = [(any DatabaseValueConvertible)?]()
@@ -133,6 +194,7 @@ extension EpisodeStore {
                 values.append(step.actionEmbedding)
                 for s in step.states { values.append(s) }
                 values.append(step.provenance)
+                if let identity = step.identity { values.append(identity.stepID) }
                 insert.setUncheckedArguments(StatementArguments(values))
                 do { try insert.execute() } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                     throw StoreError.invalidArgument("\(path): step \(step.episode):\(step.index) is already stored")

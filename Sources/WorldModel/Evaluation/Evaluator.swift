@@ -109,19 +109,36 @@ public struct Evaluator: Sendable {
     /// - Parameter progress: called with (done, total) predictions after each batch.
     /// - Throws: `WorldModelError.emptyDataset` when no sample fits any mode, and the model's errors.
     public func evaluate(_ model: any WorldModel, samples: [EvaluationSample], progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationReport {
+        try EvaluationReport(merging: [scores(model, samples: samples, batches: { 0..<$0 }, shard: "1/1", progress: progress)])
+    }
+
+    /// The per-prediction cosines of the batches `batches(total batch count)` of an evaluation (a shard of it; all
+    /// batches: the whole run). Batches of `batchSize` predictions are the unit: a prediction's numbers depend on the
+    /// batch it ran in, so a shard computes whole batches, exactly as the unsharded run does.
+    /// - Throws: as `evaluate`.
+    public func scores(_ model: any WorldModel, samples: [EvaluationSample], batches: (Int) -> Range<Int>, shard: String,
+                       progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationScores {
         let modalities = Modality.allCases.filter { m in modes.contains { $0.targets.contains(m) } }
-        var sums = [[Double]](repeating: [Double](repeating: 0, count: modalities.count), count: modes.count)
-        var counts = [[Int]](repeating: [Int](repeating: 0, count: modalities.count), count: modes.count)
         let jobs = modes.enumerated().flatMap { row, mode in
             samples.indices.filter { mode.applies(to: samples[$0].transition) }.map { (row: row, sample: $0) }
         }
         guard !jobs.isEmpty else {
             throw WorldModelError.emptyDataset(field: "modality_modes", reason: "no sample has the inputs and targets of any mode (\(samples.count) samples)")
         }
+        var result = try scores(model, jobs: jobs, samples: samples, modalities: modalities,
+                                batches: batches((jobs.count + batchSize - 1) / batchSize), progress: progress)
+        result.shard = shard
+        return result
+    }
+
+    private func scores(_ model: any WorldModel, jobs: [(row: Int, sample: Int)], samples: [EvaluationSample], modalities: [Modality],
+                        batches: Range<Int>, progress: ((Int, Int) -> Void)?) throws -> EvaluationScores {
+        var scored: [EvaluationScores.Score] = []
         var done = 0
-        for start in stride(from: 0, to: jobs.count, by: batchSize) {
-            let batch = jobs[start..<min(jobs.count, start + batchSize)]
-            let inputs = batch.map { job -> PredictionInput in
+        let selected = min(jobs.count, batches.lowerBound * batchSize)..<min(jobs.count, batches.upperBound * batchSize)
+        for start in stride(from: selected.lowerBound, to: selected.upperBound, by: batchSize) {
+            let batch = (start..<min(jobs.count, start + batchSize)).map { ($0, jobs[$0]) }
+            let inputs = batch.map { _, job -> PredictionInput in
                 let sample = samples[job.sample], mode = modes[job.row]
                 return PredictionInput(
                     state: mode.mask(sample.transition.state0), action: sample.transition.action, targets: mode.targets,
@@ -129,25 +146,105 @@ public struct Evaluator: Sendable {
                     scenario: sample.transition.provenance.scenario)
             }
             let outputs = try model.predictBatch(inputs)
-            for (job, output) in zip(batch, outputs) {
+            for ((index, job), output) in zip(batch, outputs) {
                 let truth = samples[job.sample].transition.state1
                 for target in modes[job.row].targets {
                     guard let predicted = output[target], let expected = truth[target] else { continue }
                     guard predicted.dim == expected.dim else {
                         throw WorldModelError.dimensionMismatch(field: "prediction.\(target)", expected: expected.dim, actual: predicted.dim)
                     }
-                    let column = modalities.firstIndex(of: target)!
-                    sums[job.row][column] += predicted.cosine(expected) * 100
-                    counts[job.row][column] += 1
+                    let column = modalities.firstIndex(of: target)!  // targets of the modes are among `modalities`
+                    scored.append(.init(job: index, row: job.row, column: column, value: predicted.cosine(expected) * 100))
                 }
             }
             done += batch.count
-            progress?(done, jobs.count)
+            progress?(done, selected.count)
+        }
+        return EvaluationScores(
+            modes: modes.map { .init(inputs: $0.inputs.map(\.rawValue), targets: $0.targets.map(\.rawValue), weight: $0.weight) },
+            modalities: modalities.map(\.rawValue), jobs: jobs.count, batchSize: batchSize, shard: "1/1",
+            jobRange: [selected.lowerBound, selected.upperBound], scored: scored)
+    }
+}
+
+/// The per-prediction cosines ×100 of an evaluation or of one shard of it (`eval --shard`), in job order; the report
+/// is computed from them by adding in job order (`EvaluationReport(merging:)`), so merged shards give the unsharded
+/// report bit for bit.
+public struct EvaluationScores: Codable, Equatable, Sendable {
+    /// A task mode as names.
+    public struct Mode: Codable, Equatable, Sendable {
+        public var inputs: [String], targets: [String], weight: Double
+    }
+    /// One scored target of one prediction.
+    public struct Score: Codable, Equatable, Sendable {
+        public var job: Int, row: Int, column: Int, value: Double
+    }
+
+    /// Format marker.
+    public var format = "worldgpt-eval-scores-1"
+    /// The modes (report rows) and target modalities (columns).
+    public var modes: [Mode]
+    public var modalities: [String]
+    /// Predictions of the whole run and per batch.
+    public var jobs: Int, batchSize: Int
+    /// The shard (`I/N`) and the predictions it ran (`[lower, upper)`).
+    public var shard: String
+    public var jobRange: [Int]
+    /// What the report's title says (set by the caller).
+    public var title = ""
+    /// The scores, in job order.
+    public var scored: [Score]
+}
+
+extension EvaluationReport {
+    /// The report of a whole evaluation from its shards' scores (one part: the run itself).
+    /// - Throws: `WorldModelError.invalidConfig(field: "merge", …)` when parts are of different runs, disagree, or
+    ///   leave predictions out.
+    public init(merging parts: [EvaluationScores]) throws {
+        func fail(_ reason: String) -> WorldModelError { .invalidConfig(field: "merge", reason: reason) }
+        guard let first = parts.first else { throw fail("no evaluation scores given") }
+        var covered = [Bool](repeating: false, count: first.jobs)
+        var byJob: [Int: [EvaluationScores.Score]] = [:]
+        for part in parts {
+            guard part.format == first.format, part.modes == first.modes, part.modalities == first.modalities, part.jobs == first.jobs,
+                  part.batchSize == first.batchSize, part.jobRange.count == 2 else {
+                throw fail("shard \(part.shard) is of another evaluation than shard \(first.shard) (modes, predictions or batch size differ)")
+            }
+            var mine: [Int: [EvaluationScores.Score]] = [:]
+            for score in part.scored { mine[score.job, default: []].append(score) }
+            for job in part.jobRange[0]..<part.jobRange[1] {
+                guard job >= 0, job < first.jobs else { throw fail("shard \(part.shard) names prediction \(job) of \(first.jobs)") }
+                if covered[job], byJob[job] ?? [] != mine[job] ?? [] { throw fail("prediction \(job) has different scores in two shards") }
+                covered[job] = true
+                byJob[job] = mine[job] ?? []
+            }
+        }
+        if let missing = covered.firstIndex(of: false) {
+            throw fail("prediction \(missing) of \(first.jobs) is in no shard (\(covered.filter { !$0 }.count) missing): merge every shard")
+        }
+        var modes: [TaskMode] = []
+        for mode in first.modes {
+            let inputs = mode.inputs.compactMap(Modality.init(rawValue:)), targets = mode.targets.compactMap(Modality.init(rawValue:))
+            guard inputs.count == mode.inputs.count, targets.count == mode.targets.count else { throw fail("unknown modality in a mode") }
+            modes.append(TaskMode(inputs: inputs, targets: targets, weight: mode.weight))
+        }
+        let modalities = first.modalities.compactMap(Modality.init(rawValue:))
+        guard modalities.count == first.modalities.count else { throw fail("unknown modality in the columns") }
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: modalities.count), count: modes.count)
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: modalities.count), count: modes.count)
+        for job in 0..<first.jobs {
+            for score in byJob[job] ?? [] {
+                guard score.row >= 0, score.row < modes.count, score.column >= 0, score.column < modalities.count else {
+                    throw fail("prediction \(job) names row \(score.row), column \(score.column) outside the table")
+                }
+                sums[score.row][score.column] += score.value
+                counts[score.row][score.column] += 1
+            }
         }
         let scores = zip(sums, counts).map { rowSums, rowCounts in
             zip(rowSums, rowCounts).map { sum, count in count > 0 ? sum / Double(count) : nil }
         }
-        return EvaluationReport(modes: modes, modalities: modalities, scores: scores, counts: counts)
+        self.init(modes: modes, modalities: modalities, scores: scores, counts: counts)
     }
 }
 
