@@ -201,9 +201,7 @@ final class LinearBaseTests: XCTestCase {
 
         // With the heads at zero the residual is 0: the model predicts exactly what the ridge of its evidence predicts.
         let model = trainer.model
-        for p in model.store.parameters where p.name.hasPrefix("head.") {
-            model.store.values.replaceSubrange(p.range, with: [Float](repeating: 0, count: p.range.count))
-        }
+        trainer.zeroResidualHeads()
         let bare = inputs(test, memory: false), remembered = inputs(test, memory: true)
         XCTAssertFalse(bare.isEmpty || remembered.isEmpty)
         assertClose(try model.predictBatch(bare), try plain.predictBatch(bare), "no memory → ridge")
