@@ -43,6 +43,8 @@ final class ActionSignatureTests: XCTestCase {
             samples: EvaluationSample.withHistory(transitions, maxSteps: 1), modes: [TaskMode(inputs: [.image], targets: [.image])], features: RidgeFeatureSet())
         let signature = try XCTUnwrap(try ActionSignature.fit(transitions: transitions, pooled: pooled))
         XCTAssertEqual(signature.scenarios, 2)
+        let c = signature.center
+        XCTAssertLessThan(c.map(abs).max()!, 0.2, "the mean of N(0, 1) actions")
 
         // G = Σ_s M_sᵀ·M_s: G[i][j] = Σ_s Σ_r M_s[r][i]·M_s[r][j]. With M as above: G = [[2,0,0],[0,2,0],[0,0,0.5]]
         // (the ±1 of actuator 0 times 0.5 cancels between the scenarios in G[0][2]).
@@ -50,35 +52,47 @@ final class ActionSignatureTests: XCTestCase {
         let basis: [[Float]] = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, -1, 0.5]]
         for a in basis {
             for b in basis {
-                let expected = (0..<3).reduce(Float(0)) { sum, i in sum + (0..<3).reduce(Float(0)) { $0 + a[i] * g[i][$1] * b[$1] } }
+                // Actions relative to the fitted mean action: (a − ā)ᵀ·G·(b − ā).
+                let expected = (0..<3).reduce(Float(0)) { sum, i in sum + (0..<3).reduce(Float(0)) { $0 + (a[i] - c[i]) * g[i][$1] * (b[$1] - c[$1]) } }
                 let got = dot(try XCTUnwrap(signature.key(a)), try XCTUnwrap(signature.key(b)))
                 XCTAssertEqual(got, expected, accuracy: 0.03 * 4, "aᵀGb for \(a), \(b)")
             }
         }
         // Actuator 0 pushed up vs pushed down: the pooled ridge barely sees it (its averaged effect is ~0), the
         // signature puts the two opposite (cosine −1) and a rewording of "up" next to "up".
-        let up: [Float] = [1, 0, 0], down: [Float] = [-1, 0, 0], reworded: [Float] = [0.95, 0.05, 0.02]
+        let up: [Float] = [1 + c[0], c[1], c[2]], down: [Float] = [-1 + c[0], c[1], c[2]], reworded: [Float] = [0.95 + c[0], 0.05 + c[1], 0.02 + c[2]]
         let pooledUp = try XCTUnwrap(pooled.actionEffect(up))
-        XCTAssertLessThan(dot(pooledUp, pooledUp).squareRoot(), 0.1, "the pooled effect of actuator 0 cancels")
+        XCTAssertLessThan(dot(pooledUp, pooledUp).squareRoot(), 0.25, "the pooled effect of actuator 0 cancels")
         XCTAssertEqual(cosine(try XCTUnwrap(signature.key(up)), try XCTUnwrap(signature.key(down))), -1, accuracy: 1e-4)
         XCTAssertGreaterThan(cosine(try XCTUnwrap(signature.key(up)), try XCTUnwrap(signature.key(reworded))), 0.99)
         XCTAssertNil(signature.key([1, 0]))
 
-        // One scenario (or none) has nothing to stack: no signature, the pooled effect stays the key.
-        XCTAssertNil(try ActionSignature.fit(transitions: transitions.filter { $0.provenance.scenario == "x" }, pooled: pooled))
+        // Without labels everything is one group: the pooled effect, centred, in which "up" and "down" are no longer apart.
+        let unlabelled = transitions.map { t -> Transition in
+            var t = t
+            t.provenance.scenario = nil
+            return t
+        }
+        let pooledOnly = try XCTUnwrap(try ActionSignature.fit(transitions: unlabelled, pooled: pooled))
+        XCTAssertEqual(pooledOnly.scenarios, 1)
+        let second: [Float] = [c[0], 1 + c[1], c[2]]
+        let upKey = try XCTUnwrap(pooledOnly.key(up)), secondKey = try XCTUnwrap(pooledOnly.key(second))
+        XCTAssertLessThan(dot(upKey, upKey).squareRoot(), 0.25 * dot(secondKey, secondKey).squareRoot(),
+                          "pooled, actuator 0's effect cancels: its key is near zero, up and down are not apart")
     }
 
     func testTheSignatureFileRoundTripsAndABadOneIsRefusedByName() throws {
-        let signature = try ActionSignature(actionWidth: 2, factor: [1, 2, 0, 3], scenarios: 5)
+        let signature = try ActionSignature(actionWidth: 2, factor: [1, 2, 0, 3], center: [0.5, 0], scenarios: 5)
         let dir = try TemporaryDirectory(prefix: "signature")
         defer { dir.remove() }
         XCTAssertNil(try ActionSignature.load(from: dir.url), "no file: no signature")
         try signature.save(into: dir.url)
         XCTAssertEqual(try ActionSignature.load(from: dir.url), signature)
-        XCTAssertEqual(signature.key([1, 1]), [3, 3])
+        XCTAssertEqual(signature.key([1.5, 1]), [3, 3], "U·(a − ā) = [[1, 2], [0, 3]]·(1, 1)")
         try SafeTensors.write([(name: "factor", tensor: TensorData(floats: [1, 2, 3], shape: [1, 3]))],
                               metadata: ["format": "worldgpt-action-signature-v1"], to: dir.url.appendingPathComponent(ActionSignature.fileName))
         XCTAssertThrowsError(try ActionSignature.load(from: dir.url)) { XCTAssertTrue("\($0)".contains(ActionSignature.fileName), "\($0)") }
-        XCTAssertThrowsError(try ActionSignature(actionWidth: 2, factor: [1, .nan, 0, 1], scenarios: 1))
+        XCTAssertThrowsError(try ActionSignature(actionWidth: 2, factor: [1, .nan, 0, 1], center: [0, 0], scenarios: 1))
+        XCTAssertThrowsError(try ActionSignature(actionWidth: 2, factor: [1, 0, 0, 1], center: [0], scenarios: 1))
     }
 }

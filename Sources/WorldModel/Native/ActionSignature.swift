@@ -12,35 +12,45 @@ import Tensor
 ///
 /// With `W_s` (A × H·D) the action block of scenario `s`'s ridge — the pooled ridge's block plus a per-scenario
 /// correction fitted on the pooled ridge's residuals — the stacked effect of an action `a` is `[W_1ᵀa, …, W_Sᵀa]`.
-/// Its inner products are `aᵀ·G·b` with `G = Σ_s W_s·W_sᵀ` (A × A), so the key is `U·a` with `G = Uᵀ·U` (Cholesky):
-/// A values instead of S·H·D, with the same cosines.
+/// Actions are taken relative to the mean training action `ā`: sentence embeddings share a large common direction,
+/// whose effect is the same for every action (the ridge's bias absorbs it), and which would otherwise put every key
+/// at cosine ≈ 0.99 to every other. The inner products of the stacked effects of `a − ā` are `(a−ā)ᵀ·G·(b−ā)` with
+/// `G = Σ_s W_s·W_sᵀ` (A × A), so the key is `U·(a − ā)` with `G = Uᵀ·U` (Cholesky): A values instead of S·H·D, with
+/// the same cosines. Without scenario labels the one group is all the data (the pooled effect, centred).
 public struct ActionSignature: Equatable, Sendable {
     /// Action width A.
     public let actionWidth: Int
     /// `U`, A × A row-major upper triangular, with `Uᵀ·U = G`.
     public let factor: [Float]
-    /// Scenarios stacked in `G`.
+    /// `ā`, the mean action embedding of the training transitions (A values).
+    public let center: [Float]
+    /// Scenarios stacked in `G` (1: the data had no scenario labels).
     public let scenarios: Int
 
     /// A signature from its factor.
-    /// - Throws: `WorldModelError.invalidConfig` when the factor is not A × A or not finite.
-    public init(actionWidth: Int, factor: [Float], scenarios: Int) throws {
+    /// - Throws: `WorldModelError.invalidConfig` when the factor is not A × A, the center not A values, or either not finite.
+    public init(actionWidth: Int, factor: [Float], center: [Float], scenarios: Int) throws {
         guard actionWidth > 0, factor.count == actionWidth * actionWidth, factor.allSatisfy(\.isFinite) else {
             throw WorldModelError.invalidConfig(
                 field: "action signature", reason: "needs a finite \(actionWidth)×\(actionWidth) factor, got \(factor.count) values")
         }
+        guard center.count == actionWidth, center.allSatisfy(\.isFinite) else {
+            throw WorldModelError.invalidConfig(field: "action signature", reason: "needs a finite center of \(actionWidth) values, got \(center.count)")
+        }
         self.actionWidth = actionWidth
         self.factor = factor
+        self.center = center
         self.scenarios = scenarios
     }
 
-    /// `U·action` (A values); nil for an action of another width or a non-finite one. Pure and thread-safe.
+    /// `U·(action − ā)` (A values); nil for an action of another width or a non-finite one. Pure and thread-safe.
     public func key(_ action: [Float]) -> [Float]? {
         let a = actionWidth
         guard action.count == a, action.allSatisfy(\.isFinite) else { return nil }
         var out = [Float](repeating: 0, count: a)
+        let centred = zip(action, center).map { $0 - $1 }
         factor.withUnsafeBufferPointer { u in
-            action.withUnsafeBufferPointer { x in
+            centred.withUnsafeBufferPointer { x in
                 out.withUnsafeMutableBufferPointer { y in
                     // One row at a time in a fixed order (not BLAS): the key does not depend on BLAS's thread count.
                     for i in 0..<a {
@@ -58,7 +68,8 @@ public struct ActionSignature: Equatable, Sendable {
     /// their `scenario`: per scenario and self-predicting head, a ridge of the pooled model's residual on
     /// [action, 1] corrects the pooled action block; λ per head from `grid`, on every `heldOutEvery`-th episode of
     /// each scenario (the rule of `RidgeModel.train`).
-    /// - Returns: nil when fewer than two scenarios have labelled transitions (the pooled effect is then the key).
+    /// Transitions without a scenario form one group of their own (all of them, when nothing is labelled).
+    /// - Returns: nil when no transition has an action embedding of the model's width.
     /// - Throws: input errors naming a transition; `WorldModelError.invalidConfig` when `G` cannot be factored.
     public static func fit(
         transitions: [Transition], pooled: RidgeModel, grid: [Double] = RidgeSelection.defaultGrid, heldOutEvery: Int = 5
@@ -69,8 +80,15 @@ public struct ActionSignature: Equatable, Sendable {
             throw WorldModelError.invalidConfig(field: "action signature", reason: "needs the ridge on state and action alone, got \(layout.features.name)")
         }
         var byScenario: [String: [Transition]] = [:]
-        for t in transitions { if let s = t.provenance.scenario { byScenario[s, default: []].append(t) } }
-        guard byScenario.count >= 2 else { return nil }
+        var center = [Double](repeating: 0, count: a), actions = 0
+        for t in transitions {
+            guard let e = t.action.embedding, e.dim == a, e.isFinite else { continue }
+            // "\u{1}" cannot be a scenario name read from YAML: the group of unlabelled transitions.
+            byScenario[t.provenance.scenario ?? "\u{1}", default: []].append(t)
+            for i in 0..<a { center[i] += Double(e.values[i]) }
+            actions += 1
+        }
+        guard actions > 0 else { return nil }
         var gram = [Double](repeating: 0, count: a * a)
         var block = [Float](repeating: 0, count: a * d)
         var row = [Float](repeating: 0, count: f)
@@ -147,10 +165,12 @@ public struct ActionSignature: Equatable, Sendable {
         guard factored else {
             throw WorldModelError.invalidConfig(field: "action signature", reason: "the stacked action effects could not be factored (not positive definite)")
         }
-        return try ActionSignature(actionWidth: a, factor: gram.map { Float($0) }, scenarios: byScenario.count)
+        return try ActionSignature(
+            actionWidth: a, factor: gram.map { Float($0) }, center: center.map { Float($0 / Double(actions)) }, scenarios: byScenario.count)
     }
 
-    /// The file of a linear base's signature: `linear/action_signature.safetensors` (tensor `factor`, A × A).
+    /// The file of a linear base's signature: `linear/action_signature.safetensors` (tensors `factor`, A × A, and
+    /// `center`, A).
     public static let fileName = "action_signature.safetensors"
 
     /// Writes `folder/action_signature.safetensors`.
@@ -158,7 +178,8 @@ public struct ActionSignature: Equatable, Sendable {
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try SafeTensors.write(
-                [(name: "factor", tensor: TensorData(floats: factor, shape: [actionWidth, actionWidth]))],
+                [(name: "center", tensor: TensorData(floats: center, shape: [actionWidth])),
+                 (name: "factor", tensor: TensorData(floats: factor, shape: [actionWidth, actionWidth]))],
                 metadata: ["format": "worldgpt-action-signature-v1", "scenarios": String(scenarios)], to: folder.appendingPathComponent(Self.fileName))
         } catch {
             throw WorldModelError.badCheckpoint(path: folder.path, reason: "cannot write the action signature: \(error)")
@@ -179,11 +200,14 @@ public struct ActionSignature: Equatable, Sendable {
             throw bad("cannot read: \(error)")
         }
         guard metadata["format"] == "worldgpt-action-signature-v1" else { throw bad("format is '\(metadata["format"] ?? "none")', expected 'worldgpt-action-signature-v1'") }
-        guard let t = file.first(where: { $0.name == "factor" })?.tensor, t.shape.count == 2, t.shape[0] == t.shape[1], t.dtype.isFloatingPoint else {
-            throw bad("needs one square float tensor named factor")
+        guard let t = file.first(where: { $0.name == "factor" })?.tensor, t.shape.count == 2, t.shape[0] == t.shape[1], t.dtype.isFloatingPoint,
+              let c = file.first(where: { $0.name == "center" })?.tensor, c.shape == [t.shape[0]], c.dtype.isFloatingPoint
+        else {
+            throw bad("needs a square float tensor named factor and a float vector named center of its width")
         }
         do {
-            return try ActionSignature(actionWidth: t.shape[0], factor: t.floatValues(), scenarios: Int(metadata["scenarios"] ?? "") ?? 0)
+            return try ActionSignature(
+                actionWidth: t.shape[0], factor: t.floatValues(), center: c.floatValues(), scenarios: Int(metadata["scenarios"] ?? "") ?? 0)
         } catch {
             throw bad("\(error)")
         }

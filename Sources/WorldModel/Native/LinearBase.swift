@@ -11,8 +11,8 @@ public struct LinearBase: Sendable {
     /// The fitted models by the evidence they read. `train` fits `ridge` and `ridge+memory`; `train-reflector`, which
     /// has a knowledge base, adds `ridge+knowledge` and `ridge+all`.
     public private(set) var models: [RidgeFeatureSet: RidgeModel]
-    /// The action key: the `ridge` model's action effects stacked over the training scenarios (nil: the data had
-    /// fewer than two labelled scenarios, and the key is the pooled effect, `RidgeModel.actionEffect`).
+    /// The action key: the `ridge` model's action effects stacked over the training scenarios (`ActionSignature`;
+    /// nil only in a checkpoint written before it existed, whose key is then the pooled effect, `RidgeModel.actionEffect`).
     public var actionSignature: ActionSignature?
 
     /// A base of `models` (keyed by their own feature sets).
@@ -87,7 +87,7 @@ public struct LinearBase: Sendable {
     }
 
     /// The vector actions are compared by in retrieval: the stacked per-scenario effect when the base has one, else
-    /// the `ridge` model's pooled effect; nil for an action of another width or a base without `ridge`.
+    /// (an older checkpoint) the `ridge` model's pooled effect; nil for an action of another width or a base without `ridge`.
     public func actionKey(_ action: [Float]) -> [Float]? {
         if let signature = actionSignature { return signature.key(action) }
         return models[RidgeFeatureSet()]?.actionEffect(action)
