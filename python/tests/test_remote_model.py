@@ -77,18 +77,36 @@ def test_rollout_through_the_remote_model_equals_numpy(worldgpt, data, tmp_path,
 
 
 def test_rollout_with_knowledge_sends_the_kept_context(worldgpt, data, tmp_path, model_server):
+    """With --kb the reflector's kept transitions go to the model: per step the context the server received is what
+    the store says was kept, each item's state1 is the knowledge base's own .pt embedding, and the stored prediction
+    is the numpy model's on the stored input, action and that context (1e-6)."""
     seen = []
     model = NumpyModel()
 
     def recording(batch):
-        seen.extend(len(x.context) for x in batch)
+        seen.extend(batch)
         return model(batch)
     url = model_server(recording)
     store = str(tmp_path / "remote-kb.sqlite")
     cli(worldgpt, "rollout", "--model", url, "--kb", data, "--data", data, "--episodes", "1", "--db", store, *ENCODER)
     shown = json.loads(cli(worldgpt, "memory", "show", "s00-e0007", "--db", store, "--json").stdout)
-    kept = [sum(1 for a in s["record"]["annotations"] if a["kind"] == "reflector.kept") for s in shown]
-    assert seen == kept and all(k > 0 for k in kept)
+    kept = [[a["item"] for a in sorted(s["record"]["annotations"], key=lambda a: a["rank"]) if a["kind"] == "reflector.kept"] for s in shown]
+    assert [len(x.context) for x in seen] == [len(k) for k in kept] and all(kept)
+    import yaml
+    entry = yaml.safe_load(open(os.path.join(data, "kb.yaml")))["dataset_list"][0]
+    annotations = json.load(open(os.path.join(data, entry["root"], entry["annotaion_path"])))
+    steps = stored(worldgpt, store, tmp_path)
+    for x, items, step in zip(seen, kept, shown):
+        assert sorted(c.sample_id for c in x.context) == sorted(i.split(":", 1)[-1] for i in items)
+        for c in x.context:
+            files = annotations[int(c.sample_id)]["state1"]
+            for m, v in c.state1.items():
+                np.testing.assert_array_equal(v, load_pt_vector(os.path.join(data, m, "Train_pt", os.path.splitext(files[m])[0] + ".pt")))
+        columns = steps[(step["record"]["episode"], step["record"]["index"])]
+        state = {c[len("input_"):]: v for c, v in columns.items() if c.startswith("input_")}
+        expected = model.expected(state, columns["action_embedding"], [c.state1 for c in x.context])
+        for m in x.targets:
+            np.testing.assert_allclose(columns["predicted_" + m], expected[m], atol=1e-6, rtol=0)
 
 
 def load_pt_vector(path):
