@@ -43,7 +43,7 @@ def test_evidence_panel_shows_what_memory_show_reports(server_url, token, worldg
             page.wait_for_selector("#ablation:not([hidden]) #ablation-chart polyline", timeout=30_000)
             charted = page.locator("#ablation-chart polyline").evaluate_all(
                 "lines => lines.map(l => [l.dataset.variant, l.dataset.mean, l.getAttribute('points').split(' ').length])")
-            legend = page.locator("#ablation-chart text.ablation-variant").all_inner_texts()
+            legend = page.locator("#ablation-chart text.ablation-variant").evaluate_all("texts => texts.map(t => t.textContent)")
             page.screenshot(path=screenshot, full_page=True)
         finally:
             browser.close()
