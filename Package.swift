@@ -43,7 +43,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CKernels", "Formats"]),
-        .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile"]),
+        .target(name: "Media", dependencies: ["CFFmpeg", "CSndFile", "Formats"]),
         .target(name: "Encoders", dependencies: ["Tensor", "Media", "Formats"]),
         .target(name: "Retrieval", dependencies: ["CKernels", "Tensor", "Formats", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Memory", dependencies: [

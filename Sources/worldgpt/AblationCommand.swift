@@ -101,7 +101,7 @@ enum AblationReport {
             let file = dir.appendingPathComponent("ablation-scores-\(shard.index)-of-\(shard.count).json")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            try encoder.encode(scores).write(to: file, options: .atomic)
+            try AtomicFile.write(encoder.encode(scores), to: file)
             print("ablation shard \(shard): episodes \(scores.episodeRange.first.map(String.init) ?? "-")…\(scores.episodeRange.last.map(String.init) ?? "-") of \(plans.count); "
                   + "scores in \(file.path) (join the shards with `worldgpt eval --merge FILE…`)")
             return
@@ -143,8 +143,8 @@ enum AblationReport {
         }
         let dir = URL(fileURLWithPath: reportDir ?? ".")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try table.csv().write(to: dir.appendingPathComponent("ablation.csv"), atomically: true, encoding: .utf8)
-        try table.svg().write(to: dir.appendingPathComponent("ablation.svg"), atomically: true, encoding: .utf8)
+        try AtomicFile.write(Data(table.csv().utf8), to: dir.appendingPathComponent("ablation.csv"))
+        try AtomicFile.write(Data(table.svg().utf8), to: dir.appendingPathComponent("ablation.svg"))
         print("wrote \(dir.appendingPathComponent("ablation.csv").path) and ablation.svg")
     }
 }

@@ -217,7 +217,7 @@ struct ForkCommand: ParsableCommand {
             lines.append(TraceLine(record: outcome.record).json())
         }
         try runtime.flush()
-        if let trace { try (lines.joined(separator: "\n") + "\n").write(toFile: trace, atomically: true, encoding: .utf8) } else { lines.forEach { print($0) } }
+        if let trace { try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: URL(fileURLWithPath: trace)) } else { lines.forEach { print($0) } }
         print("forked \(forkName) from \(from): \(script.actions.count) step(s) offloaded to \(db) (worldgpt memory show \(forkName) --db \(db))")
     }
 }

@@ -116,7 +116,7 @@ struct EvalCommand: ParsableCommand {
             let file = dir.appendingPathComponent("eval-scores-\(shard.index)-of-\(shard.count).json")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            try encoder.encode(scores).write(to: file, options: .atomic)
+            try AtomicFile.write(encoder.encode(scores), to: file)
             print("eval shard \(shard): predictions \(scores.jobRange[0])..<\(scores.jobRange[1]) of \(scores.jobs); scores in \(file.path) "
                   + "(join the shards with `worldgpt eval --merge FILE… [--out CSV]`)")
             return

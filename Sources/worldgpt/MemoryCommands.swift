@@ -66,7 +66,7 @@ struct MemoryCommand: ParsableCommand {
                 try EpisodeStore(url: URL(fileURLWithPath: destination), readOnly: true).forEachStep { step in
                     lines.append(Data((TraceLine(record: step.record).json() + "\n").utf8))
                 }
-                try lines.write(to: URL(fileURLWithPath: trace), options: .atomic)
+                try AtomicFile.write(lines, to: URL(fileURLWithPath: trace))
             }
             if output.json { return try printJSON(report) }
             for input in report.inputs {

@@ -117,9 +117,9 @@ func mapFile(_ url: URL) throws -> Data {
 func writeFile(_ bytes: [UInt8], to url: URL) throws {
     do {
         try bytes.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return try Data().write(to: url, options: .atomic) }
+            guard let base = raw.baseAddress else { return try AtomicFile.write(Data(), to: url) }
             // No copy: the array outlives the write.
-            try Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none).write(to: url, options: .atomic)
+            try AtomicFile.write(Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none), to: url)
         }
     } catch {
         throw FormatError.io(path: url.path, reason: describeIOError(error))

@@ -1,5 +1,7 @@
 // Large output buffers: allocated with a transparent-huge-page hint, as numpy does for big arrays, so filling
-// 64 MiB costs a few dozen page faults instead of sixteen thousand. The only libc use of the module lives here.
+// 64 MiB costs a few dozen page faults instead of sixteen thousand; and atomic file replacement. The only libc use of
+// the module lives here.
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -24,5 +26,47 @@ func makeLargeBuffer(count: Int, _ fill: (UnsafeMutableRawPointer) -> Void) -> [
         #endif
         fill(UnsafeMutableRawPointer(base))
         initialized = count
+    }
+}
+
+/// Replaces files atomically: the bytes go to a hidden temporary file beside the target, are flushed to disk, and the
+/// temporary file is renamed over the target — a reader sees the old file or the new one, never a part, and a crash
+/// leaves at most the temporary file. (Foundation's `.atomic` writes through a `TemporaryDirectory.*` folder under
+/// /tmp that it never removes: one empty folder leaked per write on Linux.)
+public enum AtomicFile {
+    /// Writes `data` to `url` atomically.
+    /// - Throws: a `CocoaError` naming the path, with the POSIX error underneath, when a step fails (the temporary
+    ///   file is removed).
+    public static func write(_ data: Data, to url: URL) throws {
+        let target = url.path
+        let folder = url.deletingLastPathComponent().path
+        let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        func failure(_ code: Int32) -> CocoaError {
+            CocoaError(.fileWriteUnknown, userInfo: [
+                NSFilePathErrorKey: target, NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(code)),
+            ])
+        }
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure(errno) }
+        var code: Int32 = 0
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    code = errno
+                    return
+                }
+                offset += n
+            }
+        }
+        if code == 0, fsync(fd) != 0 { code = errno }
+        if close(fd) != 0, code == 0 { code = errno }
+        if code == 0, rename(temporary, target) != 0 { code = errno }
+        if code != 0 {
+            unlink(temporary)
+            throw failure(code)
+        }
     }
 }

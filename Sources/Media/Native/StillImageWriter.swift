@@ -1,5 +1,6 @@
 // Writes RGB pictures as JPEG (FFmpeg's mjpeg encoder) or PNG (FFmpeg's png encoder).
 import CFFmpeg
+import Formats
 import Foundation
 
 /// Encodes one RGB picture to a JPEG or PNG file.
@@ -90,7 +91,7 @@ public enum ImageWriter {
             av_packet_unref(packet)
         }
         guard !bytes.isEmpty else { throw MediaError.writeFailed(path: path, code: 0, message: "the encoder produced no data") }
-        do { try bytes.write(to: url, options: .atomic) } catch {
+        do { try AtomicFile.write(bytes, to: url) } catch {
             throw MediaError.writeFailed(path: path, code: 0, message: error.localizedDescription)
         }
     }

@@ -1,5 +1,6 @@
 // Runs (POST /v1/runs: 202 and a run id), their state, cancel and live trace (NDJSON or SSE), and predict.
 import Agent
+import Formats
 import Foundation
 import Hummingbird
 import NIOCore
@@ -52,7 +53,7 @@ extension ServerState {
                 throw ServeError.badRequest("a fork run needs `actions`: one or more non-empty action sentences without line breaks")
             }
             let file = folder.appendingPathComponent("actions.txt")
-            do { try (actions.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8) } catch {
+            do { try AtomicFile.write(Data((actions.joined(separator: "\n") + "\n").utf8), to: file) } catch {
                 throw ServeError.notConfigured("cannot write \(file.path): \(error.localizedDescription)")
             }
             return ["fork"] + (try modelArguments()) + ["--db", store, "--from", from, "--actions", file.path, "--trace", trace]

@@ -262,7 +262,7 @@ public struct WorldWriter: Sendable {
 
     /// Writes UTF-8 text to `url`, converting failures to `SimWorldError.writeFailed`.
     func write(_ text: String, to url: URL) throws {
-        do { try Data(text.utf8).write(to: url, options: .atomic) } catch {
+        do { try AtomicFile.write(Data(text.utf8), to: url) } catch {
             throw SimWorldError.writeFailed(path: url.path, reason: error.localizedDescription)
         }
     }

@@ -79,7 +79,7 @@ extension RidgeModel {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(info).write(to: folder.appendingPathComponent(RidgeCheckpointLayout.config), options: .atomic)
+            try AtomicFile.write(encoder.encode(info), to: folder.appendingPathComponent(RidgeCheckpointLayout.config))
             try SafeTensors.write(
                 keys.map { (name: "head.\($0)", tensor: TensorData(floats: heads[$0]!.weights, shape: [layout.width, layout.stateWidth])) },
                 metadata: ["format": RidgeCheckpointLayout.formatTag], to: folder.appendingPathComponent(RidgeCheckpointLayout.weights))

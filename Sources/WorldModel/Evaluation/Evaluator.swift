@@ -82,7 +82,7 @@ public struct EvaluationReport: Equatable, Sendable {
 
     /// Writes `csv()` to `url`.
     public func writeCSV(to url: URL) throws {
-        try Data(csv().utf8).write(to: url, options: .atomic)
+        try AtomicFile.write(Data(csv().utf8), to: url)
     }
 }
 

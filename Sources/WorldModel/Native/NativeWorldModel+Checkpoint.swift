@@ -25,7 +25,7 @@ extension NativeWorldModel {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(config).write(to: folder.appendingPathComponent(CheckpointLayout.config), options: .atomic)
+            try AtomicFile.write(encoder.encode(config), to: folder.appendingPathComponent(CheckpointLayout.config))
         } catch {
             throw WorldModelError.badCheckpoint(path: folder.path, reason: "cannot write: \(error)")
         }
@@ -87,8 +87,7 @@ extension Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
-            try encoder.encode(TrainingCheckpointInfo(step: step, training: config))
-                .write(to: folder.appendingPathComponent(CheckpointLayout.training), options: .atomic)
+            try AtomicFile.write(encoder.encode(TrainingCheckpointInfo(step: step, training: config)), to: folder.appendingPathComponent(CheckpointLayout.training))
         } catch {
             throw WorldModelError.badCheckpoint(path: folder.path, reason: "cannot write training state: \(error)")
         }

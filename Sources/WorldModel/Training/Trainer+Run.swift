@@ -136,7 +136,7 @@ extension Trainer {
             }
         }
         do {
-            try Data((kept.joined(separator: "\n") + "\n").utf8).write(to: url, options: .atomic)
+            try AtomicFile.write(Data((kept.joined(separator: "\n") + "\n").utf8), to: url)
             let handle = try FileHandle(forWritingTo: url)
             try handle.seekToEnd()
             return handle
@@ -177,7 +177,7 @@ struct CheckpointSelection {
             candidates: scores.map { ["step": Double($0.step), "cosine": $0.score] })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do { try encoder.encode(file).write(to: url, options: .atomic) } catch {
+        do { try AtomicFile.write(encoder.encode(file), to: url) } catch {
             throw WorldModelError.badCheckpoint(path: url.path, reason: "cannot write the checkpoint selection: \(error)")
         }
     }
