@@ -146,12 +146,19 @@ extension PostgresEpisodeStore {
         if let e = error as? PostgresTransactionError, let inner = e.closureError ?? e.commitError ?? e.beginError { return storeError(inner) }
         if let e = error as? PSQLError {
             if let info = e.serverInfo {
-                let message = [info[.message], info[.detail].map { "detail: \($0)" }, info[.hint].map { "hint: \($0)" }].compactMap { $0 }.joined(separator: "; ")
+                var message = [info[.message], info[.detail].map { "detail: \($0)" }, info[.hint].map { "hint: \($0)" }].compactMap { $0 }.joined(separator: "; ")
+                if info[.sqlState] == "3D000" { message += " (create it first: `createdb \(settings.database)` or CREATE DATABASE; the first writer makes the store in it)" }
                 return .io(path: path, reason: "PostgreSQL error \(info[.sqlState] ?? "?"): \(message)")
             }
-            return .io(path: path, reason: "PostgreSQL connection: \(e.code)")
+            return .io(path: path, reason: "PostgreSQL connection: \(Self.describe(error))")
         }
         return .io(path: path, reason: "\(error)")
+    }
+
+    /// A connection error in words: postgres-nio's code and the underlying system error (its own description hides both).
+    static func describe(_ error: Error) -> String {
+        guard let e = error as? PSQLError else { return "\(error)" }
+        return "\(e.code)" + (e.underlying.map { ": \($0)" } ?? "")
     }
 
     /// The open connection, connecting (and reconnecting after a loss) as needed.
@@ -171,10 +178,10 @@ extension PostgresEpisodeStore {
                 return c
             } catch {
                 let loss = Self.isConnectionLoss(error)
-                if !loss || Date() >= deadline {
-                    let reason = loss ? "cannot reach the server at \(settings.host):\(settings.port) (gave up after \(Int(settings.reconnectSeconds)) s; "
-                        + "?reconnect=SECONDS sets how long to wait): \(error)" : "\(storeError(error))"
-                    throw StoreError.io(path: path, reason: reason)
+                if !loss { throw storeError(error) }
+                if Date() >= deadline {
+                    throw StoreError.io(path: path, reason: "cannot reach the server at \(settings.host):\(settings.port) (gave up after "
+                                        + "\(Int(settings.reconnectSeconds)) s; ?reconnect=SECONDS sets how long to wait): \(Self.describe(error))")
                 }
                 FileHandle.standardError.write(Data("worldgpt-pg: \(path): server unreachable, retrying in \(delay) s\n".utf8))
                 Thread.sleep(forTimeInterval: delay)

@@ -173,17 +173,17 @@ class PostgresStoreTests(unittest.TestCase):
             w = self.offload_loop(url, episode, ["--max-steps", "64"])
             _, err = w.communicate(timeout=300)
             self.assertEqual(w.returncode, 0, err)
-        hits = json.loads(worldgpt("memory", "search", "--db", url, "--step", "alpha:5", "--k", "10", "--json"))
+        hits = json.loads(worldgpt("memory", "search", "--db", url, "--like", "alpha:5", "--k", "10", "--json"))
         self.assertTrue(any(h["episode"] == "beta" for h in hits), f"no step of the other writer recalled: {hits}")
         copy = self.tmp / "recall.sqlite"
         copy.unlink(missing_ok=True)
         worldgpt("memory", "merge", str(copy), url)
-        self.assertEqual(hits, json.loads(worldgpt("memory", "search", "--db", str(copy), "--step", "alpha:5", "--k", "10", "--json")))
+        self.assertEqual(hits, json.loads(worldgpt("memory", "search", "--db", str(copy), "--like", "alpha:5", "--k", "10", "--json")))
         # A third writer adds steps; the next recall (a new process) sees them.
         w = self.offload_loop(url, "gamma", ["--max-steps", "32"])
         _, err = w.communicate(timeout=300)
         self.assertEqual(w.returncode, 0, err)
-        hits = json.loads(worldgpt("memory", "search", "--db", url, "--step", "gamma:3", "--k", "5", "--episode", "gamma", "--json"))
+        hits = json.loads(worldgpt("memory", "search", "--db", url, "--like", "gamma:3", "--k", "5", "--episode", "gamma", "--json"))
         self.assertTrue(hits and all(h["episode"] == "gamma" for h in hits), hits)
 
     def test_watch_sees_each_committed_batch(self):
@@ -219,8 +219,33 @@ class PostgresStoreTests(unittest.TestCase):
         w.wait(timeout=60)
         reader.join(timeout=10)
         err = w.stderr.read()
+        w.stdout.close(); w.stderr.close()
         self.assertIn("reconnecting", err, "the writer did not report the lost connection")
         last = int(lines[-1].split()[2])
         stored = self.stored_indexes("restarted", "r")
         self.assertEqual(stored, list(range(len(stored))))
         self.assertGreaterEqual(len(stored), last + 1, "a step committed before or after the restart is missing")
+
+    def test_server_down_writer_fails_clearly_and_resumes_on_rerun(self):
+        url = self.database("gaveup") + "?reconnect=2"
+        w = self.offload_loop(url, "g")
+        committed = -1
+        for _ in range(3):
+            committed = int(w.stdout.readline().split()[2])
+        r = subprocess.run(["bash", str(PG_TEMP), "stop", str(self.server)], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            for line in w.stdout:
+                committed = int(line.split()[2])
+            self.assertNotEqual(w.wait(timeout=120), 0, "the writer went on without a server")
+            err = w.stderr.read()
+            w.stdout.close(); w.stderr.close()
+            self.assertIn("cannot reach the server at 127.0.0.1", err)
+            self.assertIn("gave up after 2 s", err)
+        finally:
+            r = subprocess.run(["bash", str(PG_TEMP), "restart", str(self.server)], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        before = self.stored_indexes("gaveup", "g")
+        self.assertGreaterEqual(len(before), committed + 1, "a committed step is missing")
+        worldgpt("memory", "offload-loop", "--db", url, "--episode", "g", "--batch", "16", "--dim", "32", "--max-steps", "32")
+        self.assertEqual(self.stored_indexes("gaveup", "g"), list(range(len(before) + 32)), "the rerun did not resume where the store ended")
