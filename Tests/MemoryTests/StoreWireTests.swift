@@ -1,5 +1,5 @@
 // The pipe protocol of the PostgreSQL backend (StoreWire.swift) against an SQLite store: every Float bit survives the
-// JSON frames, errors come back typed, and a store served over pipes answers as the store itself does.
+// frames, errors come back typed, and a store served over pipes answers as the store itself does.
 import Formats
 import Foundation
 import Memory
@@ -42,8 +42,10 @@ final class StoreWireTests: XCTestCase {
         XCTAssertEqual(pipe(&fds), 0)
         defer { close(fds[0]); close(fds[1]) }
         nonisolated(unsafe) let writeEnd = fds[1]
-        Thread.detachNewThread { try? StoreFrames.write(StoreRequest.append(steps: [step], recalls: [[]], identities: nil), to: writeEnd, peer: "test") }
-        guard case let .append(back, _, _)? = try StoreFrames.read(StoreRequest.self, from: fds[0], peer: "test") else { return XCTFail("no append frame") }
+        Thread.detachNewThread { try? StoreFrames.write(StoreRequest.append(steps: [WireStep(step)], recalls: [[]], identities: nil), to: writeEnd, peer: "test") }
+        guard case let .append(wire, _, _)? = try StoreFrames.read(StoreRequest.self, from: fds[0], peer: "test") else { return XCTFail("no append frame") }
+        let back = try wire.map { try $0.record() }
+        XCTAssertEqual(back, [step])
         XCTAssertEqual(back[0].input[.image]!.values.map(\.bitPattern), values.map(\.bitPattern))
         XCTAssertEqual(back[0].action.embedding!.values.map(\.bitPattern), values.map(\.bitPattern))
         XCTAssertEqual(back[0].timestamp, step.timestamp)
@@ -57,18 +59,18 @@ final class StoreWireTests: XCTestCase {
         XCTAssertEqual(openedDim, dim)
         var rng = SeededGenerator(seed: 3)
         let steps = (0..<6).map { makeStep(episode: $0 < 3 ? "a" : "b", index: $0 % 3, dim: dim, rng: &rng) }
-        guard case let .appended(ids, actionDim) = try call(.append(steps: steps, recalls: steps.map { _ in [] }, identities: nil), ends) else {
+        guard case let .appended(ids, actionDim) = try call(.append(steps: steps.map(WireStep.init), recalls: steps.map { _ in [] }, identities: nil), ends) else {
             return XCTFail("not appended")
         }
         XCTAssertEqual(ids, [1, 2, 3, 4, 5, 6])
         XCTAssertEqual(actionDim, dim)
         guard case let .steps(back) = try call(.stepsAfter(id: 0, limit: 100), ends) else { return XCTFail("no steps") }
-        XCTAssertEqual(back.map(\.record), steps)
+        XCTAssertEqual(try back.map { try $0.stored().record }, steps)
         let query = RecallQuery(state: steps[0].input, excludedStepIDs: [1])
         guard case let .recalled(hits) = try call(.recall(query: query, k: 3, weights: RecallWeights(), threads: 1), ends) else { return XCTFail("no recall") }
         XCTAssertEqual(hits, try store.recall(query, k: 3, weights: RecallWeights(), threads: 1))
         // A failed call answers a typed error, and the server goes on.
-        guard case let .failed(error) = try call(.append(steps: [steps[0]], recalls: [[]], identities: nil), ends) else { return XCTFail("duplicate accepted") }
+        guard case let .failed(error) = try call(.append(steps: [WireStep(steps[0])], recalls: [[]], identities: nil), ends) else { return XCTFail("duplicate accepted") }
         XCTAssertTrue("\(error)".contains("already stored"), "\(error)")
         guard case .count(6) = try call(.stepCount, ends) else { return XCTFail("count") }
         close(ends.toServer)

@@ -106,7 +106,7 @@ public final class RemoteEpisodeStore: EpisodeRepository {
     public func append(_ steps: [StepRecord], recalls: [[RecalledStep]], identities: [StoreIdentity]?) throws -> [Int64] {
         precondition(recalls.count == steps.count, "one recall list per step")
         guard !steps.isEmpty else { return [] }
-        guard case let .appended(ids, newActionDim) = try call(.append(steps: steps, recalls: recalls, identities: identities)) else {
+        guard case let .appended(ids, newActionDim) = try call(.append(steps: steps.map(WireStep.init), recalls: recalls, identities: identities)) else {
             throw StoreError.io(path: path, reason: "worldgpt-pg answered `append` unexpectedly")
         }
         actionDim = newActionDim ?? actionDim
@@ -129,19 +129,19 @@ public final class RemoteEpisodeStore: EpisodeRepository {
     public func steps(_ reference: StepReference) throws -> [StoredStep] {
         let reply = try call(.steps(episode: reference.episode, index: reference.index))
         guard case let .steps(list) = reply else { throw unexpected(reply) }
-        return list
+        return try list.map { try $0.stored() }
     }
 
     public func step(id: Int64) throws -> StoredStep {
         let reply = try call(.step(id: id))
         guard case let .steps(list) = reply, let first = list.first else { throw unexpected(reply) }
-        return first
+        return try first.stored()
     }
 
     public func steps(afterID: Int64, limit: Int) throws -> [StoredStep] {
         let reply = try call(.stepsAfter(id: afterID, limit: limit))
         guard case let .steps(list) = reply else { throw unexpected(reply) }
-        return list
+        return try list.map { try $0.stored() }
     }
 
     public func recall(_ query: RecallQuery, k: Int, weights: RecallWeights, threads: Int) throws -> [RecalledStep] {
