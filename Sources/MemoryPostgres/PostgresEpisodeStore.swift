@@ -65,6 +65,9 @@ struct PostgresLocation {
     var redacted: String
     /// How long to keep reconnecting after the server went away before giving up (`?reconnect=SECONDS`, default 60).
     var reconnectSeconds: Double
+    /// How long one operation (a batch's transaction, a page of reads) may go without an answer (`?timeout=SECONDS`,
+    /// default 120) before its connection is taken for lost.
+    var timeoutSeconds: Double
 
     init(_ text: String) throws {
         guard let c = URLComponents(string: text), c.scheme == "postgresql" || c.scheme == "postgres" else {
@@ -78,6 +81,7 @@ struct PostgresLocation {
         let name = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
         database = name.isEmpty ? user : name
         reconnectSeconds = 60
+        timeoutSeconds = 120
         for item in c.queryItems ?? [] {
             switch item.name {
             case "reconnect":
@@ -85,13 +89,18 @@ struct PostgresLocation {
                     throw StoreError.invalidArgument("\(redacted): reconnect=SECONDS must be a number ≥ 0")
                 }
                 reconnectSeconds = v
+            case "timeout":
+                guard let v = item.value.flatMap(Double.init), v > 0 else {
+                    throw StoreError.invalidArgument("\(redacted): timeout=SECONDS must be a number > 0")
+                }
+                timeoutSeconds = v
             case "sslmode":
                 guard item.value == "disable" || item.value == "prefer" || item.value == "allow" else {
                     throw StoreError.invalidArgument("\(redacted): sslmode=\(item.value ?? "") is not supported (this build speaks plain TCP; "
                                                      + "use the database on loopback or through a tunnel, with sslmode=disable)")
                 }
             default:
-                throw StoreError.invalidArgument("\(redacted): unknown URL parameter `\(item.name)` (known: reconnect, sslmode)")
+                throw StoreError.invalidArgument("\(redacted): unknown URL parameter `\(item.name)` (known: reconnect, timeout, sslmode)")
             }
         }
     }
@@ -107,14 +116,31 @@ final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
 /// Runs async work to completion from synchronous code (the store's protocol is synchronous; the caller's thread
 /// is never the event loop's).
 func blocking<T>(_ body: @escaping () async throws -> T) throws -> T {
+    try blocking(timeout: nil, onTimeout: {}, body)
+}
+
+/// As `blocking(_:)`; when `timeout` seconds pass without an answer, calls `onTimeout` (which closes the connection, so
+/// the pending work fails) and waits 10 s more for the work to end.
+func blocking<T>(timeout: Double?, onTimeout: () -> Void, _ body: @escaping () async throws -> T) throws -> T {
     let box = ResultBox<T>()
     let done = DispatchSemaphore(value: 0)
     Task.detached {
         do { box.result = .success(try await body()) } catch { box.result = .failure(error) }
         done.signal()
     }
-    done.wait()
+    if let timeout, done.wait(timeout: .now() + timeout) == .timedOut {
+        onTimeout()
+        guard done.wait(timeout: .now() + 10) == .success else { throw OperationTimedOut(seconds: timeout) }
+    } else if timeout == nil {
+        done.wait()
+    }
     return try box.result!.get()
+}
+
+/// No answer from the server within the operation timeout (a connection that went silent).
+struct OperationTimedOut: Error, CustomStringConvertible {
+    var seconds: Double
+    var description: String { "no answer from the server within \(Int(seconds)) s (?timeout=SECONDS)" }
 }
 
 extension PostgresEpisodeStore {
@@ -129,7 +155,7 @@ extension PostgresEpisodeStore {
             if e.code == .server, let state = e.serverInfo?[.sqlState] { return state.hasPrefix("57P") || state.hasPrefix("08") }
             return false
         }
-        if error is IOError || error is ChannelError { return true }
+        if error is IOError || error is ChannelError || error is OperationTimedOut { return true }
         let text = "\(error)"
         return text.contains("connection refused") || text.contains("Connection refused") || text.contains("connectTimeout")
     }
@@ -193,15 +219,19 @@ extension PostgresEpisodeStore {
     /// Runs `body` on the connection; after a connection loss reconnects and runs it again (for reads, and for
     /// writes whose `body` checks first whether an earlier attempt already committed).
     func withConnection<T>(_ body: @escaping (PostgresConnection, _ retry: Bool) async throws -> T) throws -> T {
-        let deadline = Date().addingTimeInterval(settings.reconnectSeconds)
         var retry = false
+        var losses = 0
         while true {
+            // After a loss, `connected()` waits up to `reconnect` seconds for the server and says so when it gives up.
             let c = try connected()
             do {
                 let again = retry
-                return try blocking { try await body(c, again) }
+                // A connection that goes silent (seen once when the server stopped mid-query) is closed after the
+                // operation timeout, which fails the pending work and counts as a lost connection.
+                return try blocking(timeout: settings.timeoutSeconds, onTimeout: { c.close().whenComplete { _ in } }) { try await body(c, again) }
             } catch {
-                guard Self.isConnectionLoss(error), Date() < deadline else { throw storeError(error) }
+                losses += 1
+                guard Self.isConnectionLoss(error), losses <= 5 else { throw storeError(error) }
                 FileHandle.standardError.write(Data("worldgpt-pg: \(path): connection lost (\(Self.sqlState(error) ?? "closed")), reconnecting\n".utf8))
                 try? blocking { try await c.close() }
                 connection = nil
