@@ -251,6 +251,10 @@ extension PostgresEpisodeStore {
 // MARK: Schema
 
 extension PostgresEpisodeStore {
+    /// Embeddings are stored out of line without compression: float32 bytes do not compress, and trying cost time on
+    /// every 768-d value (3 KB, past the 2 KB TOAST threshold).
+    static let embeddingStorage = (["action_embedding"] + EpisodeStore.stateColumns).map { "ALTER COLUMN \($0) SET STORAGE EXTERNAL" }.joined(separator: ", ")
+
     /// The migrations, by identifier, in order; the same identifiers as the SQLite store's GRDB migrator.
     static let migrations: [(String, String)] = [
         ("v1", """
@@ -298,6 +302,7 @@ extension PostgresEpisodeStore {
                 half_life DOUBLE PRECISION NOT NULL);
             CREATE INDEX recalls_step ON recalls(step_id);
             CREATE INDEX recalls_recalled ON recalls(recalled_step_id);
+            ALTER TABLE steps \(embeddingStorage)
             """),
     ]
 
