@@ -5,7 +5,7 @@ DEMO_DIR ?= demo-out
 FUZZ_ITERATIONS ?= 100000
 MEDIA_FUZZ_ITERATIONS ?= 10000
 
-.PHONY: setup build release test test-scale demo bench fuzz worlds clean
+.PHONY: setup build release test test-scale demo bench bench-serve fuzz worlds clean
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +33,10 @@ demo: release
 
 bench: release
 	bash scripts/bench.sh
+
+# The server's part of `make bench` alone (issue #17): predict under 16 wrk clients against the library, 1M-step listings.
+bench-serve: release
+	bash scripts/bench-serve.sh
 
 # The cross-world report (issue #15): every world family × seeds 1, 2 with the one recipe, beside ridge and the oracles.
 worlds: release

@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable {
     public var runsFolder: URL
     /// Arguments appended to every runtime command (`--text-encoder`, `--action-cache`, `--threads`).
     public var runtimeArguments: [String]
+    /// Where the inspector looks for an ablation report (`ablation.csv` of `eval --ablation --report-dir`; default:
+    /// the store's folder).
+    public var reportsFolder: URL
 
     /// A configuration with the defaults of `worldgpt serve`.
     public init(store: URL, host: String = "127.0.0.1", port: Int = 8470, root: URL? = nil) {
@@ -48,6 +51,7 @@ public struct ServerConfiguration: Sendable {
         worldgpt = nil
         runsFolder = URL(fileURLWithPath: store.standardizedFileURL.path + ".runs")
         runtimeArguments = []
+        reportsFolder = store.standardizedFileURL.deletingLastPathComponent()
     }
 
     /// True for addresses that only this machine reaches.

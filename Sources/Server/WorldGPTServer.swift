@@ -49,6 +49,7 @@ public struct WorldGPTServer: Sendable {
         if state.configuration.readOnly { router.add(middleware: ReadOnlyMiddleware()) }
         state.addStoreRoutes(to: router)
         state.addRunRoutes(to: router)
+        state.addReportRoutes(to: router)
         state.addStaticRoutes(to: router)
         return router
     }
@@ -70,10 +71,10 @@ public struct WorldGPTServer: Sendable {
             try await app.runService()
         } catch {
             await state.runs.cancelAll()
-            await state.predictions.stop()
+            state.predictions.stop()
             throw error
         }
         await state.runs.cancelAll()
-        await state.predictions.stop()
+        state.predictions.stop()
     }
 }

@@ -42,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
     var worldgpt: String?
     @Option(name: .long, help: "Folder for run traces and logs (default: STORE.runs).")
     var runs: String?
+    @Option(name: .long, help: "Folder holding an ablation report (ablation.csv from `worldgpt eval --ablation --report-dir`) for the inspector's chart (default: the store's folder).")
+    var reports: String?
 
     func run() async throws {
         var configuration = ServerConfiguration(store: URL(fileURLWithPath: db), host: host, port: port, root: root.map { URL(fileURLWithPath: $0) })
@@ -57,6 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxBodyBytes = maxBodyBytes
         configuration.worldgpt = worldgpt.map { URL(fileURLWithPath: $0) }
         if let runs { configuration.runsFolder = URL(fileURLWithPath: runs) }
+        if let reports { configuration.reportsFolder = URL(fileURLWithPath: reports).standardizedFileURL }
         configuration.runtimeArguments = (textEncoder.map { ["--text-encoder", $0] } ?? []) + (actionCache.map { ["--action-cache", $0] } ?? [])
         let server = try WorldGPTServer(configuration)
         let host = host

@@ -20,7 +20,7 @@ struct AblationOptions: ParsableArguments {
     var steps = 7
     @Option(name: .long, help: "ablation: recent steps given as memory in the memory variants.")
     var history = 3
-    @Option(name: .long, help: "ablation: most context items the reflector keeps (default 4, the runtime's default filter).")
+    @Option(name: .long, help: "ablation: most context items the reflector keeps (default 64, the runtime's default filter).")
     var budget: Int?
     @Option(name: .long, help: "ablation: the runtime filter's settings (JSON: threshold, duplicate_cosine, mmr_lambda, budget); --budget overrides its budget.")
     var filter: String?

@@ -91,21 +91,22 @@ struct PredictCommand: ParsableCommand {
 
 extension PredictCommand {
     /// The server's predict worker: the model is loaded once, and each stdin line (a JSON array of
-    /// `BatchedPrediction`) runs as one lock-step batch of the runtime; one JSON array of `BatchedAnswer` per line on
-    /// stdout, in order. A prediction that cannot be made answers its error and leaves the others.
+    /// `BatchedPrediction`) runs as one lock-step batch of the runtime; one `BatchedAnswer` line per request on stdout,
+    /// in order, the trace in the API's JSON. A prediction that cannot be made answers its error and leaves the others.
     func answerBatches() throws {
         let (worldModel, encoder) = try setup.loadModel()
         let cache = setup.encoderOptions.cache(for: encoder)
         var samples: [String: [String: Transition]] = [:]
         var runtime: Runtime?
         var counter = 0
-        let encoderJSON = JSONEncoder()
+        let newline = Data("\n".utf8)
         while let line = readLine() {
             guard let requests = try? JSONDecoder().decode([BatchedPrediction].self, from: Data(line.utf8)) else {
-                FileHandle.standardOutput.write(try encoderJSON.encode([BatchedAnswer(error: "not a JSON array of {data, sample, split?, action?}")]) + Data("\n".utf8))
+                // The server sends arrays only; answer one line so that a reader counting lines is not stalled.
+                FileHandle.standardOutput.write(BatchedAnswer.error("not a JSON array of {data, sample, split?, action?}").line() + newline)
                 continue
             }
-            var answers = requests.map { _ in BatchedAnswer(error: "not predicted") }
+            var answers = requests.map { _ in BatchedAnswer.error("not predicted") }
             var batch: [StepRequest] = [], owners: [Int] = []
             for (i, r) in requests.enumerated() {
                 do {
@@ -124,7 +125,7 @@ extension PredictCommand {
                                              action: Action(text: actionText), observed: t.state1, provenance: t.provenance))
                     owners.append(i)
                 } catch {
-                    answers[i] = BatchedAnswer(error: "\(error)")
+                    answers[i] = .error("\(error)")
                 }
             }
             if !batch.isEmpty {
@@ -135,14 +136,16 @@ extension PredictCommand {
                     for (i, outcome) in zip(owners, try runtime!.step(batch)) {
                         var trace = TraceLine(record: outcome.record)
                         trace.episode = "predict-\(requests[i].sample)"
-                        answers[i] = BatchedAnswer(trace: trace)
+                        answers[i] = .trace(trace.apiJSON())
                     }
                 } catch {
-                    for i in owners { answers[i] = BatchedAnswer(error: "\(error)") }
+                    for i in owners { answers[i] = .error("\(error)") }
                 }
             }
-            // write(2) directly: the server waits for this line.
-            FileHandle.standardOutput.write(try encoderJSON.encode(answers) + Data("\n".utf8))
+            // One write(2) per batch: the server waits for these lines.
+            var out = Data()
+            for answer in answers { out += answer.line() + newline }
+            FileHandle.standardOutput.write(out)
         }
     }
 }

@@ -31,10 +31,10 @@ struct RuntimeSetupOptions: ParsableArguments {
     @Flag(name: .long, help: "Open loop: continue each episode from the model's own prediction even where the data knows the true next state (steps are still scored against it).")
     var noObserve = false
     @Option(name: .long, help: "Candidates retrieved per step before filtering.")
-    var retrievalK = 16
-    @Option(name: .long, help: "Most context items the reflector keeps (default 4, the runtime's default filter).")
+    var retrievalK = RuntimeOptions.defaultRetrievalK
+    @Option(name: .long, help: "Most context items the reflector keeps (default 64, the runtime's default filter; the model weights them by retrieval score).")
     var budget: Int?
-    @Option(name: .long, help: "The filter's settings (JSON: threshold, duplicate_cosine, mmr_lambda, budget; default: threshold 0.3, no MMR diversity, budget 4); --budget overrides its budget.")
+    @Option(name: .long, help: "The filter's settings (JSON: threshold, duplicate_cosine, mmr_lambda, budget; default: threshold 0.3, no MMR diversity, budget 64); --budget overrides its budget.")
     var filter: String?
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?

@@ -31,8 +31,8 @@ struct TrainRidgeCommand: ParsableCommand {
     @Option(name: .long, help: "--knowledge: the knowledge base (dataset YAML, SimWorld folder or KB.sqlite).")
     var kb: String?
     @Option(name: .long, help: "--knowledge: candidates retrieved per sample before the filter.")
-    var retrievalK = 16
-    @Option(name: .long, help: "--knowledge: most context items the reflector keeps (as `rollout --budget`; default 4).")
+    var retrievalK = RuntimeOptions.defaultRetrievalK
+    @Option(name: .long, help: "--knowledge: most context items the reflector keeps (as `rollout --budget`; default 64).")
     var budget = RuntimeOptions.defaultFilter.budget
     @Option(name: .long, help: "OpenBLAS threads.")
     var threads: Int?

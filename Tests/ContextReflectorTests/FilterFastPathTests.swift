@@ -74,7 +74,7 @@ final class FilterFastPathTests: XCTestCase {
             ReflectorFilterConfig(),
             ReflectorFilterConfig(threshold: 0.2, duplicateCosine: 0.9, mmrLambda: 0.5, budget: 6, identicalCosine: 0.999),
             ReflectorFilterConfig(threshold: -1, duplicateCosine: 0.5, mmrLambda: 0.3, budget: 3, identicalCosine: 0.2),
-            ReflectorFilterConfig(threshold: 0, mmrLambda: 1, budget: 20, leakageGuard: false),
+            ReflectorFilterConfig(threshold: 0, mmrLambda: 1, budget: 20, leakageGuard: false, outlierRatio: 1.2),
         ]
         var kept = 0, decided = Set<FilterDecision.Verdict>()
         // One cache across every round: ids come back with other transitions, which it must notice.
@@ -97,7 +97,7 @@ final class FilterFastPathTests: XCTestCase {
         }
         // The data really exercised the rules (otherwise equality would prove little).
         XCTAssertGreaterThan(kept, 200)
-        XCTAssertEqual(decided, [.kept, .invalid, .leakage, .threshold, .duplicate, .diversity, .budget])
+        XCTAssertEqual(decided, [.kept, .invalid, .leakage, .threshold, .duplicate, .outlier, .diversity, .budget])
     }
 
     func testFiniteCheckAndAverageMatchTheFormatsHelpers() {

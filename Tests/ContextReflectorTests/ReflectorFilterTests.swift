@@ -68,6 +68,30 @@ final class ReflectorFilterTests: XCTestCase {
         XCTAssertEqual(result.decisions[2].reason, "kept: rank 2, score 0.50")
     }
 
+    func testAChangeFarLargerThanTheMedianIsDroppedAsAnOutlier() throws {
+        // Three items change axis 0 → axis 3 (|change| = √2); kb:4's state1 is 5·axis 3 (|change| = √26 = 5.099). The
+        // median of the four best-scored is (√2 + √2)/2 = 1.414; 5.099 > 2 × 1.414, so kb:4 goes, though it scores best.
+        let filter = try ReflectorFilter(config: ReflectorFilterConfig(threshold: 0, mmrLambda: 1, budget: 4, outlierRatio: 2))
+        let far = Embedding(axis(3).values.map { $0 * 5 })
+        let candidates = [
+            ReflectorCandidate(id: "kb:4", transition: transition(axis(0), axis(4), far, id: "4"), score: 0.95),
+            ReflectorCandidate(id: "kb:1", transition: transition(axis(0), axis(1), axis(3), id: "1"), score: 0.9),
+            ReflectorCandidate(id: "kb:2", transition: transition(axis(0), axis(2), axis(3), id: "2"), score: 0.8),
+            ReflectorCandidate(id: "kb:3", transition: transition(axis(0), axis(5), axis(3), id: "3"), score: 0.7),
+        ]
+        let result = filter.apply(query: query, candidates: candidates)
+        XCTAssertEqual(result.kept.map(\.id), ["kb:1", "kb:2", "kb:3"])
+        XCTAssertEqual(result.decisions[0].verdict, .outlier)
+        XCTAssertEqual(result.decisions[0].reason, "dropped: outlier (change 5.099, more than 2.0× the median 1.414)")
+        // At ratio 4 it stays (5.099 < 5.657); without the rule it stays; fewer than 3 items: no median to judge by.
+        XCTAssertEqual(try ReflectorFilter(config: ReflectorFilterConfig(threshold: 0, mmrLambda: 1, budget: 4, outlierRatio: 4))
+            .apply(query: query, candidates: candidates).kept.count, 4)
+        XCTAssertEqual(try ReflectorFilter(config: ReflectorFilterConfig(threshold: 0, mmrLambda: 1, budget: 4))
+            .apply(query: query, candidates: candidates).kept.count, 4)
+        XCTAssertEqual(filter.apply(query: query, candidates: Array(candidates.prefix(2))).kept.count, 2)
+        XCTAssertThrowsError(try ReflectorFilter(config: ReflectorFilterConfig(outlierRatio: 0.5)))
+    }
+
     func testMMRPrefersADiverseItemOverARedundantOne() throws {
         // A and B are close (cos 0.8 in every part); C is orthogonal with a lower score.
         let s: Float = 0.75  // tilt giving cos 0.8 = 1/sqrt(1+0.75²)
@@ -174,6 +198,8 @@ final class ReflectorFilterTests: XCTestCase {
     func testConfigDecodesPartialJSONAndRejectsBadValues() throws {
         let config = try JSONDecoder().decode(ReflectorFilterConfig.self, from: Data(#"{"budget": 2, "mmr_lambda": 0.5}"#.utf8))
         XCTAssertEqual(config, ReflectorFilterConfig(mmrLambda: 0.5, budget: 2))
+        let outliers = try JSONDecoder().decode(ReflectorFilterConfig.self, from: Data(#"{"outlier_ratio": 2}"#.utf8))
+        XCTAssertEqual(outliers.outlierRatio, 2)
         XCTAssertThrowsError(try ReflectorFilter(config: ReflectorFilterConfig(mmrLambda: 1.5))) { error in
             XCTAssertEqual("\(error)", "invalid reflector config: mmr_lambda must be in [0, 1] (got 1.5)")
         }

@@ -244,4 +244,56 @@ final class EpisodeStoreTests: XCTestCase {
         XCTAssertEqual(hits.first?.index, 0)
         XCTAssertEqual(Double(hits.first?.stateSimilarity ?? 0), 1, accuracy: 1e-5)
     }
+
+    func testEpisodePagesReadStepCountsKeptThroughAppendPruneAndMigration() throws {
+        func naiveCounts(_ store: EpisodeStore) throws -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: try store.episodes().map { e in
+                (e.name, try store.steps(StepReference(episode: e.name, index: nil)).count)
+            })
+        }
+        func pageCounts(_ store: EpisodeStore) throws -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: try store.episodes(after: nil, limit: 100).items.map { ($0.name, $0.stepCount) })
+        }
+        try withStores(dim: dim) { store, kind in
+            var rng = SeededGenerator(seed: 9)
+            // Lock-step batches interleave episodes; later batches continue them.
+            for batch in 0..<3 {
+                try store.append(["a", "b", "c"].flatMap { e in (0..<4).map { makeStep(episode: e, index: batch * 4 + $0, dim: dim, rng: &rng, time: 1000 * Double(batch + 1)) } })
+            }
+            XCTAssertEqual(try pageCounts(store), ["a": 12, "b": 12, "c": 12], kind)
+            XCTAssertEqual(try store.prune(keepLast: 5), 7 * 3, kind)
+            XCTAssertEqual(try pageCounts(store), try naiveCounts(store), kind)
+            XCTAssertEqual(try store.prune(before: Date(timeIntervalSince1970: 3000)), 3 * 1, kind)
+            XCTAssertEqual(try pageCounts(store), ["a": 4, "b": 4, "c": 4], kind)
+            XCTAssertTrue(try store.verify().isSound, kind)
+        }
+        // A store made before the migration: its steps were never counted; opened read-only it counts the index
+        // ranges, and the first read-write open fills the table from the steps.
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let url = dir.url.appendingPathComponent("old.sqlite")
+        var rng = SeededGenerator(seed: 10)
+        try EpisodeStore(url: url, dim: dim).append((0..<5).map { makeStep(episode: "old", index: $0, dim: dim, rng: &rng) })
+        let queue = try DatabaseQueue(path: url.path)
+        try queue.write { db in
+            try db.execute(sql: """
+                DROP TRIGGER steps_counted_insert; DROP TRIGGER steps_counted_delete; DROP TRIGGER steps_counted_move;
+                DROP TABLE episode_step_counts; DELETE FROM grdb_migrations WHERE identifier = 'v2-step-counts';
+                """)
+        }
+        try queue.close()
+        let reader = try EpisodeStore(url: url, readOnly: true)
+        XCTAssertEqual(try pageCounts(reader), ["old": 5])
+        XCTAssertEqual(try reader.appliedMigrations(), ["v1"])
+        let writer = try EpisodeStore(url: url)
+        XCTAssertEqual(try writer.appliedMigrations(), ["v1", "v2-step-counts"])
+        try writer.append([makeStep(episode: "old", index: 5, dim: dim, rng: &rng)])
+        XCTAssertEqual(try pageCounts(writer), ["old": 6])
+        XCTAssertTrue(try writer.verify().isSound)
+        // verify notices a count that drifted from the steps.
+        let other = try DatabaseQueue(path: url.path)
+        try other.write { db in try db.execute(sql: "UPDATE episode_step_counts SET steps = 2") }
+        try other.close()
+        XCTAssertFalse(try writer.verify().isSound)
+    }
 }

@@ -14,12 +14,12 @@ final class ServerContractTests: XCTestCase {
         ], timeout: 400)
         let summary = result.stdout.split(separator: "\n").filter { $0.contains("generated") || $0.contains("Tested") }.joined(separator: "; ")
         XCTAssertEqual(result.status, 0, "schemathesis found failures:\n\(result.stdout.suffix(4000))\n\(result.stderr.suffix(2000))", file: file, line: line)
-        XCTAssertTrue(result.stdout.contains("Tested: 17"), "every operation of openapi.yaml is tested: \(summary)", file: file, line: line)
+        XCTAssertTrue(result.stdout.contains("Tested: 18"), "every operation of openapi.yaml is tested: \(summary)", file: file, line: line)
         XCTAssertFalse(result.stdout.contains("❌"), result.stdout.suffix(3000).description, file: file, line: line)
         let counts = try NSRegularExpression(pattern: #"(\d+) generated, (\d+) passed"#)
         let match = try XCTUnwrap(counts.firstMatch(in: result.stdout, range: NSRange(result.stdout.startIndex..., in: result.stdout)), summary, file: file, line: line)
         let generated = Int((result.stdout as NSString).substring(with: match.range(at: 1))) ?? 0
-        XCTAssertGreaterThan(generated, 17 * 10, "too few generated cases: \(summary)", file: file, line: line)
+        XCTAssertGreaterThan(generated, 18 * 10, "too few generated cases: \(summary)", file: file, line: line)
         XCTAssertEqual((result.stdout as NSString).substring(with: match.range(at: 2)), String(generated), file: file, line: line)
     }
 
@@ -96,7 +96,8 @@ final class ServerContractTests: XCTestCase {
         let screenshot = artifacts.appendingPathComponent("inspector.png")
         try? FileManager.default.removeItem(at: screenshot)
         try pytest(["python/tests/test_inspector.py"], store: world.store, server: server, token: "ui-token",
-                   extra: ["WORLDGPT_CHROMIUM": "/usr/bin/chromium", "WORLDGPT_SCREENSHOT": screenshot.path])
+                   extra: ["WORLDGPT_CHROMIUM": "/usr/bin/chromium", "WORLDGPT_SCREENSHOT": screenshot.path,
+                           "WORLDGPT_ABLATION_CSV": world.ablationReport.path])
         XCTAssertGreaterThan((try? Data(contentsOf: screenshot))?.count ?? 0, 10_000)
     }
 }

@@ -76,6 +76,8 @@ final class TinyServedWorld: @unchecked Sendable {
     let directory: TemporaryDirectory
     var root: URL { directory.url }
     let world: URL, model: URL, store: URL
+    /// `eval --ablation`'s CSV, written into the root (the store's folder: where a server finds it by default).
+    var ablationReport: URL { directory.url.appendingPathComponent("ablation.csv") }
 
     init() throws {
         try Requirements.require(FileManager.default.isExecutableFile(atPath: Binaries.worldgpt.path), "the worldgpt binary is not built (swift build)")
@@ -102,6 +104,9 @@ final class TinyServedWorld: @unchecked Sendable {
             """.write(to: trainConfig, atomically: true, encoding: .utf8)
         try worldgpt(["train", "--config", trainConfig.path, "--out", directory.url.appendingPathComponent("run").path] + Self.encoder)
         try worldgpt(["rollout", "--model", model.path, "--kb", world.path, "--data", world.path, "--episodes", "2", "--db", store.path] + Self.encoder)
+        // The ablation report the inspector charts (/v1/reports/ablation): 2 episodes of the sequences split.
+        try worldgpt(["eval", "--ablation", "--model", model.path, "--data", world.path, "--episodes", "2", "--report-dir", directory.url.path]
+                     + Self.encoder)
     }
 
     /// A copy of the rolled-out store inside the root (tests that write use their own).

@@ -111,9 +111,9 @@ final class RidgeTests: XCTestCase {
 
     private func state(_ values: [Modality: [Float]]) -> State { State(values.mapValues(Embedding.init)) }
 
-    private func context(_ s0: [Modality: [Float]], _ s1: [Modality: [Float]]) -> ContextItem {
+    private func context(_ s0: [Modality: [Float]], _ s1: [Modality: [Float]], score: Double = 0.5) -> ContextItem {
         ContextItem(transition: Transition(state0: state(s0), action: Action(text: "kb", embedding: Embedding([9, 9])), state1: state(s1),
-                                           provenance: Provenance(dataset: "kb", sampleID: "k")), score: 0.5)
+                                           provenance: Provenance(dataset: "kb", sampleID: "k")), score: score)
     }
 
     private func row(_ layout: RidgeFeatureLayout, _ input: PredictionInput, _ target: Modality) throws -> (row: [Float], source: [Float]) {
@@ -154,6 +154,22 @@ final class RidgeTests: XCTestCase {
             memory: [MemoryItem(state0: state([.image: [0, 2], .audio: [2, 0]]), action: Action(text: "p", embedding: Embedding([0, 1])),
                                 state1: state([.video: [3, 3]]), stepsAgo: 1)])
         XCTAssertEqual(try row(layout, cross, .video).row, [2, 1, 0.5, -1, 1, 2, 2, 0, 1, 0, 0, 3, 0])
+
+        // Items of different scores: weights exp((score − best) / 0.1). Scores 1.0 and 0.9 with changes (1, 1) and (0, 2):
+        // weights 1 and e⁻¹ = 0.367879, mean ((1, 1) + 0.367879·(0, 2)) / 1.367879 = (0.731059, 1.268941). An item 1.0
+        // below the best weighs e⁻¹⁰ = 4.54e-5: (10, 10) moves the mean by about 4.5e-4 per unit of its change.
+        let weighted = PredictionInput(
+            state: input.state, action: input.action, targets: [.image],
+            context: [context([.image: [0, 0]], [.image: [1, 1]], score: 1.0), context([.image: [1, 0]], [.image: [1, 2]], score: 0.9)])
+        let w = try row(layout, weighted, .image).row
+        XCTAssertEqual(w[10], 0.731059, accuracy: 1e-5)
+        XCTAssertEqual(w[11], 1.268941, accuracy: 1e-5)
+        var far = weighted
+        far.context.append(context([.image: [0, 0]], [.image: [10, 10]], score: 0))
+        let f = try row(layout, far, .image).row
+        let e10 = Float(4.539993e-5)
+        XCTAssertEqual(f[10], (0.731059 * 1.367879 + 10 * e10) / (1.367879 + e10), accuracy: 1e-5)
+        XCTAssertEqual(f[11], (1.268941 * 1.367879 + 10 * e10) / (1.367879 + e10), accuracy: 1e-5)
 
         // Base layout: only [state0 | action | 1].
         let base = RidgeFeatureLayout(stateWidth: 2, actionWidth: 2, features: RidgeFeatureSet())

@@ -174,3 +174,20 @@ def test_local_client_pages_like_the_server(client, store, worldgpt):
     local = LocalClient(store, worldgpt=worldgpt)
     assert [e.name for e in local.episodes(limit=2).items] == [e.name for e in client.episodes(limit=2).items]
     assert local.episodes(limit=2).next_cursor == client.episodes(limit=2).next_cursor
+
+
+def test_ablation_report_equals_the_csv_eval_wrote(client, store):
+    """The server's --reports folder defaults to the store's: Tests/ServerTests wrote `eval --ablation` there."""
+    report = client.ablation_report()
+    path = os.path.join(os.path.dirname(store), "ablation.csv")
+    assert os.path.realpath(report["path"]) == os.path.realpath(path)
+    rows = [line.strip().split(",") for line in open(path)][1:]
+    means = {}
+    for variant, step, modality, cosine in rows:
+        if modality == "mean":
+            means.setdefault(variant, {})[int(step)] = float(cosine)
+    assert report["variants"] == list(means)
+    assert report["steps"] == max(max(m) for m in means.values())
+    for series in report["series"]:
+        assert series["mean"] == [means[series["variant"]].get(step) for step in range(1, report["steps"] + 1)]
+    assert len(report["cells"]) == sum(1 for r in rows if r[2] != "mean")

@@ -31,6 +31,7 @@ def real_cases(server_url, data, headers):
         ("POST /v1/predict", {}, None, {"data": data, "sample": "3"}),
         ("POST /v1/runs", {}, None, {"kind": "fork", "from": f"{episode}:1", "actions": ["push it left"], "name": "contract-fork"}),
         ("GET /v1/runs", {}, None, None),
+        ("GET /v1/reports/ablation", {}, None, None),
     ]
 
 

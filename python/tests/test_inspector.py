@@ -39,6 +39,11 @@ def test_evidence_panel_shows_what_memory_show_reports(server_url, token, worldg
                    for kind, group in (("recalled", "recalled"), ("reflector.kept", "kept"), ("reflector.dropped", "dropped"))}
             # The timeline drew one cosine curve per modality with a truth.
             curves = page.locator("#cosine-chart polyline").count()
+            # The ablation chart (the report `eval --ablation` wrote beside the store): one line per variant.
+            page.wait_for_selector("#ablation:not([hidden]) #ablation-chart polyline", timeout=30_000)
+            charted = page.locator("#ablation-chart polyline").evaluate_all(
+                "lines => lines.map(l => [l.dataset.variant, l.dataset.mean, l.getAttribute('points').split(' ').length])")
+            legend = page.locator("#ablation-chart text.ablation-variant").evaluate_all("texts => texts.map(t => t.textContent)")
             page.screenshot(path=screenshot, full_page=True)
         finally:
             browser.close()
@@ -48,3 +53,17 @@ def test_evidence_panel_shows_what_memory_show_reports(server_url, token, worldg
     predicted = {c.split("_", 1)[1] for c in stats["embeddings"] if c.startswith("predicted_")}
     assert curves == len(with_truth & predicted)
     assert os.path.getsize(screenshot) > 10_000
+    # Each variant's line is the mean over modalities of every step in ablation.csv, in the report's order.
+    means = {}
+    with open(os.environ["WORLDGPT_ABLATION_CSV"]) as f:
+        assert f.readline().strip() == "variant,step,modality,cosine"
+        for line in f:
+            variant, step, modality, cosine = line.strip().split(",")
+            if modality == "mean":
+                means.setdefault(variant, []).append((int(step), float(cosine)))
+    assert len(means) >= 2
+    assert [c[0] for c in charted] == list(means) == legend
+    for variant, values, points in charted:
+        expected = [v for _, v in sorted(means[variant])]
+        assert [float(v) for v in values.split(",")] == pytest.approx(expected, abs=1e-4)
+        assert points == len(expected)

@@ -78,6 +78,10 @@ class Client:
     def verify(self) -> Dict[str, Any]:
         return self._get("/v1/store/verify")
 
+    def ablation_report(self) -> Dict[str, Any]:
+        """The report of `worldgpt eval --ablation` in the server's --reports folder (APIError 404 when none)."""
+        return self._get("/v1/reports/ablation")
+
     def episodes(self, limit: int = 50, cursor: Optional[str] = None, scenario: Optional[str] = None,
                  prefix: Optional[str] = None, created_after=None, created_before=None) -> EpisodePage:
         return EpisodePage.parse(self._get("/v1/episodes", params=_params(
@@ -175,6 +179,9 @@ class AsyncClient:
 
     async def stats(self):
         return await self._get("/v1/store/stats")
+
+    async def ablation_report(self):
+        return await self._get("/v1/reports/ablation")
 
     async def episodes(self, limit: int = 50, cursor: Optional[str] = None, **filters) -> EpisodePage:
         return EpisodePage.parse(await self._get("/v1/episodes", params=_params(limit=limit, cursor=cursor, **filters)))

@@ -12,6 +12,8 @@ struct PreparedCandidate {
     var widths: [Int?]
     /// Per part: the unit vector, nil when the part is absent or has norm 0.
     var units: [[Float]?]
+    /// `|avg state1 − avg state0|`, nil when either is absent or their widths differ.
+    var changeNorm: Double?
     /// What the entry was computed from (checked on every cache hit); nil when nobody will check it.
     var signature: Signature?
 
@@ -51,6 +53,7 @@ struct PreparedCandidate {
         isFinite = parts.allSatisfy { $0.map(FilterVectors.isFinite) ?? true } || FilterVectors.isFinite(t)
         widths = parts.map { $0?.count }
         units = FilterVectors.units(parts)
+        changeNorm = FilterVectors.changeNorm(parts[0], parts[2])
         signature = signed ? Signature(t) : nil
     }
 }

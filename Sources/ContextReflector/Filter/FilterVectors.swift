@@ -5,6 +5,12 @@ import enum Tensor.Kernels
 
 /// Allocation-light twins of the `Formats` vector helpers the filter uses (one output array per call at most).
 enum FilterVectors {
+    /// `Embedding(after − before).norm` (as the reference filter computes it), nil when either is absent or the widths differ.
+    static func changeNorm(_ before: [Float]?, _ after: [Float]?) -> Double? {
+        guard let before, let after, before.count == after.count else { return nil }
+        return Double(Embedding(zip(after, before).map { $0 - $1 }).norm)
+    }
+
     /// `state.averaged()?.values`: the modalities summed in `Modality` order into zeros, then scaled by 1/count.
     /// Element-wise in 16-wide lanes (each element sees the same operations in the same order: bit-identical).
     static func average(_ state: State) -> [Float]? {

@@ -1,5 +1,6 @@
 // The filter stage of the ContextReflector: which retrieved transitions the world model gets to see, and why.
-// Rules, in order: validity, leakage guard, similarity threshold, near-duplicate collapse, MMR diversity, budget.
+// Rules, in order: validity, leakage guard, similarity threshold, near-duplicate collapse, change outliers, MMR
+// diversity, budget.
 import Foundation
 import Formats
 import Tensor
@@ -19,11 +20,15 @@ public struct ReflectorFilterConfig: Equatable, Sendable, Codable {
     /// With the leakage guard on, also drop a candidate whose `avg(state0)` and action both have cosine
     /// at least this with the query's — its own transition under another id. Above 1 disables the check.
     public var identicalCosine: Double
+    /// Drop a candidate whose observed change (`|avg state1 − avg state0|`) is more than this many times the median
+    /// change of the best-scored `budget` candidates (at least 3 of them): a transition whose state1 was corrupted or
+    /// belongs elsewhere. Nil (the default) disables the rule.
+    public var outlierRatio: Double?
 
     /// A configuration; the defaults suit 768-d LanguageBind-like embeddings and the paper's 1–4 triplets.
     public init(
         threshold: Double = 0.3, duplicateCosine: Double = 0.98, mmrLambda: Double = 0.7, budget: Int = 4,
-        leakageGuard: Bool = true, identicalCosine: Double = 0.99999
+        leakageGuard: Bool = true, identicalCosine: Double = 0.99999, outlierRatio: Double? = nil
     ) {
         self.threshold = threshold
         self.duplicateCosine = duplicateCosine
@@ -31,11 +36,12 @@ public struct ReflectorFilterConfig: Equatable, Sendable, Codable {
         self.budget = budget
         self.leakageGuard = leakageGuard
         self.identicalCosine = identicalCosine
+        self.outlierRatio = outlierRatio
     }
 
     private enum CodingKeys: String, CodingKey {
         case threshold, duplicateCosine = "duplicate_cosine", mmrLambda = "mmr_lambda", budget
-        case leakageGuard = "leakage_guard", identicalCosine = "identical_cosine"
+        case leakageGuard = "leakage_guard", identicalCosine = "identical_cosine", outlierRatio = "outlier_ratio"
     }
 
     /// Decodes any subset of the fields; missing ones take their defaults.
@@ -48,6 +54,7 @@ public struct ReflectorFilterConfig: Equatable, Sendable, Codable {
         budget = try c.decodeIfPresent(Int.self, forKey: .budget) ?? d.budget
         leakageGuard = try c.decodeIfPresent(Bool.self, forKey: .leakageGuard) ?? d.leakageGuard
         identicalCosine = try c.decodeIfPresent(Double.self, forKey: .identicalCosine) ?? d.identicalCosine
+        outlierRatio = try c.decodeIfPresent(Double.self, forKey: .outlierRatio) ?? d.outlierRatio
     }
 
     /// Throws `ReflectorError.invalidConfig` when a value is out of range.
@@ -59,6 +66,9 @@ public struct ReflectorFilterConfig: Equatable, Sendable, Codable {
         guard mmrLambda >= 0, mmrLambda <= 1 else { throw ReflectorError.invalidConfig("mmr_lambda must be in [0, 1] (got \(mmrLambda))") }
         guard budget >= 0 else { throw ReflectorError.invalidConfig("budget must be ≥ 0 (got \(budget))") }
         guard !identicalCosine.isNaN else { throw ReflectorError.invalidConfig("identical_cosine is NaN") }
+        if let r = outlierRatio, !(r.isFinite && r > 1) {
+            throw ReflectorError.invalidConfig("outlier_ratio must be a finite ratio above 1 (got \(r))")
+        }
     }
 }
 
@@ -76,6 +86,8 @@ public struct FilterDecision: Equatable, Sendable, Codable {
         case threshold
         /// Dropped: near-duplicate of a better-scored item (`relatedID`, `cosine`).
         case duplicate
+        /// Dropped: its observed change is far larger than the other candidates' (`outlierRatio`).
+        case outlier
         /// Dropped: within the budget by score, but MMR preferred more diverse items.
         case diversity
         /// Dropped: beyond the budget.
@@ -191,7 +203,14 @@ public struct ReflectorFilter: Sendable {
             return (vectors.map { $0?.count }, vectors.map { $0.flatMap(FilterVectors.unit) })
         }
         let similarity = PairwiseSimilarity(units: parts, indices: survivors, total: candidates.count)
-        return select(candidates: candidates, decisions: decisions, survivors: survivors, similarity: similarity)
+        var changes = [Double?](repeating: nil, count: candidates.count)
+        if config.outlierRatio != nil {
+            for i in survivors {
+                let t = candidates[i].transition
+                changes[i] = prepared[i]?.changeNorm ?? FilterVectors.changeNorm(state0s[i] ?? FilterVectors.average(t.state0), FilterVectors.average(t.state1))
+            }
+        }
+        return select(candidates: candidates, decisions: decisions, survivors: survivors, similarity: similarity, changeNorms: changes)
     }
 
     /// The filter as first written, on `Formats`' allocating vector helpers: the naive twin `apply` is tested against.
@@ -208,13 +227,21 @@ public struct ReflectorFilter: Sendable {
         }
         survivors.sort { candidates[$0].score != candidates[$1].score ? candidates[$0].score > candidates[$1].score : $0 < $1 }
         let similarity = PairwiseSimilarity(survivors.map { candidates[$0].transition }, indices: survivors, total: candidates.count)
-        return select(candidates: candidates, decisions: decisions, survivors: survivors, similarity: similarity)
+        var changes = [Double?](repeating: nil, count: candidates.count)
+        for i in survivors {
+            let t = candidates[i].transition
+            if let a = t.state0.averaged(), let b = t.state1.averaged(), a.dim == b.dim {
+                changes[i] = Double(Embedding(zip(b.values, a.values).map { $0 - $1 }).norm)
+            }
+        }
+        return select(candidates: candidates, decisions: decisions, survivors: survivors, similarity: similarity, changeNorms: changes)
     }
 
     /// Duplicate collapse, MMR selection and the remaining decisions, given the rule decisions and the survivors
     /// in score order.
     private func select(
-        candidates: [ReflectorCandidate], decisions: [FilterDecision?], survivors: [Int], similarity: PairwiseSimilarity
+        candidates: [ReflectorCandidate], decisions: [FilterDecision?], survivors: [Int], similarity: PairwiseSimilarity,
+        changeNorms: [Double?]
     ) -> FilterResult {
         var decisions = decisions
         // Near-duplicate collapse: keep the best-scored of each group.
@@ -232,6 +259,21 @@ public struct ReflectorFilter: Sendable {
                     reason: "dropped: duplicate of \(candidates[best.index].id) (cos \(fmt(best.cos, 3)))")
             } else {
                 distinct.append(i)
+            }
+        }
+
+        // Change outliers: far larger changes than the median of the best-scored `budget` distinct items.
+        if let ratio = config.outlierRatio {
+            let norms = distinct.prefix(config.budget).compactMap { changeNorms[$0] }.sorted()
+            if norms.count >= 3 {
+                let median = norms.count % 2 == 1 ? norms[norms.count / 2] : (norms[norms.count / 2 - 1] + norms[norms.count / 2]) / 2
+                distinct = distinct.filter { i in
+                    guard let n = changeNorms[i], n > ratio * median else { return true }
+                    decisions[i] = FilterDecision(
+                        candidateID: candidates[i].id, score: candidates[i].score, verdict: .outlier,
+                        reason: "dropped: outlier (change \(fmt(n, 3)), more than \(fmt(ratio, 1))× the median \(fmt(median, 3)))")
+                    return false
+                }
             }
         }
 

@@ -86,6 +86,13 @@ extension EpisodeStore {
             }
             let orphanEpisodes = try Int.fetchOne(db, sql: "SELECT count(*) FROM steps WHERE episode_id NOT IN (SELECT id FROM episodes)") ?? 0
             if orphanEpisodes > 0 { problems.append("\(orphanEpisodes) step(s) reference a missing episode") }
+            if try db.tableExists("episode_step_counts") {
+                let miscounted = try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM episodes e LEFT JOIN episode_step_counts k ON k.episode_id = e.id
+                    WHERE coalesce(k.steps, 0) != (SELECT count(*) FROM steps WHERE episode_id = e.id)
+                    """) ?? 0
+                if miscounted > 0 { problems.append("\(miscounted) episode(s) whose episode_step_counts row differs from its steps") }
+            }
             let format = try String.fetchOne(db, sql: "SELECT value FROM store_info WHERE key = 'format'")
             if format != Self.formatName { problems.append("store_info.format is \(format ?? "missing")") }
             let actionDim = try String.fetchOne(db, sql: "SELECT value FROM store_info WHERE key = 'action_dim'").flatMap(Int.init)

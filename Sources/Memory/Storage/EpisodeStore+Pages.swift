@@ -51,17 +51,24 @@ extension EpisodeStore {
         if let t = filter.createdAfter { conditions.append("e.created_at >= ?"); arguments += [t] }
         if let t = filter.createdBefore { conditions.append("e.created_at < ?"); arguments += [t] }
         arguments += [limit + 1]
-        // Per-episode aggregates as correlated subqueries: each is one range of the (episode_id, step_index) index,
-        // so a page costs `limit` index probes however many steps the store holds.
-        let sql = """
-            SELECT e.id, e.name, e.created_at,
-                (SELECT count(*) FROM steps WHERE episode_id = e.id) AS n,
-                (SELECT min(step_index) FROM steps WHERE episode_id = e.id) AS first,
-                (SELECT max(step_index) FROM steps WHERE episode_id = e.id) AS last
-            FROM episodes e WHERE \(conditions.joined(separator: " AND ")) ORDER BY e.id LIMIT ?
-            """
+        // Per-episode aggregates as correlated subqueries: first and last are one probe each of the (episode_id,
+        // step_index) index, and the count is read from episode_step_counts (kept by triggers), so a page costs a few
+        // probes per episode however many steps the store holds. A store opened read-only before its v2 migration ran
+        // has no such table: its count scans the episode's index range.
+        let conditionSQL = conditions.joined(separator: " AND ")
         let bound = arguments
-        let rows = try read { db in try Row.fetchAll(db, sql: sql, arguments: bound) }
+        let rows = try read { db -> [Row] in
+            let count = try db.tableExists("episode_step_counts")
+                ? "(SELECT steps FROM episode_step_counts WHERE episode_id = e.id)"
+                : "(SELECT count(*) FROM steps WHERE episode_id = e.id)"
+            let sql = """
+                SELECT e.id, e.name, e.created_at, coalesce(\(count), 0) AS n,
+                    (SELECT min(step_index) FROM steps WHERE episode_id = e.id) AS first,
+                    (SELECT max(step_index) FROM steps WHERE episode_id = e.id) AS last
+                FROM episodes e WHERE \(conditionSQL) ORDER BY e.id LIMIT ?
+                """
+            return try Row.fetchAll(db, sql: sql, arguments: bound)
+        }
         let items = rows.prefix(limit).map { row in
             EpisodeSummary(id: row["id"], name: row["name"], stepCount: row["n"], firstStep: row["first"], lastStep: row["last"], createdAt: row["created_at"])
         }

@@ -217,6 +217,28 @@ public final class EpisodeStore {
                 CREATE INDEX recalls_recalled ON recalls(recalled_step_id);
                 """)
         }
+        // Each episode's step count, kept by triggers on every insert and delete of a step (cascades included), so
+        // that a page of episodes reads its counts instead of counting each episode's index range (docs/memory.md).
+        migrator.registerMigration("v2-step-counts") { db in
+            try db.execute(sql: """
+                CREATE TABLE episode_step_counts(
+                    episode_id INTEGER PRIMARY KEY REFERENCES episodes(id) ON DELETE CASCADE,
+                    steps INTEGER NOT NULL);
+                INSERT INTO episode_step_counts(episode_id, steps) SELECT episode_id, count(*) FROM steps GROUP BY episode_id;
+                CREATE TRIGGER steps_counted_insert AFTER INSERT ON steps BEGIN
+                    INSERT INTO episode_step_counts(episode_id, steps) VALUES (NEW.episode_id, 1)
+                        ON CONFLICT(episode_id) DO UPDATE SET steps = steps + 1;
+                END;
+                CREATE TRIGGER steps_counted_delete AFTER DELETE ON steps BEGIN
+                    UPDATE episode_step_counts SET steps = steps - 1 WHERE episode_id = OLD.episode_id;
+                END;
+                CREATE TRIGGER steps_counted_move AFTER UPDATE OF episode_id ON steps BEGIN
+                    UPDATE episode_step_counts SET steps = steps - 1 WHERE episode_id = OLD.episode_id;
+                    INSERT INTO episode_step_counts(episode_id, steps) VALUES (NEW.episode_id, 1)
+                        ON CONFLICT(episode_id) DO UPDATE SET steps = steps + 1;
+                END;
+                """)
+        }
         return migrator
     }
 

@@ -1,4 +1,5 @@
 // The request context, the JSON coders of the API, and the responses every route builds from them.
+import Agent
 import Foundation
 import Hummingbird
 
@@ -10,13 +11,7 @@ struct ServeContext: RequestContext {
 
 enum Wire {
     /// snake_case keys, sorted so that bodies are stable.
-    static func encoder() -> JSONEncoder {
-        let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return e
-    }
+    static func encoder() -> JSONEncoder { BatchedAnswer.apiEncoder() }
 
     static func decoder() -> JSONDecoder {
         let d = JSONDecoder()

@@ -113,7 +113,8 @@ extension ServerState {
                 // Micro-batched through the predict worker (one model load; concurrent requests share a lock-step batch).
                 _ = try self.modelArguments()
                 let prediction = BatchedPrediction(data: try self.paths.resolve(body.data).path, sample: body.sample, split: body.split, action: body.action)
-                return try Wire.json(try await self.predictions.predict(prediction))
+                // The worker wrote the trace in the API's JSON: its bytes are the body.
+                return Wire.bytes(try await self.predictions.predict(prediction), contentType: "application/json")
             }
             var arguments = ["predict"] + (try self.modelArguments()) + ["--data", try self.paths.resolve(body.data).path, "--start", body.sample, "--json"]
             if let split = body.split { arguments += ["--split", split] }

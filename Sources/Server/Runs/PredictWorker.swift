@@ -1,26 +1,35 @@
-// Micro-batching of POST /v1/predict: one long-lived `worldgpt predict --stdin-batches` child holds the model, and
-// the requests that arrive while a batch is being predicted go together as the next lock-step batch.
+// Micro-batching of POST /v1/predict: one long-lived `worldgpt predict --stdin-batches` child holds the model; the
+// requests that arrive while batches are in flight go together as the next lock-step batch. Two batches are in
+// flight at most, so the worker computes one while the server answers the other and gathers the next. A lock, not an
+// actor, and one reader thread per worker that resumes each request as its line arrives: no executor hop per request
+// or per batch beyond the request's own continuation.
 import Agent
 import Foundation
 
-/// The server's predict worker (restarted on the next request after it dies).
-actor PredictWorker {
+/// The server's predict worker (restarted on the next request after it dies). All state is guarded by `lock`.
+final class PredictWorker: @unchecked Sendable {
     private struct Pending {
         let request: BatchedPrediction
-        let continuation: CheckedContinuation<TraceLine, any Error>
+        let continuation: CheckedContinuation<Data, any Error>
     }
 
     private struct Child {
+        let generation: Int
         let process: Process
         let input: FileHandle
-        let reader: LineReader
     }
 
+    private let lock = NSLock()
     private var pending: [Pending] = []
-    private var pumping = false
+    /// Batches written to the worker and not yet fully answered, oldest first (the worker answers in order), with
+    /// the generation of the worker they were written to.
+    private var inFlight: [(generation: Int, batch: ArraySlice<Pending>)] = []
     private var child: Child?
+    private var generations = 0
     /// Predictions per batch at most.
     let maxBatch = 64
+    /// Batches written to the worker and not yet answered at most.
+    let maxInFlight = 2
     /// The command (`env --default-signal=TERM,INT worldgpt predict ... --stdin-batches`) and where its stderr goes.
     let launch: @Sendable () throws -> (URL, [String])
     let log: URL
@@ -30,41 +39,81 @@ actor PredictWorker {
         self.log = log
     }
 
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
     /// Predicts `request` in the next batch.
+    /// - Returns: the step's trace line as the API's JSON (the response body as the worker wrote it).
     /// - Throws: `ServeError.childFailed` with the CLI's message for this prediction (or the worker's, if it died).
-    func predict(_ request: BatchedPrediction) async throws -> TraceLine {
+    func predict(_ request: BatchedPrediction) async throws -> Data {
         try await withCheckedThrowingContinuation { continuation in
-            pending.append(Pending(request: request, continuation: continuation))
-            if !pumping {
-                pumping = true
-                Task { await self.pump() }
+            let failed = locked { () -> [(Pending, any Error)] in
+                pending.append(Pending(request: request, continuation: continuation))
+                return dispatch()
             }
+            for (p, error) in failed { p.continuation.resume(throwing: error) }
         }
     }
 
-    private func pump() async {
-        while !pending.isEmpty {
+    /// Writes batches of the pending requests while fewer than `maxInFlight` are in flight (called with the lock
+    /// held); returns the requests that failed, to be resumed after the lock is released.
+    private func dispatch() -> [(Pending, any Error)] {
+        var failed: [(Pending, any Error)] = []
+        while inFlight.count < maxInFlight && !pending.isEmpty {
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
             do {
                 let child = try running()
                 try child.input.write(contentsOf: try JSONEncoder().encode(batch.map(\.request)) + Data("\n".utf8))
-                guard let line = await child.reader.nextLine() else { throw workerDied() }
-                let answers = try JSONDecoder().decode([BatchedAnswer].self, from: Data(line.utf8))
-                guard answers.count == batch.count else { throw workerDied() }
-                for (p, answer) in zip(batch, answers) {
-                    if let trace = answer.trace {
-                        p.continuation.resume(returning: trace)
-                    } else {
-                        p.continuation.resume(throwing: ServeError.childFailed(command: "worldgpt predict", status: 1, stderr: answer.error ?? "no answer"))
-                    }
-                }
+                inFlight.append((child.generation, batch[...]))
             } catch {
-                stop()
-                for p in batch { p.continuation.resume(throwing: error) }
+                failed += batch.map { ($0, error) }
+                failed += stopWorker(failing: error)
             }
         }
-        pumping = false
+        return failed
+    }
+
+    /// The reader thread of worker `generation`: answers the oldest request in flight with each line, then starts the
+    /// next batch once a batch is answered. At the end of the stream (the worker died) what is in flight fails.
+    private func read(_ output: FileHandle, generation: Int) {
+        let reader = LineReader(output)
+        while let line = reader.nextLine() {
+            let (request, failed) = locked { () -> (Pending?, [(Pending, any Error)]) in
+                guard var first = inFlight.first, first.generation == generation, let p = first.batch.popFirst() else { return (nil, []) }
+                if first.batch.isEmpty {
+                    inFlight.removeFirst()
+                    return (p, dispatch())
+                }
+                inFlight[0] = first
+                return (p, [])
+            }
+            if let request {
+                switch BatchedAnswer(line: line) {
+                case .trace(let json): request.continuation.resume(returning: json)
+                case .error(let message):
+                    request.continuation.resume(throwing: ServeError.childFailed(command: "worldgpt predict", status: 1, stderr: message))
+                case nil:
+                    request.continuation.resume(throwing: ServeError.childFailed(
+                        command: "worldgpt predict --stdin-batches", status: -1, stderr: "an answer line the server cannot read"))
+                }
+            }
+            for (p, error) in failed { p.continuation.resume(throwing: error) }
+        }
+        let failed = locked { child?.generation == generation ? stopWorker(failing: workerDied()) : [] }
+        for (p, error) in failed { p.continuation.resume(throwing: error) }
+    }
+
+    /// Ends the worker and fails what is in flight (called with the lock held; returns the requests to resume).
+    private func stopWorker(failing error: any Error) -> [(Pending, any Error)] {
+        let lost = inFlight.flatMap { $0.batch.map { ($0, error) } }
+        inFlight = []
+        if let child, child.process.isRunning { child.process.terminate() }
+        child = nil
+        return lost
     }
 
     private func running() throws -> Child {
@@ -81,7 +130,12 @@ actor PredictWorker {
         do { try process.run() } catch {
             throw ServeError.notConfigured("cannot start the predict worker \(binary.path): \(error.localizedDescription)")
         }
-        let started = Child(process: process, input: input.fileHandleForWriting, reader: LineReader(output.fileHandleForReading))
+        generations += 1
+        let started = Child(generation: generations, process: process, input: input.fileHandleForWriting)
+        let generation = generations
+        let reader = Thread { [self] in read(output.fileHandleForReading, generation: generation) }
+        reader.name = "predict-worker-reader-\(generation)"
+        reader.start()
         child = started
         return started
     }
@@ -91,37 +145,35 @@ actor PredictWorker {
         return .childFailed(command: "worldgpt predict --stdin-batches", status: -1, stderr: "the predict worker stopped: " + String(text.suffix(2000)))
     }
 
-    /// Ends the worker (server shutdown, or after it failed).
+    /// Ends the worker (server shutdown); requests in flight fail.
     func stop() {
-        if let child, child.process.isRunning { child.process.terminate() }
-        child = nil
+        let failed = locked { stopWorker(failing: ServeError.notConfigured("the server is stopping")) }
+        for (p, error) in failed { p.continuation.resume(throwing: error) }
     }
 }
 
-/// Lines from a pipe, read on a background thread (only the worker's pump calls it, one call at a time).
-final class LineReader: @unchecked Sendable {
+/// Lines from a pipe, read by blocking reads on the calling thread (one reader thread per pipe).
+final class LineReader {
     private let handle: FileHandle
-    private var buffer = Data()
+    private var buffer: [UInt8] = []
+    private var start = 0
 
     init(_ handle: FileHandle) { self.handle = handle }
 
-    /// The next line, or nil at the end of the stream.
-    func nextLine() async -> String? {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: self.readLine()) }
-        }
-    }
-
-    private func readLine() -> String? {
+    /// The next line without its newline, or nil at the end of the stream.
+    func nextLine() -> ArraySlice<UInt8>? {
         while true {
-            if let newline = buffer.firstIndex(of: 0x0A) {
-                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-                buffer.removeSubrange(buffer.startIndex...newline)
+            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+                let line = buffer[start..<newline]
+                start = newline + 1
                 return line
             }
+            // Keep only the unread tail, then wait for more.
+            buffer.removeFirst(start)
+            start = 0
             let chunk = handle.availableData
             if chunk.isEmpty { return nil }
-            buffer.append(chunk)
+            buffer.append(contentsOf: chunk)
         }
     }
 }

@@ -18,21 +18,37 @@ public struct PathGuard: Sendable {
     public func resolve(_ requested: String) throws -> URL {
         guard !requested.isEmpty, !requested.contains("\0") else { throw ServeError.badRequest("a path must be non-empty text") }
         let joined = requested.hasPrefix("/") ? requested : root.path + "/" + requested
-        let lexical = URL(fileURLWithPath: joined).standardizedFileURL.path
+        let lexical = Self.normalized(joined)
         guard Self.isInside(lexical, root.path) else { throw ServeError.outsideRoot(requested: requested, root: root.path) }
         // Resolve symlinks of the longest existing prefix; the rest does not exist yet, so cannot be a link.
         var existing = lexical
         var rest: [String] = []
-        while Self.realPath(existing) == nil {
+        var real = Self.realPath(existing)  // one realpath(3) per prefix tried (each is an lstat per component)
+        while real == nil && existing != "/" {
             let url = URL(fileURLWithPath: existing)
             rest.insert(url.lastPathComponent, at: 0)
             existing = url.deletingLastPathComponent().path
-            if existing == "/" { break }
+            real = Self.realPath(existing)
         }
-        guard let real = Self.realPath(existing) else { throw ServeError.outsideRoot(requested: requested, root: root.path) }
+        guard let real else { throw ServeError.outsideRoot(requested: requested, root: root.path) }
         let resolved = ([real] + rest).joined(separator: "/")
         guard Self.isInside(resolved, root.path) else { throw ServeError.outsideRoot(requested: requested, root: root.path) }
         return URL(fileURLWithPath: resolved)
+    }
+
+    /// `path` (absolute) with empty and `.` components dropped and each `..` removing the component before it, as
+    /// `URL.standardizedFileURL` does, without Foundation's URL (this runs on every request that names a path).
+    static func normalized(_ path: String) -> String {
+        var parts: [Substring] = []
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if component == "." { continue }
+            if component == ".." {
+                if !parts.isEmpty { parts.removeLast() }
+                continue
+            }
+            parts.append(component)
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     static func isInside(_ path: String, _ root: String) -> Bool {

@@ -99,6 +99,21 @@ public enum BLAS {
         return true
     }
 
+    /// Factors a symmetric positive definite N×N `A` (Double, row-major, only its upper triangle is read) in place as
+    /// `A = Uᵀ·U` with `U` upper triangular (row-major; the strictly lower triangle is set to 0).
+    /// - Returns: false when `A` is not positive definite (LAPACK's `info` > 0); `A` is then unspecified.
+    public static func choleskyFactor(n: Int, a: UnsafeMutablePointer<Double>) -> Bool {
+        precondition(n >= 0 && n <= Int(Int32.max), "choleskyFactor of size \(n)")
+        if n == 0 { return true }
+        // Row-major upper = column-major lower: LAPACK's L (column-major) is our U (row-major), with A = Uᵀ·U.
+        var uplo = CChar(UInt8(ascii: "L")), size = blasint(n), info = blasint(0)
+        dpotrf_(&uplo, &size, a, &size, &info)
+        precondition(info >= 0, "dpotrf: argument \(-info) is invalid")
+        guard info == 0 else { return false }
+        for i in 0..<n { for j in 0..<i { a[i * n + j] = 0 } }
+        return true
+    }
+
     /// The number of threads OpenBLAS uses (follows `OPENBLAS_NUM_THREADS` until set here).
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }

@@ -11,7 +11,12 @@ extension RidgeModel {
     /// The training episodes held out to choose λ: every `every`-th of the sorted episode keys (the 1st held out is
     /// the `every`-th), or, with fewer than `every` episodes, the last one; none with a single episode.
     static func heldOutEpisodes(_ samples: [EvaluationSample], every: Int) -> Set<String> {
-        let keys = Set(samples.map { episodeKey($0.transition) }).sorted()
+        heldOutEpisodes(of: samples.map(\.transition), every: every)
+    }
+
+    /// The same rule over transitions' episodes.
+    static func heldOutEpisodes(of transitions: [Transition], every: Int) -> Set<String> {
+        let keys = Set(transitions.map(episodeKey)).sorted()
         guard keys.count >= 2 else { return [] }
         guard keys.count >= every else { return [keys[keys.count - 1]] }
         return Set(keys.enumerated().filter { ($0.offset + 1) % every == 0 }.map(\.element))

@@ -1,6 +1,7 @@
 // The linear baseline: per target modality, closed-form ridge regression from what the runtime hands every model
 // (`PredictionInput`: state, action, memory, kept context) to the state change. An honest yardstick for the native model.
 // Shape legend: D state width, A action width, F feature width (`RidgeFeatureLayout.width`), N rows.
+import Foundation
 import Formats
 import Tensor
 
@@ -39,7 +40,7 @@ public struct RidgeFeatureSet: Equatable, Hashable, Sendable, Codable {
 /// | `memory.change` | D | `change` of the most recent memory item (memory only) |
 /// | `memory.action` | A | that item's action embedding |
 /// | `memory.absent` | 1 | 1 when there is no usable memory item (the two blocks above are then 0) |
-/// | `context.change` | D | mean `change` of the kept context items that have `m` in state1 (knowledge only) |
+/// | `context.change` | D | mean `change` of the kept context items that have `m` in state1, each weighted by `exp((score − best score) / T)` with `T = contextTemperature` (knowledge only) |
 /// | `context.absent` | 1 | 1 when no kept item has it (the block above is then 0) |
 public struct RidgeFeatureLayout: Equatable, Sendable {
     /// State width D.
@@ -55,6 +56,11 @@ public struct RidgeFeatureLayout: Equatable, Sendable {
         self.actionWidth = actionWidth
         self.features = features
     }
+
+    /// The temperature of the context items' weights in `context.change`: items whose retrieval score is 0.1 below the
+    /// best count e⁻¹ as much. A dense knowledge base (tens of transitions per action) is averaged over many close
+    /// items, a sparse one over its few nearest: chosen on the seed-11 worlds (docs/perf-log.md).
+    public static let contextTemperature = 0.1
 
     /// Offset of the action block.
     public var action: Int { stateWidth }
@@ -127,16 +133,23 @@ public struct RidgeFeatureLayout: Equatable, Sendable {
             }
         }
         if let c = context {
-            var count = 0
+            // Score-weighted: w = exp((score − best score) / T) over the items that have the target.
+            var changes: [(change: Embedding, score: Double)] = []
             for item in input.context {
                 guard let change = change(from: item.transition.state0, to: item.transition.state1, target: target) else { continue }
-                for (i, v) in change.values.enumerated() { row[c + i] += v }
-                count += 1
+                changes.append((change, item.score.isFinite ? item.score : -.infinity))
             }
-            if count == 0 {
+            if changes.isEmpty {
                 row[c + stateWidth] = 1
             } else {
-                let scale = 1 / Float(count)
+                let best = changes.map(\.score).max()!
+                var total: Float = 0
+                for (change, score) in changes {
+                    let w = best.isFinite ? Float(Foundation.exp((score - best) / Self.contextTemperature)) : 1
+                    for (i, v) in change.values.enumerated() { row[c + i] += w * v }
+                    total += w
+                }
+                let scale = 1 / total
                 for i in 0..<stateWidth { row[c + i] *= scale }
             }
         }

@@ -11,6 +11,9 @@ public struct LinearBase: Sendable {
     /// The fitted models by the evidence they read. `train` fits `ridge` and `ridge+memory`; `train-reflector`, which
     /// has a knowledge base, adds `ridge+knowledge` and `ridge+all`.
     public private(set) var models: [RidgeFeatureSet: RidgeModel]
+    /// The action key: the `ridge` model's action effects stacked over the training scenarios (`ActionSignature`;
+    /// nil only in a checkpoint written before it existed, whose key is then the pooled effect, `RidgeModel.actionEffect`).
+    public var actionSignature: ActionSignature?
 
     /// A base of `models` (keyed by their own feature sets).
     public init(_ models: [RidgeModel] = []) {
@@ -63,9 +66,10 @@ public struct LinearBase: Sendable {
         let folder = checkpoint.appendingPathComponent(Self.folderName)
         try? FileManager.default.removeItem(at: folder)
         for features in featureSets { try models[features]!.save(to: folder.appendingPathComponent(features.name)) }
+        try actionSignature?.save(into: folder)
     }
 
-    /// Reads `checkpoint/linear/*/`.
+    /// Reads `checkpoint/linear/*/` and the action signature beside them.
     /// - Throws: `WorldModelError.badCheckpoint` when the folder is missing or holds no ridge checkpoint.
     public static func load(from checkpoint: URL) throws -> LinearBase {
         let folder = checkpoint.appendingPathComponent(folderName)
@@ -78,6 +82,14 @@ public struct LinearBase: Sendable {
             throw WorldModelError.badCheckpoint(
                 path: folder.path, reason: "model.linear_base is on but the checkpoint has no linear base (expected ridge checkpoints such as linear/ridge/)")
         }
+        base.actionSignature = try ActionSignature.load(from: folder)
         return base
+    }
+
+    /// The vector actions are compared by in retrieval: the stacked per-scenario effect when the base has one, else
+    /// (an older checkpoint) the `ridge` model's pooled effect; nil for an action of another width or a base without `ridge`.
+    public func actionKey(_ action: [Float]) -> [Float]? {
+        if let signature = actionSignature { return signature.key(action) }
+        return models[RidgeFeatureSet()]?.actionEffect(action)
     }
 }

@@ -8,15 +8,15 @@ extension NativeWorldModel {
     /// action embedding of width `config.actionDimension`; nil for another width or a non-finite value.
     /// Pure (does not touch the activations cached for training) and safe to call from several threads at once.
     ///
-    /// With a linear base, the key is instead what the base's `ridge` model says the action does: its action block's
-    /// change per modality (`RidgeModel.actionEffect`). The residual transformer of the default recipe is trained
-    /// too briefly to separate actions in its projection (on the default SimWorld, knowledge keyed by it gained
-    /// nothing), while the ridge's effect tells "push left" from "push right" by construction; on worlds whose
-    /// scenarios reverse actions the averaged effect separates less well (docs/perf-log.md).
+    /// With a linear base, the key is instead what the base says the action does (`LinearBase.actionKey`): its
+    /// effects stacked over the training scenarios (`ActionSignature`), or the pooled ridge's effect without scenario
+    /// labels. The residual transformer of the default recipe is trained too briefly to separate actions in its
+    /// projection (on the default SimWorld, knowledge keyed by it gained nothing), while the ridge's effects tell
+    /// "push left" from "push right" by construction (docs/perf-log.md).
     public func actionKey(_ action: [Float]) -> [Float]? {
         let a = config.actionDimension, c = config.width
         guard action.count == a, action.allSatisfy(\.isFinite) else { return nil }
-        if let ridge = linearBase?.models[RidgeFeatureSet()] { return ridge.actionEffect(action) }
+        if let base = linearBase, base.models[RidgeFeatureSet()] != nil { return base.actionKey(action) }
         var out = [Float](repeating: 0, count: c)
         // Straight from the parameter store (no copy of the weight matrix per call), in one fixed summation order:
         // the key does not depend on BLAS's thread count, so retrieval may compute keys on several threads at once.

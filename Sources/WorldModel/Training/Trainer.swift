@@ -177,12 +177,15 @@ public final class Trainer {
     }
 
     /// The linear base `train` fits before the first step: `ridge` on (state, action) and, when the data has episodes,
-    /// `ridge+memory` with each transition's previous step, both under every training mode (λ on held-out episodes).
+    /// `ridge+memory` with each transition's previous step, both under every training mode (λ on held-out episodes), and
+    /// the action key stacked over the training scenarios (`ActionSignature`).
     /// Knowledge models come later, from `train-reflector`, which has a knowledge base.
     public static func fitLinearBase(_ data: TrainingData, actionEncoder: String?) throws -> LinearBase {
         let samples = EvaluationSample.withHistory(data.transitions, maxSteps: 1)
         let sets = samples.contains(where: { !$0.memory.isEmpty }) ? [RidgeFeatureSet(), RidgeFeatureSet(memory: true)] : [RidgeFeatureSet()]
-        return LinearBase(try RidgeModel.train(samples: samples, modes: data.modes, featureSets: sets, actionEncoder: actionEncoder))
+        var base = LinearBase(try RidgeModel.train(samples: samples, modes: data.modes, featureSets: sets, actionEncoder: actionEncoder))
+        base.actionSignature = try ActionSignature.fit(transitions: data.transitions, pooled: base.models[RidgeFeatureSet()]!)
+        return base
     }
 
     /// The generator of step `step`'s batch: a function of the seed and the step only.

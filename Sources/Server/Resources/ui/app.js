@@ -111,6 +111,50 @@ function drawCosines(steps) {
   }
 }
 
+// The ablation report (`worldgpt eval --ablation`), when the server's --reports folder holds one: mean cosine ×100
+// per rollout step, one line per variant.
+async function loadAblation() {
+  let report;
+  try { report = await api("/v1/reports/ablation"); } catch (e) { return; }  // no report: the section stays hidden
+  const box = document.getElementById("ablation");
+  const svg = document.getElementById("ablation-chart");
+  svg.replaceChildren();
+  const ns = "http://www.w3.org/2000/svg";
+  const w = 420, h = 200, pad = 24, legend = 110;
+  const values = report.series.flatMap(s => s.mean.filter(v => v !== null));
+  if (values.length === 0 || report.steps === 0) return;
+  const lo = Math.min(...values), hi = Math.max(...values), span = Math.max(hi - lo, 1e-6);
+  const x = step => pad + (report.steps > 1 ? (step - 1) * (w - legend - 2 * pad) / (report.steps - 1) : (w - legend - 2 * pad) / 2);
+  const y = v => h - pad - (v - lo) * (h - 2 * pad) / span;
+  const palette = ["#6b7585", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"];
+  report.series.forEach((s, i) => {
+    const color = palette[i % palette.length];
+    const points = s.mean.map((v, k) => v === null ? null : `${x(k + 1)},${y(v)}`).filter(p => p);
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", points.join(" "));
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", color);
+    line.setAttribute("data-variant", s.variant);
+    line.setAttribute("data-mean", s.mean.map(v => v === null ? "" : v.toFixed(4)).join(","));
+    svg.append(line);
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", w - legend + 6); label.setAttribute("y", 12 + 12 * i);
+    label.setAttribute("style", "fill:" + color); label.setAttribute("class", "ablation-variant");
+    label.textContent = s.variant;
+    svg.append(label);
+  });
+  for (const [v, label] of [[lo, lo.toFixed(1)], [hi, hi.toFixed(1)]]) {
+    const t = document.createElementNS(ns, "text");
+    t.setAttribute("x", 0); t.setAttribute("y", y(v) + 3); t.textContent = label; svg.append(t);
+  }
+  const axis = document.createElementNS(ns, "text");
+  axis.setAttribute("x", pad); axis.setAttribute("y", h - 6);
+  axis.textContent = `rollout step 1–${report.steps} · cosine ×100, mean over ${report.modalities.join(", ")}`;
+  svg.append(axis);
+  document.getElementById("ablation-source").textContent = report.path;
+  box.hidden = false;
+}
+
 function table(title, items, cls, withParts) {
   const box = el("div", { class: "evidence-group", "data-kind": title });
   box.append(el("h3", {}, `${title} (${items.length})`));
@@ -168,6 +212,6 @@ document.getElementById("fork-form").addEventListener("submit", async event => {
   } catch (e) { status.textContent = e.message; }
 });
 
-loadStore().then(loadRuns).then(() => loadEpisodes(true)).catch(e => {
+loadStore().then(loadRuns).then(() => loadEpisodes(true)).then(loadAblation).catch(e => {
   document.getElementById("store-line").textContent = "error: " + e.message;
 });

@@ -1,0 +1,215 @@
+// The action key of a model with a linear base: what an action does in every training scenario at once. A world whose
+// scenarios rewire, swap or reverse actuators makes the pooled ridge's action effect an average that cancels (the
+// same sentence pushes up in one scenario and down in another), so actions stop being told apart by it. Stacking the
+// per-scenario effects instead keeps them apart: two sentences are close exactly when they do the same thing in every
+// scenario seen in training, whatever their wording.
+// Shape legend: A action width, D state width, S scenarios, H self-predicting heads.
+import Foundation
+import Formats
+import Tensor
+
+/// Keys actions by their stacked per-scenario effects (docs/worldmodel.md, "Action key").
+///
+/// With `W_s` (A × H·D) the action block of scenario `s`'s ridge — the pooled ridge's block plus a per-scenario
+/// correction fitted on the pooled ridge's residuals — the stacked effect of an action `a` is `[W_1ᵀa, …, W_Sᵀa]`.
+/// Actions are taken relative to the mean training action `ā`: sentence embeddings share a large common direction,
+/// whose effect is the same for every action (the ridge's bias absorbs it), and which would otherwise put every key
+/// at cosine ≈ 0.99 to every other. The inner products of the stacked effects of `a − ā` are `(a−ā)ᵀ·G·(b−ā)` with
+/// `G = Σ_s W_s·W_sᵀ` (A × A), so the key is `U·(a − ā)` with `G = Uᵀ·U` (Cholesky): A values instead of S·H·D, with
+/// the same cosines. Without scenario labels the one group is all the data (the pooled effect, centred).
+public struct ActionSignature: Equatable, Sendable {
+    /// Action width A.
+    public let actionWidth: Int
+    /// `U`, A × A row-major upper triangular, with `Uᵀ·U = G`.
+    public let factor: [Float]
+    /// `ā`, the mean action embedding of the training transitions (A values).
+    public let center: [Float]
+    /// Scenarios stacked in `G` (1: the data had no scenario labels).
+    public let scenarios: Int
+
+    /// A signature from its factor.
+    /// - Throws: `WorldModelError.invalidConfig` when the factor is not A × A, the center not A values, or either not finite.
+    public init(actionWidth: Int, factor: [Float], center: [Float], scenarios: Int) throws {
+        guard actionWidth > 0, factor.count == actionWidth * actionWidth, factor.allSatisfy(\.isFinite) else {
+            throw WorldModelError.invalidConfig(
+                field: "action signature", reason: "needs a finite \(actionWidth)×\(actionWidth) factor, got \(factor.count) values")
+        }
+        guard center.count == actionWidth, center.allSatisfy(\.isFinite) else {
+            throw WorldModelError.invalidConfig(field: "action signature", reason: "needs a finite center of \(actionWidth) values, got \(center.count)")
+        }
+        self.actionWidth = actionWidth
+        self.factor = factor
+        self.center = center
+        self.scenarios = scenarios
+    }
+
+    /// `U·(action − ā)` (A values); nil for an action of another width or a non-finite one. Pure and thread-safe.
+    public func key(_ action: [Float]) -> [Float]? {
+        let a = actionWidth
+        guard action.count == a, action.allSatisfy(\.isFinite) else { return nil }
+        var out = [Float](repeating: 0, count: a)
+        let centred = zip(action, center).map { $0 - $1 }
+        factor.withUnsafeBufferPointer { u in
+            centred.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { y in
+                    // One row at a time in a fixed order (not BLAS): the key does not depend on BLAS's thread count.
+                    for i in 0..<a {
+                        var sum: Float = 0
+                        for j in i..<a { sum += u[i * a + j] * x[j] }
+                        y[i] = sum
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Fits the signature of `pooled` (a ridge on state and action, `RidgeFeatureSet()`) over `transitions` grouped by
+    /// their `scenario`: per scenario and self-predicting head, a ridge of the pooled model's residual on
+    /// [action, 1] corrects the pooled action block; λ per head from `grid`, on every `heldOutEvery`-th episode of
+    /// each scenario (the rule of `RidgeModel.train`).
+    /// Transitions without a scenario form one group of their own (all of them, when nothing is labelled).
+    /// - Returns: nil when no transition has an action embedding of the model's width.
+    /// - Throws: input errors naming a transition; `WorldModelError.invalidConfig` when `G` cannot be factored.
+    public static func fit(
+        transitions: [Transition], pooled: RidgeModel, grid: [Double] = RidgeSelection.defaultGrid, heldOutEvery: Int = 5
+    ) throws -> ActionSignature? {
+        let layout = pooled.layout
+        let a = layout.actionWidth, d = layout.stateWidth, f = layout.width
+        guard !layout.features.memory, !layout.features.knowledge else {
+            throw WorldModelError.invalidConfig(field: "action signature", reason: "needs the ridge on state and action alone, got \(layout.features.name)")
+        }
+        var byScenario: [String: [Transition]] = [:]
+        var center = [Double](repeating: 0, count: a), actions = 0
+        for t in transitions {
+            guard let e = t.action.embedding, e.dim == a, e.isFinite else { continue }
+            // "\u{1}" cannot be a scenario name read from YAML: the group of unlabelled transitions.
+            byScenario[t.provenance.scenario ?? "\u{1}", default: []].append(t)
+            for i in 0..<a { center[i] += Double(e.values[i]) }
+            actions += 1
+        }
+        guard actions > 0 else { return nil }
+        var gram = [Double](repeating: 0, count: a * a)
+        var block = [Float](repeating: 0, count: a * d)
+        var row = [Float](repeating: 0, count: f)
+        let scenarios = byScenario.keys.sorted()
+        let heldOut = scenarios.map { RidgeModel.heldOutEpisodes(of: byScenario[$0]!, every: heldOutEvery) }
+        let unpenalized: Set<Int> = [a]
+        for key in pooled.heads.keys.filter({ !$0.crossModal }).sorted() {
+            let head = pooled.heads[key]!
+            // Per scenario, residual rows: features [action, 1], target = truth − the pooled prediction; fitting rows
+            // into normal equations, rows of held-out episodes kept for choosing λ.
+            var fits: [RidgeNormalEquations] = [], checks: [RidgeRows] = []
+            for (s, scenario) in scenarios.enumerated() {
+                var fit = RidgeNormalEquations(featureCount: a + 1, outputCount: d)
+                var pending = RidgeRows(), check = RidgeRows()
+                var predicted = [Float](repeating: 0, count: d), features = [Float](repeating: 0, count: a + 1), target = [Float](repeating: 0, count: d)
+                for t in byScenario[scenario]! {
+                    guard let start = t.state0[key.target], let end = t.state1[key.target] else { continue }
+                    let input = PredictionInput(state: State([key.target: start]), action: t.action, targets: [key.target])
+                    let source = try row.withUnsafeMutableBufferPointer { try layout.write(input, target: key.target, into: $0) }
+                    try VectorMath.check(end, dim: d, field: "sample \(t.provenance.sampleID) state1.\(key.target)")
+                    row.withUnsafeBufferPointer { pr in
+                        head.weights.withUnsafeBufferPointer { pw in
+                            predicted.withUnsafeMutableBufferPointer { pp in
+                                BLAS.sgemm(m: 1, n: d, k: f, a: pr.baseAddress!, b: pw.baseAddress!, c: pp.baseAddress!)
+                            }
+                        }
+                    }
+                    for i in 0..<a { features[i] = row[layout.action + i] }
+                    features[a] = 1
+                    for j in 0..<d { target[j] = end.values[j] - source.values[j] - predicted[j] }
+                    if heldOut[s].contains(RidgeModel.episodeKey(t)) {
+                        check.append(features: features, target: target)
+                    } else {
+                        pending.append(features: features, target: target)
+                    }
+                }
+                fit.add(x: pending.x, y: pending.y, rows: pending.rowCount)
+                fits.append(fit)
+                checks.append(check)
+            }
+            // One λ per head for every scenario's correction: the least held-out error summed over the scenarios (the
+            // pooled head's λ answers a different question: it was chosen where scenarios disagree).
+            var total = [Double](repeating: 0, count: grid.count), scored = false
+            for (fit, check) in zip(fits, checks) where fit.rowCount > 0 && check.rowCount > 0 {
+                let errors = try RidgeSelection.choose(fit: fit, heldOut: check, grid: grid, unpenalized: unpenalized).errors
+                for i in grid.indices { total[i] += errors[i] }
+                scored = true
+            }
+            var lambda = head.lambda
+            if scored, let best = total.indices.min(by: { total[$0] < total[$1] }) { lambda = grid[best] }
+            for (fit, check) in zip(fits, checks) {
+                var all = fit
+                all.add(x: check.x, y: check.y, rows: check.rowCount)
+                guard all.rowCount > 0 else { continue }
+                let correction = try all.solve(lambda: lambda, unpenalized: unpenalized)
+                // W_s = the pooled action block + the correction's action rows.
+                for i in 0..<a {
+                    for j in 0..<d { block[i * d + j] = head.weights[(layout.action + i) * d + j] + correction[i * d + j] }
+                }
+                var product = [Float](repeating: 0, count: a * a)
+                block.withUnsafeBufferPointer { pb in
+                    product.withUnsafeMutableBufferPointer { pg in
+                        BLAS.sgemm(transposeB: true, m: a, n: a, k: d, a: pb.baseAddress!, b: pb.baseAddress!, c: pg.baseAddress!)
+                    }
+                }
+                for i in 0..<(a * a) { gram[i] += Double(product[i]) }
+            }
+        }
+        // A small ridge on the diagonal keeps G positive definite where the actions' span leaves directions unused.
+        let trace = (0..<a).reduce(0.0) { $0 + gram[$1 * a + $1] }
+        guard trace > 0, trace.isFinite else { return nil }
+        for i in 0..<a { gram[i * a + i] += 1e-6 * trace / Double(a) }
+        let factored = gram.withUnsafeMutableBufferPointer { BLAS.choleskyFactor(n: a, a: $0.baseAddress!) }
+        guard factored else {
+            throw WorldModelError.invalidConfig(field: "action signature", reason: "the stacked action effects could not be factored (not positive definite)")
+        }
+        return try ActionSignature(
+            actionWidth: a, factor: gram.map { Float($0) }, center: center.map { Float($0 / Double(actions)) }, scenarios: byScenario.count)
+    }
+
+    /// The file of a linear base's signature: `linear/action_signature.safetensors` (tensors `factor`, A × A, and
+    /// `center`, A).
+    public static let fileName = "action_signature.safetensors"
+
+    /// Writes `folder/action_signature.safetensors`.
+    public func save(into folder: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try SafeTensors.write(
+                [(name: "center", tensor: TensorData(floats: center, shape: [actionWidth])),
+                 (name: "factor", tensor: TensorData(floats: factor, shape: [actionWidth, actionWidth]))],
+                metadata: ["format": "worldgpt-action-signature-v1", "scenarios": String(scenarios)], to: folder.appendingPathComponent(Self.fileName))
+        } catch {
+            throw WorldModelError.badCheckpoint(path: folder.path, reason: "cannot write the action signature: \(error)")
+        }
+    }
+
+    /// Reads `folder/action_signature.safetensors`, nil when the file does not exist.
+    /// - Throws: `WorldModelError.badCheckpoint` naming the file when it is unreadable or malformed.
+    public static func load(from folder: URL) throws -> ActionSignature? {
+        let url = folder.appendingPathComponent(fileName)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        func bad(_ reason: String) -> WorldModelError { .badCheckpoint(path: url.path, reason: reason) }
+        let file: [(name: String, tensor: TensorData)]
+        let metadata: [String: String]
+        do {
+            (file, metadata) = try SafeTensors.readWithMetadata(url)
+        } catch {
+            throw bad("cannot read: \(error)")
+        }
+        guard metadata["format"] == "worldgpt-action-signature-v1" else { throw bad("format is '\(metadata["format"] ?? "none")', expected 'worldgpt-action-signature-v1'") }
+        guard let t = file.first(where: { $0.name == "factor" })?.tensor, t.shape.count == 2, t.shape[0] == t.shape[1], t.dtype.isFloatingPoint,
+              let c = file.first(where: { $0.name == "center" })?.tensor, c.shape == [t.shape[0]], c.dtype.isFloatingPoint
+        else {
+            throw bad("needs a square float tensor named factor and a float vector named center of its width")
+        }
+        do {
+            return try ActionSignature(
+                actionWidth: t.shape[0], factor: t.floatValues(), center: c.floatValues(), scenarios: Int(metadata["scenarios"] ?? "") ?? 0)
+        } catch {
+            throw bad("\(error)")
+        }
+    }
+}
