@@ -11,6 +11,9 @@ let package = Package(
         // The HTTP server (docs/serve.md) is its own product, so `swift build --product worldgpt` never builds SwiftNIO;
         // `worldgpt serve` runs the `worldgpt-serve` binary that sits beside it.
         .executable(name: "worldgpt-serve", targets: ["worldgpt-serve"]),
+        // The PostgreSQL backend of the episode store (docs/scale.md) is its own product too: `worldgpt --db
+        // postgresql://…` talks to a `worldgpt-pg` child process beside it, so only that binary links postgres-nio.
+        .executable(name: "worldgpt-pg", targets: ["worldgpt-pg"]),
         .library(name: "Agent", targets: ["Agent"]),
         // The readers the libFuzzer targets in Fuzz/ drive (a separate package, so this build never links a fuzzer).
         .library(name: "Formats", targets: ["Formats"]),
@@ -25,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config. Only `Native/` folders import them.
@@ -66,6 +70,14 @@ let package = Package(
         ], resources: [.copy("Resources/openapi.yaml"), .copy("Resources/ui")]),
         .executableTarget(name: "worldgpt-serve", dependencies: [
             "Server", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // The PostgreSQL episode store (postgres-nio) and the child process that serves it to `worldgpt`.
+        .target(name: "MemoryPostgres", dependencies: [
+            "Memory", "Formats", .product(name: "PostgresNIO", package: "postgres-nio"),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "worldgpt-pg", dependencies: [
+            "MemoryPostgres", "Memory", "Formats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Benchmarks live apart from tests and never gate CI on wall-clock time.

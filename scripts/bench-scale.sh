@@ -48,3 +48,5 @@ awk -v s="$steps" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
     printf "rollout %d steps: one process %.2f s; 2 Ray shards + merge %.2f s (local Ray started by the driver); driver overhead %+.2f s\n", s, b - a, d - c, (d - c) - (b - a) }'
 grep -E "^shard|^total" "$dir/ray.txt" | sed 's/^/  /'
 echo "scale bench: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+# The PostgreSQL episode store beside SQLite (offload steps/s, same run).
+bash scripts/bench-pg.sh

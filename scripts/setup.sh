@@ -6,9 +6,10 @@ set -euo pipefail
 
 # ffmpeg (the CLI) makes the containers our writers do not produce for the media tests; util-linux's setpriv
 # runs the permission checks without root; chromium is the headless browser of the inspector test (docs/serve.md);
-# python3-venv makes .venv-serve below.
+# python3-venv makes .venv-serve below; postgresql-15 is the server the PostgreSQL store's tests start in a temporary
+# folder (scripts/pg-temp.sh; its system service is not used).
 packages=(libopenblas-dev libsqlite3-dev libavformat-dev libavcodec-dev libswscale-dev
-          libswresample-dev libavutil-dev libsndfile1-dev pkg-config ffmpeg util-linux chromium python3-venv)
+          libswresample-dev libavutil-dev libsndfile1-dev pkg-config ffmpeg util-linux chromium python3-venv postgresql-15)
 
 missing=()
 for p in "${packages[@]}"; do

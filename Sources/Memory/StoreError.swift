@@ -2,7 +2,7 @@
 import Foundation
 
 /// Errors of `EpisodeStore`, `WorkingMemory` and recall; each names the database file where one is involved.
-public enum StoreError: Error, CustomStringConvertible, Equatable {
+public enum StoreError: Error, CustomStringConvertible, Equatable, Codable {
     /// The file is not an SQLite database (or is corrupt): SQLite's code and message.
     case notADatabase(path: String, reason: String)
     /// The file is an SQLite database, but not an episode store (or a newer schema than this build knows).

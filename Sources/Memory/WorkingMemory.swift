@@ -9,7 +9,7 @@ import Foundation
 /// from the store. Thread-confined, like the store.
 public final class WorkingMemory {
     /// The store steps are offloaded to.
-    public let store: EpisodeStore
+    public let store: any EpisodeRepository
     /// Steps kept in RAM per episode.
     public let window: Int
     /// Steps per offload transaction.
@@ -22,7 +22,7 @@ public final class WorkingMemory {
     public private(set) var lastFlushedIDs: [Int64] = []
 
     /// Working memory over `store`.
-    public init(store: EpisodeStore, window: Int = 5, batchSize: Int = 256) {
+    public init(store: any EpisodeRepository, window: Int = 5, batchSize: Int = 256) {
         precondition(window >= 1 && batchSize >= 1, "window and batch size must be positive")
         self.store = store
         self.window = window

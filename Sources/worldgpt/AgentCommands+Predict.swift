@@ -186,14 +186,14 @@ struct ForkCommand: ParsableCommand {
 
     func run() throws {
         guard let db = setup.db else { throw ValidationError("fork needs --db (the memory database holding the episode)") }
-        guard FileManager.default.fileExists(atPath: db) else {
+        guard EpisodeStores.isPostgres(db) || FileManager.default.fileExists(atPath: db) else {
             throw AgentError.missingFile(kind: "memory database", path: db, hint: "run `worldgpt rollout --db \(db) ...` first")
         }
         let reference = try StepReference(parsing: from)
         guard let index = reference.index else { throw AgentError.badStepReference(from, reason: "no step given") }
         let script = try ActionScript.load(URL(fileURLWithPath: actions))
         let (worldModel, encoder) = try setup.loadModel()
-        let (runtime, store) = try setup.makeRuntime(worldModel, encoder: encoder, dim: try EpisodeStore(url: URL(fileURLWithPath: db), readOnly: true).dim)
+        let (runtime, store) = try setup.makeRuntime(worldModel, encoder: encoder, dim: try EpisodeStores.open(db, readOnly: true).dim)
         guard let store else { throw ValidationError("fork needs --db") }
         let steps = try store.steps(StepReference(episode: reference.episode, index: nil)).map(\.record).sorted { $0.index < $1.index }
         guard let branch = steps.first(where: { $0.index == index }) else {

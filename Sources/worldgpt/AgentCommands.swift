@@ -16,7 +16,7 @@ struct RuntimeSetupOptions: ParsableArguments {
     var model: String
     @Option(name: .long, help: "Knowledge base: a dataset YAML or SimWorld folder (its `kb` split) whose transitions are retrieved.")
     var kb: String?
-    @Option(name: .long, help: "Memory database (SQLite) that every step is offloaded to; created when missing.")
+    @Option(name: .long, help: "Memory store that every step is offloaded to: an SQLite file (created when missing) or postgresql://USER@HOST:PORT/DATABASE (docs/scale.md).")
     var db: String?
     @Option(name: .long, help: "Learned reflector checkpoint folder (from `worldgpt train-reflector`); without it the filter stage alone runs.")
     var reflector: String?
@@ -55,14 +55,14 @@ struct RuntimeSetupOptions: ParsableArguments {
     }
 
     /// Builds the runtime around `worldModel`; `dim` is the state dimension (for a new --db store).
-    func makeRuntime(_ worldModel: any WorldModel, encoder: ActionEncoder, dim: Int) throws -> (runtime: Runtime, store: EpisodeStore?) {
+    func makeRuntime(_ worldModel: any WorldModel, encoder: ActionEncoder, dim: Int) throws -> (runtime: Runtime, store: (any EpisodeRepository)?) {
         let cache = encoderOptions.cache(for: encoder)
         var knowledge: (any ContextSource)?
         if !noRetrieval, let kb { knowledge = try AgentSetup.knowledge(kb, cache: cache, model: worldModel) }
-        var store: EpisodeStore?
+        var store: (any EpisodeRepository)?
         var memory: WorkingMemory?
         if let db {
-            let s = try EpisodeStore(url: URL(fileURLWithPath: db), dim: dim)
+            let s = try EpisodeStores.open(db, dim: dim)
             store = s
             memory = WorkingMemory(store: s, window: max(history, 1), batchSize: 256)
         }
@@ -266,7 +266,7 @@ struct RolloutCommand: ParsableCommand {
         let total = selected.map { min(plans[$0].count, steps ?? plans[$0].count) }.reduce(0, +)
         var summary = (shard.map { "shard \($0): " } ?? "") + "\(selected.count) episode(s), \(total) steps"
         if !cosines.isEmpty { summary += String(format: ", mean cosine ×100 to the truth %.2f", cosines.reduce(0, +) / Double(cosines.count)) }
-        if let db = setup.db { summary += "; offloaded to \(db) (inspect: worldgpt memory ls --db \(db))" }
+        if let db = setup.db.map(EpisodeStores.redacted) { summary += "; offloaded to \(db) (inspect: worldgpt memory ls --db \(db))" }
         if let trace { summary += "; trace in \(trace)" }
         print(summary)
     }

@@ -8,11 +8,11 @@ import Memory
 
 /// `--db FILE` for every memory subcommand.
 struct MemoryStoreOptions: ParsableArguments {
-    @Option(name: .long, help: "The episode store (SQLite file written by rollouts).")
+    @Option(name: .long, help: "The episode store: an SQLite file written by rollouts, or postgresql://USER@HOST:PORT/DATABASE (docs/scale.md).")
     var db: String
 
     /// Opens the store read-only (inspection never writes).
-    func openReadOnly() throws -> EpisodeStore { try EpisodeStore(url: URL(fileURLWithPath: db), readOnly: true) }
+    func openReadOnly() throws -> any EpisodeRepository { try EpisodeStores.open(db, readOnly: true) }
 }
 
 /// Prints `value` as pretty JSON on stdout.
@@ -35,8 +35,38 @@ struct MemoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memory",
         abstract: "Inspect the episode store that rollouts offload to (works while a rollout is writing).",
-        discussion: "Every subcommand takes --db FILE. Schema: docs/memory.md; the file also opens with `sqlite3`.",
-        subcommands: [List.self, Show.self, Search.self, Export.self, Stats.self, Verify.self, Prune.self, Merge.self, OffloadLoop.self])
+        discussion: """
+            Every subcommand takes --db FILE (SQLite; schema: docs/memory.md, also opens with `sqlite3`) or --db \
+            postgresql://USER@HOST:PORT/DATABASE (the PostgreSQL backend, run by the worldgpt-pg binary; docs/scale.md).
+            """,
+        subcommands: [List.self, Show.self, Search.self, Export.self, Stats.self, Verify.self, Prune.self, Merge.self, Watch.self, OffloadLoop.self])
+
+    /// `memory watch`: follows a PostgreSQL store's "step offloaded" notifications (runs `worldgpt-pg listen`).
+    struct Watch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "watch",
+            abstract: "Print `FIRST_ID LAST_ID COUNT` for each offload batch committed to a PostgreSQL store (LISTEN/NOTIFY).")
+        @Option(name: .long, help: "Stop after this many batches (0 = never).")
+        var count = 0
+        @Option(name: .long, help: "Stop after this many seconds (0 = never).")
+        var timeout: Double = 0
+        @OptionGroup var store: MemoryStoreOptions
+
+        func run() throws {
+            guard EpisodeStores.isPostgres(store.db) else {
+                throw ValidationError("memory watch follows a postgresql:// store (an SQLite file has no notifications; poll `memory stats`)")
+            }
+            let binary = RemoteEpisodeStore.helperBinary()
+            guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+                throw ValidationError("memory watch runs \(binary.path), which is not built: `swift build --product worldgpt-pg` (or `make build`)")
+            }
+            // execv replaces this process, so Ctrl-C reaches the listener directly.
+            let argv = [binary.path, "listen", store.db, "--count", String(count), "--timeout", String(timeout)]
+            var cArguments = argv.map { strdup($0) } + [nil]
+            execv(binary.path, &cArguments)
+            throw ValidationError("cannot run \(binary.path): \(String(cString: strerror(errno)))")
+        }
+    }
 
     /// `memory merge OUT IN...`.
     struct Merge: ParsableCommand {
@@ -60,10 +90,16 @@ struct MemoryCommand: ParsableCommand {
         }
 
         func run() throws {
-            let report = try EpisodeStore.merge(inputs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: destination))
+            let report: MergeReport
+            if ([destination] + inputs).contains(where: EpisodeStores.isPostgres) {
+                // Across backends (SQLite ⇄ PostgreSQL): the same rules, through the stores' common operations.
+                report = try EpisodeStores.merge(inputs, into: destination)
+            } else {
+                report = try EpisodeStore.merge(inputs.map { URL(fileURLWithPath: $0) }, into: URL(fileURLWithPath: destination))
+            }
             if let trace {
                 var lines = Data()
-                try EpisodeStore(url: URL(fileURLWithPath: destination), readOnly: true).forEachStep { step in
+                try EpisodeStores.open(destination, readOnly: true).forEachStep { step in
                     lines.append(Data((TraceLine(record: step.record).json() + "\n").utf8))
                 }
                 try AtomicFile.write(lines, to: URL(fileURLWithPath: trace))
@@ -239,13 +275,13 @@ struct MemoryCommand: ParsableCommand {
         }
 
         func run() throws {
-            let db = try EpisodeStore(url: URL(fileURLWithPath: store.db))
+            let db = try EpisodeStores.open(store.db)
             let deleted: Int
             if let keepLast {
-                deleted = try db.prune(keepLast: keepLast)
+                deleted = try db.prune(keepLast: keepLast, dryRun: false)
             } else {
                 guard let date = parseDate(before ?? "") else { throw ValidationError("--before: `\(before ?? "")` is not an ISO 8601 date") }
-                deleted = try db.prune(before: date)
+                deleted = try db.prune(before: date, dryRun: false)
             }
             print("deleted \(deleted) steps")
         }
@@ -269,8 +305,8 @@ struct MemoryCommand: ParsableCommand {
         @OptionGroup var store: MemoryStoreOptions
 
         func run() throws {
-            let db = try EpisodeStore(url: URL(fileURLWithPath: store.db), dim: dim)
-            if recallKeys { try db.prepareRecall() }
+            let db = try EpisodeStores.open(store.db, dim: dim)
+            if recallKeys { try (db as? EpisodeStore)?.prepareRecall() }
             var next = (try? db.steps(StepReference(episode: episode, index: nil)).last.map { $0.record.index + 1 }) ?? 0
             var written = 0
             while maxSteps == 0 || written < maxSteps {

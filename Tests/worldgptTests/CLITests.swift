@@ -98,7 +98,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(helpSubcommands(bare.stdout + bare.stderr), names)
 
         // `worldgpt help <sub>` explains each, and each group's own subcommands.
-        let groups = ["dataset": ["check"], "media": ["probe"], "memory": ["ls", "show", "search", "export", "stats", "verify", "prune", "merge"],
+        let groups = ["dataset": ["check"], "media": ["probe"], "memory": ["ls", "show", "search", "export", "stats", "verify", "prune", "merge", "watch"],
                       "kb": ["build", "search"], "simworld": ["generate", "yardstick"], "reflector": ["run", "explain"], "samples": ["build", "merge"]]
         for name in names {
             let help = try runWorldGPT(["help", name])

@@ -12,7 +12,7 @@ public enum TextRecall {
     ///   - encoderKind: `minilm` or `hashed`; nil picks MiniLM when installed.
     /// - Returns: the query and which of the state and action keys it can be compared with.
     /// - Throws: `AgentError.invalidOption` when the encoder's width matches neither the states nor the actions.
-    public static func query(_ text: String, store: EpisodeStore, encoderKind: String?, episode: String?) throws
+    public static func query(_ text: String, store: any EpisodeRepository, encoderKind: String?, episode: String?) throws
         -> (query: RecallQuery, matchesState: Bool, matchesAction: Bool)
     {
         let kind = try encoderKind.map { name -> TextEncoderKind in

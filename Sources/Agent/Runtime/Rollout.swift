@@ -99,7 +99,7 @@ public struct RolloutDriver {
     /// The runtime that runs each step.
     public let runtime: Runtime
     /// The store to resume from (normally the runtime's memory store).
-    public let store: EpisodeStore?
+    public let store: (any EpisodeRepository)?
     /// Episodes stepped together in one batch.
     public var groupSize: Int
 
@@ -107,7 +107,7 @@ public struct RolloutDriver {
     public static let defaultGroupSize = 64
 
     /// A driver.
-    public init(runtime: Runtime, store: EpisodeStore?, groupSize: Int = RolloutDriver.defaultGroupSize) {
+    public init(runtime: Runtime, store: (any EpisodeRepository)?, groupSize: Int = RolloutDriver.defaultGroupSize) {
         precondition(groupSize >= 1, "lock-step groups hold at least one episode")
         self.runtime = runtime
         self.store = store

@@ -91,6 +91,16 @@ public struct EpisodeSummary: Equatable, Sendable, Codable {
     public var firstStep: Int?, lastStep: Int?
     /// Creation time (seconds since 1970).
     public var createdAt: Double
+
+    /// A summary (each backend fills it its own way).
+    public init(id: Int64, name: String, stepCount: Int, firstStep: Int?, lastStep: Int?, createdAt: Double) {
+        self.id = id
+        self.name = name
+        self.stepCount = stepCount
+        self.firstStep = firstStep
+        self.lastStep = lastStep
+        self.createdAt = createdAt
+    }
 }
 
 /// A reference to a step by episode name and index, written `EPISODE:STEP`.

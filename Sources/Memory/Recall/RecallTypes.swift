@@ -27,7 +27,7 @@ public struct RecallWeights: Equatable, Sendable, Codable {
 }
 
 /// Which past steps a recall may return.
-public struct RecallQuery: Sendable {
+public struct RecallQuery: Sendable, Codable {
     /// The current state (its present modalities are averaged into the query key).
     public var state: State
     /// The current action's embedding, if the action weight is used.

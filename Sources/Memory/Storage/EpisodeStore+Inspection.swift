@@ -17,6 +17,23 @@ public struct StoreStats: Equatable, Sendable, Codable {
     /// Bytes of the database file and its WAL.
     public var fileBytes: Int64, walBytes: Int64
     public var oldestStep: Double?, newestStep: Double?
+
+    /// Stats (each backend fills them its own way).
+    public init(path: String, dim: Int, migrations: [String], episodes: Int, steps: Int, annotations: Int, recalls: Int,
+                embeddings: [String: Int], fileBytes: Int64, walBytes: Int64, oldestStep: Double?, newestStep: Double?) {
+        self.path = path
+        self.dim = dim
+        self.migrations = migrations
+        self.episodes = episodes
+        self.steps = steps
+        self.annotations = annotations
+        self.recalls = recalls
+        self.embeddings = embeddings
+        self.fileBytes = fileBytes
+        self.walBytes = walBytes
+        self.oldestStep = oldestStep
+        self.newestStep = newestStep
+    }
 }
 
 /// The outcome of `verify`: every problem found (empty when the store is sound).
@@ -140,72 +157,6 @@ extension EpisodeStore {
         keyCache = nil
         return deleted
     }
-
-    /// Writes `episodes.jsonl`, `steps.jsonl` and one `<column>.npy` (rows × dim, float32) per embedding column
-    /// into `directory`; each step's JSON names the `.npy` file and row of each of its embeddings.
-    /// - Returns: the number of steps exported.
-    @discardableResult
-    public func export(to directory: URL, progress: ((Int, Int) -> Void)? = nil) throws -> Int {
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch { throw StoreError.io(path: directory.path, reason: "cannot create the export folder: \(error.localizedDescription)") }
-        let stats = try stats()
-        let columns = Self.embeddingColumns.filter { (stats.embeddings[$0] ?? 0) > 0 }
-        var writers = [String: NPYMatrixWriter]()
-        for c in columns {
-            // Action embeddings have their own width (a sentence encoder is often narrower than the states).
-            let width = c == "action_embedding" ? (actionDim ?? dim) : dim
-            writers[c] = try NPYMatrixWriter(url: directory.appendingPathComponent("\(c).npy"), rows: stats.embeddings[c]!, dim: width)
-        }
-        let episodes = try episodes()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        var episodeLines = Data()
-        for e in episodes { episodeLines.append(try encoder.encode(e)); episodeLines.append(0x0A) }
-        try writeFile(episodeLines, to: directory.appendingPathComponent("episodes.jsonl"))
-
-        let stepsURL = directory.appendingPathComponent("steps.jsonl")
-        guard FileManager.default.createFile(atPath: stepsURL.path, contents: nil), let out = try? FileHandle(forWritingTo: stepsURL) else {
-            throw StoreError.io(path: stepsURL.path, reason: "cannot create")
-        }
-        defer { try? out.close() }
-        var rowOf = [String: Int]()
-        var exported = 0
-        var lines = Data()
-        try forEachStep { step in
-            var embeddings = [String: ExportedEmbedding]()
-            func put(_ column: String, _ e: Embedding?) throws {
-                guard let e, let w = writers[column] else { return }
-                try w.append(e.values)
-                embeddings[column] = ExportedEmbedding(file: "\(column).npy", row: rowOf[column, default: 0])
-                rowOf[column, default: 0] += 1
-            }
-            try put("action_embedding", step.record.action.embedding)
-            for (role, state) in zip(Self.roles, [step.record.input, step.record.predicted, step.record.observed]) {
-                for m in Modality.allCases { try put("\(role)_\(m.rawValue)", state[m]) }
-            }
-            let line = ExportedStep(
-                id: step.id, episode: step.record.episode, index: step.record.index, createdAt: step.record.timestamp.timeIntervalSince1970,
-                action: step.record.action.text, provenance: step.record.provenance, embeddings: embeddings,
-                annotations: step.record.annotations, recalls: step.recalls)
-            lines.append(try encoder.encode(line)); lines.append(0x0A)
-            exported += 1
-            if exported % 512 == 0 || exported == stats.steps {
-                do { try out.write(contentsOf: lines) } catch { throw StoreError.io(path: stepsURL.path, reason: "write failed: \(error)") }
-                lines.removeAll(keepingCapacity: true)
-                progress?(exported, stats.steps)
-            }
-        }
-        if !lines.isEmpty {
-            do { try out.write(contentsOf: lines) } catch { throw StoreError.io(path: stepsURL.path, reason: "write failed: \(error)") }
-        }
-        for w in writers.values { try w.finish() }
-        return exported
-    }
-
-    private func writeFile(_ data: Data, to url: URL) throws {
-        do { try data.write(to: url) } catch { throw StoreError.io(path: url.path, reason: "cannot write: \(error.localizedDescription)") }
-    }
 }
 
 /// Where an exported embedding lives.
@@ -270,5 +221,73 @@ final class NPYMatrixWriter {
     func finish() throws {
         guard written == rows else { throw StoreError.io(path: url.path, reason: "wrote \(written) of \(rows) rows (the store changed during the export)") }
         try? handle.close()
+    }
+}
+
+extension EpisodeRepository {
+    /// Writes `episodes.jsonl`, `steps.jsonl` and one `<column>.npy` (rows × dim, float32) per embedding column
+    /// into `directory`; each step's JSON names the `.npy` file and row of each of its embeddings.
+    /// - Returns: the number of steps exported.
+    @discardableResult
+    public func export(to directory: URL, progress: ((Int, Int) -> Void)? = nil) throws -> Int {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch { throw StoreError.io(path: directory.path, reason: "cannot create the export folder: \(error.localizedDescription)") }
+        let stats = try stats()
+        let columns = EpisodeStore.embeddingColumns.filter { (stats.embeddings[$0] ?? 0) > 0 }
+        var writers = [String: NPYMatrixWriter]()
+        for c in columns {
+            // Action embeddings have their own width (a sentence encoder is often narrower than the states).
+            let width = c == "action_embedding" ? (actionDim ?? dim) : dim
+            writers[c] = try NPYMatrixWriter(url: directory.appendingPathComponent("\(c).npy"), rows: stats.embeddings[c]!, dim: width)
+        }
+        let episodes = try episodes()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var episodeLines = Data()
+        for e in episodes { episodeLines.append(try encoder.encode(e)); episodeLines.append(0x0A) }
+        try writeExportFile(episodeLines, to: directory.appendingPathComponent("episodes.jsonl"))
+
+        let stepsURL = directory.appendingPathComponent("steps.jsonl")
+        guard FileManager.default.createFile(atPath: stepsURL.path, contents: nil), let out = try? FileHandle(forWritingTo: stepsURL) else {
+            throw StoreError.io(path: stepsURL.path, reason: "cannot create")
+        }
+        defer { try? out.close() }
+        var rowOf = [String: Int]()
+        var exported = 0
+        var lines = Data()
+        try forEachStep { step in
+            var embeddings = [String: ExportedEmbedding]()
+            func put(_ column: String, _ e: Embedding?) throws {
+                guard let e, let w = writers[column] else { return }
+                try w.append(e.values)
+                embeddings[column] = ExportedEmbedding(file: "\(column).npy", row: rowOf[column, default: 0])
+                rowOf[column, default: 0] += 1
+            }
+            try put("action_embedding", step.record.action.embedding)
+            for (role, state) in zip(EpisodeStore.roles, [step.record.input, step.record.predicted, step.record.observed]) {
+                for m in Modality.allCases { try put("\(role)_\(m.rawValue)", state[m]) }
+            }
+            let line = ExportedStep(
+                id: step.id, episode: step.record.episode, index: step.record.index, createdAt: step.record.timestamp.timeIntervalSince1970,
+                action: step.record.action.text, provenance: step.record.provenance, embeddings: embeddings,
+                annotations: step.record.annotations, recalls: step.recalls)
+            lines.append(try encoder.encode(line)); lines.append(0x0A)
+            exported += 1
+            if exported % 512 == 0 || exported == stats.steps {
+                do { try out.write(contentsOf: lines) } catch { throw StoreError.io(path: stepsURL.path, reason: "write failed: \(error)") }
+                lines.removeAll(keepingCapacity: true)
+                progress?(exported, stats.steps)
+            }
+        }
+        if !lines.isEmpty {
+            do { try out.write(contentsOf: lines) } catch { throw StoreError.io(path: stepsURL.path, reason: "write failed: \(error)") }
+        }
+        for w in writers.values { try w.finish() }
+        return exported
+    }
+
+    private func writeExportFile(_ data: Data, to url: URL) throws {
+        do { try data.write(to: url) } catch { throw StoreError.io(path: url.path, reason: "cannot write: \(error.localizedDescription)") }
     }
 }

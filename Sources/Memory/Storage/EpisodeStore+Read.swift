@@ -85,18 +85,6 @@ extension EpisodeStore {
         let id: Int64 = row["id"]
         let episode: String = row["episode_name"]
         let index: Int = row["step_index"]
-        let name = "step \(episode):\(index)"
-        var states = [State(), State(), State()]
-        for (r, role) in roles.enumerated() {
-            for modality in Modality.allCases {
-                states[r][modality] = try decodeEmbedding(row["\(role)_\(modality.rawValue)"], dim: dim, path: path, field: "\(name) \(role) \(modality)")
-            }
-        }
-        let action = Action(text: row["action_text"], embedding: try decodeEmbedding(row["action_embedding"], dim: actionDim ?? dim, path: path, field: "\(name) action embedding"))
-        var provenance: Provenance?
-        if let text: String = row["provenance"] {
-            provenance = try? JSONDecoder().decode(Provenance.self, from: Data(text.utf8))
-        }
         let annotations = try Row.fetchAll(db, sql: "SELECT * FROM step_annotations WHERE step_id = ? ORDER BY kind, rank, id", arguments: [id]).map { a in
             StepAnnotation(kind: a["kind"], rank: a["rank"], item: a["item"], score: a["score"], reason: a["reason"], details: a["details"])
         }
@@ -113,9 +101,37 @@ extension EpisodeStore {
                 weights: RecallWeights(state: Float(r["weight_state"] as Double), action: Float(r["weight_action"] as Double),
                                        recency: Float(r["weight_recency"] as Double), halfLife: Float(r["half_life"] as Double)))
         }
+        return try decodeStep(
+            id: id, episode: episode, index: index, createdAt: row["created_at"], actionText: row["action_text"],
+            actionEmbedding: row["action_embedding"], states: stateColumns.map { row[$0] as Data? }, provenance: row["provenance"],
+            annotations: annotations, recalls: recalls, dim: dim, actionDim: actionDim, path: path)
+    }
+
+    /// A stored step from its column values (any backend): embeddings checked against the store's dimensions.
+    /// - Parameter states: the `stateColumns` values, in that order.
+    /// - Throws: `StoreError.dimensionMismatch` for a BLOB of the wrong length.
+    public static func decodeStep(
+        id: Int64, episode: String, index: Int, createdAt: Double, actionText: String, actionEmbedding: Data?, states columns: [Data?],
+        provenance provenanceText: String?, annotations: [StepAnnotation], recalls: [RecalledStep], dim: Int, actionDim: Int?, path: String
+    ) throws -> StoredStep {
+        precondition(columns.count == stateColumns.count, "one value per state column")
+        let name = "step \(episode):\(index)"
+        var states = [State(), State(), State()]
+        var c = 0
+        for (r, role) in roles.enumerated() {
+            for modality in Modality.allCases {
+                states[r][modality] = try decodeEmbedding(columns[c], dim: dim, path: path, field: "\(name) \(role) \(modality)")
+                c += 1
+            }
+        }
+        let action = Action(text: actionText, embedding: try decodeEmbedding(actionEmbedding, dim: actionDim ?? dim, path: path, field: "\(name) action embedding"))
+        var provenance: Provenance?
+        if let text = provenanceText {
+            provenance = try? JSONDecoder().decode(Provenance.self, from: Data(text.utf8))
+        }
         let record = StepRecord(
             episode: episode, index: index, action: action, input: states[0], predicted: states[1], observed: states[2],
-            provenance: provenance, timestamp: Date(timeIntervalSince1970: row["created_at"]), annotations: annotations)
+            provenance: provenance, timestamp: Date(timeIntervalSince1970: createdAt), annotations: annotations)
         return StoredStep(id: id, record: record, recalls: recalls)
     }
 }

@@ -3,24 +3,26 @@ import Formats
 import Foundation
 import GRDB
 
-/// A step turned into SQL values before the transaction starts (validation and encoding happen outside it).
-struct EncodedStep: Sendable {
-    var episode: String
-    var index: Int
-    var createdAt: Double
-    var actionText: String
-    var actionEmbedding: Data?
-    var states: [Data?]  // roles × modalities, in column order
-    var provenance: String?
-    var annotations: [StepAnnotation]
-    var recalls: [RecalledStep]
-    /// The row ids to store the step under (nil: SQLite assigns the next ones).
-    var identity: StoreIdentity?
+/// A step turned into SQL values before the transaction starts (validation and encoding happen outside it); every
+/// backend writes these (the PostgreSQL one too), so validation and the byte layout are one code.
+public struct EncodedStep: Sendable {
+    public var episode: String
+    public var index: Int
+    public var createdAt: Double
+    public var actionText: String
+    public var actionEmbedding: Data?
+    /// roles × modalities, in `EpisodeStore.stateColumns` order.
+    public var states: [Data?]
+    public var provenance: String?
+    public var annotations: [StepAnnotation]
+    public var recalls: [RecalledStep]
+    /// The row ids to store the step under (nil: the database assigns the next ones).
+    public var identity: StoreIdentity?
 }
 
 /// The row ids a step is stored under when its writer decides them: the shards of one rollout give every step the
 /// id it has in the unsharded run, so their stores merge into that run's store (`EpisodeStore.merge`).
-public struct StoreIdentity: Equatable, Sendable {
+public struct StoreIdentity: Equatable, Sendable, Codable {
     /// `steps.id`.
     public var stepID: Int64
     /// `episodes.id` of the step's episode.
@@ -35,12 +37,12 @@ public struct StoreIdentity: Equatable, Sendable {
 }
 
 /// Float32 values as a little-endian BLOB (this code runs on little-endian machines only).
-func blob(_ values: [Float]) -> Data {
+public func blob(_ values: [Float]) -> Data {
     values.withUnsafeBytes { Data($0) }
 }
 
 /// A little-endian Float32 BLOB as values; nil when the length is not a multiple of 4.
-func floats(_ data: Data) -> [Float]? {
+public func floats(_ data: Data) -> [Float]? {
     guard data.count % 4 == 0 else { return nil }
     return [Float](unsafeUninitializedCapacity: data.count / 4) { buffer, count in
         _ = data.copyBytes(to: buffer)
@@ -49,7 +51,8 @@ func floats(_ data: Data) -> [Float]? {
 }
 
 extension EpisodeStore {
-    static let stateColumns: [String] = roles.flatMap { role in Modality.allCases.map { "\(role)_\($0.rawValue)" } }
+    /// The state columns of `steps`: `input_image` … `observed_text` (roles × modalities).
+    public static let stateColumns: [String] = roles.flatMap { role in Modality.allCases.map { "\(role)_\($0.rawValue)" } }
 
     static let insertStepSQL = """
         INSERT INTO steps(episode_id, step_index, created_at, action_text, action_embedding, \
@@ -65,7 +68,10 @@ extension EpisodeStore {
 
     /// Checks one embedding against the store's dimension and for NaN/infinity.
     func check(_ embedding: Embedding, expected: Int? = nil, field: @autoclosure () -> String) throws {
-        let expected = expected ?? dim
+        try Self.check(embedding, expected: expected ?? dim, path: path, field: field())
+    }
+
+    static func check(_ embedding: Embedding, expected: Int, path: String, field: @autoclosure () -> String) throws {
         guard embedding.dim == expected else {
             throw StoreError.dimensionMismatch(path: path, expected: expected, got: embedding.dim, field: field())
         }
@@ -81,6 +87,32 @@ extension EpisodeStore {
     }()
 
     func encode(_ step: StepRecord, actionDim: Int?) throws -> EncodedStep {
+        try Self.encode(step, dim: dim, actionDim: actionDim, path: path)
+    }
+
+    /// Validates and encodes a batch for a store of dimension `dim` (any backend): the batch's recalls and
+    /// identities attached, and the action dimension the batch fixes when the store has none yet.
+    /// - Throws: `StoreError.dimensionMismatch`, `.nonFinite`, `.invalidArgument` (empty episode name, ids not increasing).
+    public static func encode(_ steps: [StepRecord], recalls: [[RecalledStep]], identities: [StoreIdentity]?, dim: Int, actionDim: Int?,
+                              path: String) throws -> (steps: [EncodedStep], newActionDim: Int?) {
+        let batchActionDim = actionDim ?? steps.lazy.compactMap { $0.action.embedding?.dim }.first
+        var encoded = try steps.map { try encode($0, dim: dim, actionDim: batchActionDim, path: path) }
+        for i in encoded.indices {
+            encoded[i].recalls = recalls[i]
+            encoded[i].identity = identities?[i]
+        }
+        if let identities {
+            for (a, b) in zip(identities, identities.dropFirst()) where b.stepID <= a.stepID {
+                throw StoreError.invalidArgument("\(path): step ids must increase within a batch (\(a.stepID) then \(b.stepID))")
+            }
+        }
+        return (encoded, actionDim == nil ? batchActionDim : nil)
+    }
+
+    static func encode(_ step: StepRecord, dim: Int, actionDim: Int?, path: String) throws -> EncodedStep {
+        func check(_ e: Embedding, expected: Int? = nil, field: @autoclosure () -> String) throws {
+            try Self.check(e, expected: expected ?? dim, path: path, field: field())
+        }
         let name = "step \(step.episode):\(step.index)"
         guard !step.episode.isEmpty else { throw StoreError.invalidArgument("\(name): empty episode name") }
         var states = [Data?]()
@@ -131,18 +163,7 @@ extension EpisodeStore {
         precondition(recalls.count == steps.count, "one recall list per step")
         precondition(identities.map { $0.count == steps.count } ?? true, "one identity per step")
         guard !steps.isEmpty else { return [] }
-        let batchActionDim = actionDim ?? steps.lazy.compactMap { $0.action.embedding?.dim }.first
-        var encoded = try steps.map { try encode($0, actionDim: batchActionDim) }
-        let newActionDim = actionDim == nil ? batchActionDim : nil
-        for i in encoded.indices {
-            encoded[i].recalls = recalls[i]
-            encoded[i].identity = identities?[i]
-        }
-        if let identities {
-            for (a, b) in zip(identities, identities.dropFirst()) where b.stepID <= a.stepID {
-                throw StoreError.invalidArgument("\(path): step ids must increase within a batch (\(a.stepID) then \(b.stepID))")
-            }
-        }
+        let (encoded, newActionDim) = try Self.encode(steps, recalls: recalls, identities: identities, dim: dim, actionDim: actionDim, path: path)
         let batch = encoded
         let path = path
         let ids: [Int64] = try write { db in
