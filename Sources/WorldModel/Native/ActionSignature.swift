@@ -157,16 +157,21 @@ public struct ActionSignature: Equatable, Sendable {
                 for i in 0..<(a * a) { gram[i] += Double(product[i]) }
             }
         }
-        // A small ridge on the diagonal keeps G positive definite where the actions' span leaves directions unused.
+        // A small ridge on the diagonal keeps G positive definite where the actions' span leaves directions unused (and
+        // where the Float products left it a rounding short of semi-definite): 10⁻⁶ of the mean diagonal, more if needed.
         let trace = (0..<a).reduce(0.0) { $0 + gram[$1 * a + $1] }
         guard trace > 0, trace.isFinite else { return nil }
-        for i in 0..<a { gram[i * a + i] += 1e-6 * trace / Double(a) }
-        let factored = gram.withUnsafeMutableBufferPointer { BLAS.choleskyFactor(n: a, a: $0.baseAddress!) }
-        guard factored else {
+        var factor: [Double]?
+        for jitter in [1e-6, 1e-4, 1e-2] where factor == nil {
+            var g = gram
+            for i in 0..<a { g[i * a + i] += jitter * trace / Double(a) }
+            if g.withUnsafeMutableBufferPointer({ BLAS.choleskyFactor(n: a, a: $0.baseAddress!) }) { factor = g }
+        }
+        guard let factor else {
             throw WorldModelError.invalidConfig(field: "action signature", reason: "the stacked action effects could not be factored (not positive definite)")
         }
         return try ActionSignature(
-            actionWidth: a, factor: gram.map { Float($0) }, center: center.map { Float($0 / Double(actions)) }, scenarios: byScenario.count)
+            actionWidth: a, factor: factor.map { Float($0) }, center: center.map { Float($0 / Double(actions)) }, scenarios: byScenario.count)
     }
 
     /// The file of a linear base's signature: `linear/action_signature.safetensors` (tensors `factor`, A × A, and
