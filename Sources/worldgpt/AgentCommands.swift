@@ -36,8 +36,7 @@ struct RuntimeSetupOptions: ParsableArguments {
     var budget: Int?
     @Option(name: .long, help: "The filter's settings (JSON: threshold, duplicate_cosine, mmr_lambda, budget; default: threshold 0.3, no MMR diversity, budget 64); --budget overrides its budget.")
     var filter: String?
-    @Option(name: .long, help: "OpenBLAS threads.")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var encoderOptions: ActionEncoderOptions
 
     /// The runtime options these flags describe.
@@ -50,7 +49,7 @@ struct RuntimeSetupOptions: ParsableArguments {
 
     /// The world model and the action encoder it expects (first step: data is embedded with that encoder).
     func loadModel() throws -> (model: any WorldModel, encoder: ActionEncoder) {
-        if let threads { BLAS.threadCount = threads }
+        threadOptions.apply()
         return try AgentSetup.worldModel(model, kb: kb, encoderOptions: encoderOptions)
     }
 

@@ -34,8 +34,7 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Write the embeddings to this .npy file instead of printing JSON.")
     var out: String?
 
-    @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else all cores).")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
 
     @Argument(help: "Sentences to embed (ignored when --file is given).")
     var text: [String] = []
@@ -43,12 +42,11 @@ struct EmbedCommand: ParsableCommand {
     func validate() throws {
         if let model, TextEncoderKind(rawValue: model) == nil { throw ValidationError("--model must be minilm or hashed, got \(model)") }
         if file == nil && text.isEmpty { throw ValidationError("give sentences as arguments or with --file") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if dim < 1 { throw ValidationError("--dim must be at least 1") }
     }
 
     func run() throws {
-        if let threads { BLAS.threadCount = threads }
+        threadOptions.apply()
         let directory = modelDir.map { URL(fileURLWithPath: $0) }
         let sentences = try file.map { try TextEncoders.sentences(fromFile: URL(fileURLWithPath: $0)) } ?? text
         let encoder: any Embedder

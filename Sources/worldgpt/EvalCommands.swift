@@ -43,8 +43,7 @@ struct EvalCommand: ParsableCommand {
     var anyScenario = false
     @Option(name: .long, help: "Give the model up to this many earlier steps of the sample's episode as memory (0 = none).")
     var memory: Int = 0
-    @Option(name: .long, help: "OpenBLAS threads.")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var encoderOptions: ActionEncoderOptions
     @OptionGroup(title: "Ablation") var ablationOptions: AblationOptions
 
@@ -57,11 +56,11 @@ struct EvalCommand: ParsableCommand {
         }
         guard let model = modelOption, let data = dataOption else { throw ValidationError("give --model and --data (or --merge FILE… to join the shards of an evaluation)") }
         if ablationOptions.ablation {
-            if let threads { BLAS.threadCount = threads }
+            threadOptions.apply()
             try AblationReport.run(model: model, data: data, split: split, kb: kb, train: train, options: ablationOptions, encoderOptions: encoderOptions)
             return
         }
-        if let threads { BLAS.threadCount = threads }
+        threadOptions.apply()
         guard memory >= 0 else { throw ValidationError("--memory must not be negative") }
         let dataURL = URL(fileURLWithPath: data)
         let dataset = try DatasetSources.config(dataURL, split: split)

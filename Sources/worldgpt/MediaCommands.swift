@@ -96,8 +96,7 @@ struct EncodeCommand: ParsableCommand {
     @Option(help: "Frames sampled per video by the built-in encoder.")
     var frames = 8
 
-    @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else all cores).")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
 
     @Argument(help: "Media files to encode.")
     var files: [String]
@@ -109,14 +108,13 @@ struct EncodeCommand: ParsableCommand {
         if files.isEmpty { throw ValidationError("give at least one file") }
         if !(1...65_536).contains(dim) { throw ValidationError("--dim must be in 1...65536") }
         if !(1...256).contains(frames) { throw ValidationError("--frames must be in 1...256") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let external, URL(string: external)?.scheme?.hasPrefix("http") != true {
             throw ValidationError("--external must be an http(s) URL, got \(external)")
         }
     }
 
     func run() throws {
-        if let threads { BLAS.threadCount = threads }
+        threadOptions.apply()
         let urls = files.map { URL(fileURLWithPath: $0) }
         let forced = Modality(rawValue: modality)
         let modalities = try urls.map { try forced ?? MediaFeatureEncoder.detectModality($0) }

@@ -2,11 +2,28 @@
 import ArgumentParser
 import ContextReflector
 import Foundation
+import Tensor
 
 /// `--json` for commands that print data.
 struct OutputOptions: ParsableArguments {
     @Flag(name: .long, help: "Print machine-readable JSON instead of text.")
     var json = false
+}
+
+/// `--threads N` for commands that compute: OpenBLAS's thread count, and with it the budget of the project's own
+/// parallel loops (`BLAS.workerBudget`).
+struct ThreadOptions: ParsableArguments {
+    @Option(name: .long, help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+    }
+
+    /// Sets OpenBLAS's thread count when `--threads` was given.
+    func apply() {
+        if let threads { BLAS.threadCount = threads }
+    }
 }
 
 /// The runtime filter's settings from a JSON file (`--filter`): any of `threshold`, `duplicate_cosine`, `mmr_lambda`,

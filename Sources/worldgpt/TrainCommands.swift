@@ -137,12 +137,11 @@ struct TrainCommand: ParsableCommand {
     var reflectorConfig: String?
     @Flag(name: .long, help: "Continue from the latest checkpoint in --out (same config required).")
     var resume = false
-    @Option(name: .long, help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS or all cores).")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var encoderOptions: ActionEncoderOptions
 
     func run() throws {
-        if let threads { BLAS.threadCount = threads }
+        threadOptions.apply()
         var file: TrainingFile
         if let config {
             file = try TrainingFile.load(URL(fileURLWithPath: config))

@@ -46,12 +46,11 @@ struct TrainReflectorCommand: ParsableCommand {
     var evalLimit: Int?
     @Option(name: .long, help: "With a linear base: the runtime filter its knowledge models are fitted with (JSON: threshold, duplicate_cosine, mmr_lambda, budget; default: the runtime's).")
     var filter: String?
-    @Option(name: .long, help: "OpenBLAS threads.")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var encoderOptions: ActionEncoderOptions
 
     func run() throws {
-        if let threads { BLAS.threadCount = threads }
+        threadOptions.apply()
         var tuning = try ReflectorTuningConfig.load(config, option: "--config")
         if let steps { tuning.steps = steps }
         try tuning.validate()

@@ -34,12 +34,11 @@ struct TrainRidgeCommand: ParsableCommand {
     var retrievalK = RuntimeOptions.defaultRetrievalK
     @Option(name: .long, help: "--knowledge: most context items the reflector keeps (as `rollout --budget`; default 64).")
     var budget = RuntimeOptions.defaultFilter.budget
-    @Option(name: .long, help: "OpenBLAS threads.")
-    var threads: Int?
+    @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var encoderOptions: ActionEncoderOptions
 
     func run() throws {
-        if let threads { BLAS.threadCount = threads }
+        threadOptions.apply()
         let features = RidgeFeatureSet(memory: memory, knowledge: knowledge)
         let config = try DatasetSources.config(URL(fileURLWithPath: data), split: nil, folderSplit: "train")
         try DatasetSources.check(config)
