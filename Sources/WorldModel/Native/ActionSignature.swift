@@ -103,23 +103,32 @@ public struct ActionSignature: Equatable, Sendable {
             for (s, scenario) in scenarios.enumerated() {
                 var fit = RidgeNormalEquations(featureCount: a + 1, outputCount: d)
                 var pending = RidgeRows(), check = RidgeRows()
-                var predicted = [Float](repeating: 0, count: d), features = [Float](repeating: 0, count: a + 1), target = [Float](repeating: 0, count: d)
+                // The scenario's feature rows, sources and truths first; the pooled predictions in one product.
+                var rows: [Float] = [], sources: [[Float]] = [], ends: [[Float]] = [], held: [Bool] = []
                 for t in byScenario[scenario]! {
                     guard let start = t.state0[key.target], let end = t.state1[key.target] else { continue }
                     let input = PredictionInput(state: State([key.target: start]), action: t.action, targets: [key.target])
                     let source = try row.withUnsafeMutableBufferPointer { try layout.write(input, target: key.target, into: $0) }
                     try VectorMath.check(end, dim: d, field: "sample \(t.provenance.sampleID) state1.\(key.target)")
-                    row.withUnsafeBufferPointer { pr in
-                        head.weights.withUnsafeBufferPointer { pw in
-                            predicted.withUnsafeMutableBufferPointer { pp in
-                                BLAS.sgemm(m: 1, n: d, k: f, a: pr.baseAddress!, b: pw.baseAddress!, c: pp.baseAddress!)
-                            }
+                    rows += row
+                    sources.append(source.values)
+                    ends.append(end.values)
+                    held.append(heldOut[s].contains(RidgeModel.episodeKey(t)))
+                }
+                var predicted = [Float](repeating: 0, count: held.count * d)
+                if !held.isEmpty { rows.withUnsafeBufferPointer { pr in
+                    head.weights.withUnsafeBufferPointer { pw in
+                        predicted.withUnsafeMutableBufferPointer { pp in
+                            BLAS.sgemm(m: held.count, n: d, k: f, a: pr.baseAddress!, b: pw.baseAddress!, c: pp.baseAddress!)
                         }
                     }
-                    for i in 0..<a { features[i] = row[layout.action + i] }
-                    features[a] = 1
-                    for j in 0..<d { target[j] = end.values[j] - source.values[j] - predicted[j] }
-                    if heldOut[s].contains(RidgeModel.episodeKey(t)) {
+                } }
+                var features = [Float](repeating: 0, count: a + 1), target = [Float](repeating: 0, count: d)
+                features[a] = 1
+                for r in held.indices {
+                    for i in 0..<a { features[i] = rows[r * f + layout.action + i] }
+                    for j in 0..<d { target[j] = ends[r][j] - sources[r][j] - predicted[r * d + j] }
+                    if held[r] {
                         check.append(features: features, target: target)
                     } else {
                         pending.append(features: features, target: target)
