@@ -177,7 +177,7 @@ public struct ActionSignature: Equatable, Sendable {
             if g.withUnsafeMutableBufferPointer({ BLAS.choleskyFactor(n: a, a: $0.baseAddress!) }) { factor = g }
         }
         guard let factor else {
-            throw WorldModelError.invalidConfig(field: "action signature", reason: "the stacked action effects could not be factored (not positive definite)")
+            throw WorldModelError.invalidConfig(field: "action signature", reason: "the stacked action effects could not be factored (not positive definite even with a ridge of 1% of their mean on the diagonal): check that the training data's action texts differ and embed to finite vectors (--text-encoder)")
         }
         return try ActionSignature(
             actionWidth: a, factor: factor.map { Float($0) }, center: center.map { Float($0 / Double(actions)) }, scenarios: byScenario.count)
