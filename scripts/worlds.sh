@@ -3,11 +3,11 @@
 # train the world model and tune the reflector with the one recipe (no --config), run the ablation (identity, base,
 # +retrieval, +reflector, +memory, +all and the ridge rows: the model's own linear base, fitted on train), the "told the action" ridge yardstick and the
 # world's oracles; then one table (CSV, Markdown, SVG) in $OUT. Only this report reads world.json.
-# Usage: scripts/worlds.sh [OUT] — FAMILIES="spring plant ecosystem" SEEDS="1 2" THREADS=2 override the defaults.
+# Usage: scripts/worlds.sh [OUT] — FAMILIES="spring plant ecosystem" SEEDS="1 2" THREADS=2 WORLDGPT_BIN=PATH override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-worlds-out}"
-bin=.build/release/worldgpt
+bin="${WORLDGPT_BIN:-.build/release/worldgpt}"
 families="${FAMILIES:-spring plant ecosystem}"
 seeds="${SEEDS:-1 2}"
 threads="${THREADS:-2}"

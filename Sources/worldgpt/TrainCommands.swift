@@ -173,6 +173,7 @@ struct TrainCommand: ParsableCommand {
         }
         if file.training.model.linearBase { ProgressLine.note("fitting the linear base (ridge regressions, λ chosen on held-out episodes)") }
         let trainer = try TrainingSetup.trainer(file: file, dataset: dataset, transitions: transitions, encoder: encoder)
+        if let signature = trainer.model.linearBase?.actionSignature { ProgressLine.note("action key: \(signature.summary)") }
         if let kb { trainer.contextStage = try contextStage(for: trainer, kb: kb, cache: encoderOptions.cache(for: encoder)) }
         let output = URL(fileURLWithPath: out)
         if resume {
