@@ -294,6 +294,7 @@ struct SamplesCommand: ParsableCommand {
             let knowledge = try AgentSetup.knowledge(kb, cache: cache)
             let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split, folderSplit: "train")
             var transitions = try TrainingSetup.transitions(config, cache: cache)
+            let loadedCount = transitions.count
             try cache.save()
             if let limit { transitions = Array(transitions.prefix(limit)) }
             var filter = RuntimeOptions.defaultFilter
@@ -314,7 +315,7 @@ struct SamplesCommand: ParsableCommand {
             let buildAndWrite = written.timeIntervalSince(loaded)
             FileHandle.standardError.write(Data(String(
                 format: "samples build: load %.2f s (knowledge base and %d transitions), build %.2f s, write %.2f s: %.0f samples/s built and written\n",
-                loaded.timeIntervalSince(started), transitions.count, built.timeIntervalSince(loaded), written.timeIntervalSince(built),
+                loaded.timeIntervalSince(started), loadedCount, built.timeIntervalSince(loaded), written.timeIntervalSince(built),
                 Double(samples.count) / max(buildAndWrite, 1e-9)).utf8))
         }
     }
