@@ -28,7 +28,7 @@ public enum ServedStore: Sendable, Equatable {
     /// The password of a PostgreSQL URL, passed to runs as `PGPASSWORD`.
     public var environment: [String: String] {
         guard case let .postgres(url) = self, let password = URLComponents(string: url)?.password else { return [:] }
-        return ["PGPASSWORD": password.removingPercentEncoding ?? password]
+        return ["PGPASSWORD": password]  // URLComponents decodes it, as the store's URL parser does
     }
 
     /// How messages name the store (no password).
