@@ -27,6 +27,8 @@ public final class PostgresEpisodeStore: EpisodeRepository {
     var mirror: EpisodeStore?
     var mirrorLastID: Int64 = 0
     var mirrorGeneration: String?
+    /// Whether `episode_step_counts` exists (once true, stays true: no migration removes it).
+    var stepCountsReady = false
 
     /// Connects to `url` and creates or checks the schema.
     ///
@@ -255,9 +257,10 @@ extension PostgresEpisodeStore {
     /// every 768-d value (3 KB, past the 2 KB TOAST threshold).
     static let embeddingStorage = (["action_embedding"] + EpisodeStore.stateColumns).map { "ALTER COLUMN \($0) SET STORAGE EXTERNAL" }.joined(separator: ", ")
 
-    /// The migrations, by identifier, in order; the same identifiers as the SQLite store's GRDB migrator.
-    static let migrations: [(String, String)] = [
-        ("v1", """
+    /// The migrations, by identifier, in order, each a list of statements: the same identifiers, tables and meaning as
+    /// the SQLite store's GRDB migrator (docs/memory.md). Add new ones at the end, never edit old ones.
+    static let migrations: [(String, [String])] = [
+        ("v1", statements("""
             CREATE TABLE store_info(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
             CREATE TABLE episodes(
                 id BIGSERIAL PRIMARY KEY,
@@ -303,7 +306,68 @@ extension PostgresEpisodeStore {
             CREATE INDEX recalls_step ON recalls(step_id);
             CREATE INDEX recalls_recalled ON recalls(recalled_step_id);
             ALTER TABLE steps \(embeddingStorage)
-            """),
+            """)),
+        ("v2-step-counts", stepCounts),
+    ]
+
+    /// The statements of `sql` (statements separated by `;`, none holding one).
+    static func statements(_ sql: String) -> [String] {
+        sql.split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+    }
+
+    /// `v2-step-counts`: each episode's step count, kept by triggers on every insert, delete (cascades included) and
+    /// move of a step, so that a page of episodes reads its counts instead of counting each episode's steps. SQLite
+    /// keeps them with row triggers; here one statement-level trigger per statement adds up its transition table (an
+    /// offload batch's INSERT of 1,000 rows updates each episode's count once). The table is filled under a lock that
+    /// holds off writers until the migration commits, so no step is counted twice or missed.
+    static let stepCounts: [String] = [
+        "LOCK TABLE steps IN SHARE ROW EXCLUSIVE MODE",
+        """
+        CREATE TABLE episode_step_counts(
+            episode_id BIGINT PRIMARY KEY REFERENCES episodes(id) ON DELETE CASCADE,
+            steps BIGINT NOT NULL)
+        """,
+        "INSERT INTO episode_step_counts(episode_id, steps) SELECT episode_id, count(*) FROM steps GROUP BY episode_id",
+        """
+        CREATE FUNCTION worldgpt_steps_counted_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO episode_step_counts(episode_id, steps)
+                SELECT episode_id, count(*) FROM new_steps GROUP BY episode_id ORDER BY episode_id
+                ON CONFLICT (episode_id) DO UPDATE SET steps = episode_step_counts.steps + EXCLUDED.steps;
+            RETURN NULL;
+        END $$
+        """,
+        """
+        CREATE FUNCTION worldgpt_steps_counted_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE episode_step_counts c SET steps = c.steps - d.n
+                FROM (SELECT episode_id, count(*) AS n FROM old_steps GROUP BY episode_id) d WHERE c.episode_id = d.episode_id;
+            RETURN NULL;
+        END $$
+        """,
+        """
+        CREATE FUNCTION worldgpt_steps_counted_move() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE episode_step_counts c SET steps = c.steps - d.n
+                FROM (SELECT episode_id, count(*) AS n FROM old_steps GROUP BY episode_id) d WHERE c.episode_id = d.episode_id;
+            INSERT INTO episode_step_counts(episode_id, steps)
+                SELECT episode_id, count(*) FROM new_steps GROUP BY episode_id ORDER BY episode_id
+                ON CONFLICT (episode_id) DO UPDATE SET steps = episode_step_counts.steps + EXCLUDED.steps;
+            RETURN NULL;
+        END $$
+        """,
+        """
+        CREATE TRIGGER steps_counted_insert AFTER INSERT ON steps REFERENCING NEW TABLE AS new_steps
+            FOR EACH STATEMENT EXECUTE FUNCTION worldgpt_steps_counted_insert()
+        """,
+        """
+        CREATE TRIGGER steps_counted_delete AFTER DELETE ON steps REFERENCING OLD TABLE AS old_steps
+            FOR EACH STATEMENT EXECUTE FUNCTION worldgpt_steps_counted_delete()
+        """,
+        """
+        CREATE TRIGGER steps_counted_move AFTER UPDATE ON steps REFERENCING OLD TABLE AS old_steps NEW TABLE AS new_steps
+            FOR EACH STATEMENT EXECUTE FUNCTION worldgpt_steps_counted_move()
+        """,
     ]
 
     /// Creates or checks the schema under an advisory lock (many processes may open a new database at once).
@@ -333,8 +397,8 @@ extension PostgresEpisodeStore {
             guard let dim, dim > 0 else { throw StoreError.invalidArgument("\(path) is a new store: give the embedding dimension") }
             try await c.withTransaction(logger: logger) { c in
                 try await c.query("CREATE TABLE worldgpt_migrations(identifier TEXT PRIMARY KEY NOT NULL)", logger: logger)
-                for (identifier, sql) in migrations {
-                    for statement in sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
+                for (identifier, statements) in migrations {
+                    for statement in statements {
                         try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
                     try await c.query("INSERT INTO worldgpt_migrations(identifier) VALUES (\(identifier))", logger: logger)
@@ -363,9 +427,9 @@ extension PostgresEpisodeStore {
         }
         if let dim, dim != stored { throw StoreError.dimensionMismatch(path: path, expected: stored, got: dim, field: "requested store dimension") }
         if !readOnly {
-            for (identifier, sql) in migrations where !applied.contains(identifier) {
+            for (identifier, statements) in migrations where !applied.contains(identifier) {
                 try await c.withTransaction(logger: logger) { c in
-                    for statement in sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
+                    for statement in statements {
                         try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
                     try await c.query("INSERT INTO worldgpt_migrations(identifier) VALUES (\(identifier))", logger: logger)

@@ -3,19 +3,34 @@
 import Foundation
 import Hummingbird
 import Logging
+import Memory
 import NIOCore
 
-/// What every route shares: the configuration, the root guard and the runs.
+/// What every route shares: the configuration, the root guard, the runs and, for a PostgreSQL store, its open stores.
 final class ServerState: Sendable {
     let configuration: ServerConfiguration
     let paths: PathGuard
     let runs: RunManager
     let predictions: PredictWorker
+    /// The open read-only stores of a `postgresql://` `--db` (nil for an SQLite file).
+    let postgres: RepositoryPool?
 
     init(_ configuration: ServerConfiguration) throws {
         self.configuration = configuration
         paths = try PathGuard(root: configuration.root)
-        runs = RunManager(folder: configuration.runsFolder)
+        runs = RunManager(folder: configuration.runsFolder, environment: configuration.store.environment)
+        if case let .postgres(location) = configuration.store {
+            let pool = RepositoryPool(location: location)
+            // Fail at start-up, with the store's own message, rather than on every request.
+            do {
+                _ = try pool.with { try $0.stepCount() }
+            } catch {
+                throw ServeError.configuration("--db \(configuration.store.name) cannot be served: \(error)")
+            }
+            postgres = pool
+        } else {
+            postgres = nil
+        }
         predictions = PredictWorker(log: configuration.runsFolder.appendingPathComponent("predict-worker.log")) { [configuration] in
             guard let model = configuration.model else {
                 throw ServeError.notConfigured("this server has no world model: start it with --model CHECKPOINT (and --kb, --reflector as for `worldgpt rollout`)")
@@ -35,7 +50,8 @@ public struct WorldGPTServer: Sendable {
     let state: ServerState
 
     /// A server for `configuration`.
-    /// - Throws: `ServeError.configuration` (a non-loopback address without a token, a missing store or root).
+    /// - Throws: `ServeError.configuration` (a non-loopback address without a token, a missing store or root, a
+    ///   PostgreSQL store that cannot be opened).
     public init(_ configuration: ServerConfiguration) throws {
         try configuration.validate()
         state = try ServerState(configuration)
@@ -72,9 +88,11 @@ public struct WorldGPTServer: Sendable {
         } catch {
             await state.runs.cancelAll()
             state.predictions.stop()
+            state.postgres?.drain()
             throw error
         }
         await state.runs.cancelAll()
         state.predictions.stop()
+        state.postgres?.drain()
     }
 }

@@ -14,13 +14,13 @@ struct ServeCommand: AsyncParsableCommand {
             names is confined to --root (default: the store's folder). Reference: docs/serve.md.
             """)
 
-    @Option(name: .long, help: "The episode store to serve.")
+    @Option(name: .long, help: "The episode store to serve: an SQLite file, or postgresql://USER@HOST:PORT/DATABASE (docs/scale.md).")
     var db: String
     @Option(name: .long, help: "Address to bind (a non-loopback address needs --token).")
     var host = "127.0.0.1"
     @Option(name: .long, help: "TCP port (0: any free port; the bound port is printed).")
     var port = 8470
-    @Option(name: .long, help: "Folder every request path must stay inside (default: the store's folder).")
+    @Option(name: .long, help: "Folder every request path must stay inside (default: the store's folder; for postgresql://, the current folder).")
     var root: String?
     @Option(name: .long, help: "Bearer token required on every route but /v1/health.")
     var token: String?
@@ -46,7 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
     var reports: String?
 
     func run() async throws {
-        var configuration = ServerConfiguration(store: URL(fileURLWithPath: db), host: host, port: port, root: root.map { URL(fileURLWithPath: $0) })
+        var configuration = ServerConfiguration(store: ServedStore(db), host: host, port: port, root: root.map { URL(fileURLWithPath: $0) })
         configuration.token = token
         configuration.readOnly = readOnly
         // Runs execute in their own folders: paths become absolute (`identity`, `knn` are names, not paths).

@@ -288,24 +288,35 @@ struct SamplesCommand: ParsableCommand {
             guard let lo = Int(parts[0]), let hi = Int(parts.count > 1 ? parts[1] : parts[0]), lo <= hi else {
                 throw ValidationError("--history must be N or LO..HI, e.g. 2..5 (got \(history))")
             }
+            let started = Date()
             let encoder = try encoderOptions.encoder()
             let cache = encoderOptions.cache(for: encoder)
             let knowledge = try AgentSetup.knowledge(kb, cache: cache)
             let config = try DatasetSources.config(URL(fileURLWithPath: data), split: split, folderSplit: "train")
             var transitions = try TrainingSetup.transitions(config, cache: cache)
+            let loadedCount = transitions.count
             try cache.save()
             if let limit { transitions = Array(transitions.prefix(limit)) }
             var filter = RuntimeOptions.defaultFilter
             filter.budget = budget
             let builder = try SampleBuilder(knowledge: knowledge, filter: filter, history: lo...hi, seed: seed)
             let range = SampleBuilder.shardRange(count: transitions.count, shard: shard, packSize: pack)
+            let loaded = Date()
             let samples = try builder.build(transitions, range: range) { done, total in
                 if done % 100 == 0 || done == total { ProgressLine.update("samples: \(done)/\(total)") }
             }
             ProgressLine.finish()
+            let built = Date()
             try SampleBuilder.write(samples, to: URL(fileURLWithPath: out), sampleFiles: !noSampleFiles, packSize: pack)
+            let written = Date()
             let kept = samples.map(\.context.count).reduce(0, +)
             print("wrote \(samples.count) samples to \(out) (\(kept) context items, schema in \(out)/schema.json)")
+            // Where the time went (scripts/bench-scale.sh reads this line).
+            let buildAndWrite = written.timeIntervalSince(loaded)
+            FileHandle.standardError.write(Data(String(
+                format: "samples build: load %.2f s (knowledge base and %d transitions), build %.2f s, write %.2f s: %.0f samples/s built and written\n",
+                loaded.timeIntervalSince(started), loadedCount, built.timeIntervalSince(loaded), written.timeIntervalSince(built),
+                Double(samples.count) / max(buildAndWrite, 1e-9)).utf8))
         }
     }
 }

@@ -44,4 +44,44 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertEqual(try leftovers(in: dir.url), [])
         XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("x")), Data("inside".utf8))
     }
+
+    func testStreamedSafeTensorsEqualTheInMemoryWriterAndAnAbandonedOneLeavesNothing() throws {
+        let dir = try TemporaryDirectory(prefix: "atomic")
+        defer { dir.remove() }
+        var rng = SeededGenerator(seed: 21)
+        // One array larger than the writer's 1 MiB buffer, small ones on either side, an empty one, three dtypes.
+        let big = (0..<300_000).map { _ in Float(rng.nextGaussian()) }
+        let arrays: [(name: String, tensor: TensorData)] = [
+            ("index", TensorData(int64s: [7, 8, 9], shape: [3])),
+            ("big", TensorData(floats: big, shape: [3000, 100])),
+            ("mask", TensorData(dtype: .uint8, shape: [2, 3], bytes: [1, 0, 1, 1, 1, 0])),
+            ("empty", TensorData(floats: [], shape: [0, 4])),
+            ("zeros", TensorData(floats: [Float](repeating: 0, count: 70_000), shape: [70_000])),
+        ]
+        let metadata = ["format": "test", "ids": "[\"a\", \"b\"]"]
+        try SafeTensors.write(arrays, metadata: metadata, to: dir.url.appendingPathComponent("whole.safetensors"))
+        let out = try SafeTensors.StreamWriter(url: dir.url.appendingPathComponent("streamed.safetensors"),
+                                               arrays: arrays.map { ($0.name, $0.tensor.dtype, $0.tensor.shape) }, metadata: metadata)
+        try out.append(int64s: [7, 8, 9])
+        for start in stride(from: 0, to: big.count, by: 12_345) { try out.append(floats: Array(big[start..<min(start + 12_345, big.count)])) }
+        try [UInt8]([1, 0, 1, 1, 1, 0]).withUnsafeBytes { try out.append($0) }
+        try out.appendZeros(280_000)
+        try out.finish()
+        XCTAssertEqual(try Data(contentsOf: dir.url.appendingPathComponent("streamed.safetensors")),
+                       try Data(contentsOf: dir.url.appendingPathComponent("whole.safetensors")))
+        XCTAssertEqual(try SafeTensors.read(dir.url.appendingPathComponent("streamed.safetensors")).first { $0.name == "big" }?.tensor.floatValues(), big)
+
+        // Released before `finish` (an error on the way): no target, no temporary file.
+        do {
+            let abandoned = try SafeTensors.StreamWriter(url: dir.url.appendingPathComponent("abandoned.safetensors"),
+                                                         arrays: [("x", .float32, [4])])
+            try abandoned.append(floats: [1, 2])
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("abandoned.safetensors").path))
+        XCTAssertEqual(try leftovers(in: dir.url), [])
+        XCTAssertThrowsError(try SafeTensors.StreamWriter(url: dir.url.appendingPathComponent("no/such/folder.safetensors"), arrays: [])) { error in
+            XCTAssertTrue("\(error)".contains("no/such/folder.safetensors"), "\(error)")
+        }
+    }
 }
+

@@ -73,6 +73,22 @@ final class StoreWireTests: XCTestCase {
         guard case let .failed(error) = try call(.append(steps: [WireStep(steps[0])], recalls: [[]], identities: nil), ends) else { return XCTFail("duplicate accepted") }
         XCTAssertTrue("\(error)".contains("already stored"), "\(error)")
         guard case .count(6) = try call(.stepCount, ends) else { return XCTFail("count") }
+        // The inspector's pages: episodes a page of one at a time, then the steps of `b` after index 0.
+        guard case let .episodePage(first, cursor) = try call(.episodePage(after: nil, limit: 1, scenario: nil, namePrefix: nil, createdAfter: nil, createdBefore: nil), ends),
+              case let .episodePage(second, end) = try call(.episodePage(after: cursor, limit: 1, scenario: nil, namePrefix: nil, createdAfter: nil, createdBefore: nil), ends)
+        else { return XCTFail("no episode pages") }
+        XCTAssertEqual((first + second).map(\.name), ["a", "b"])
+        XCTAssertEqual((first + second).map(\.stepCount), [3, 3])
+        XCTAssertEqual(cursor, first.first?.id)
+        XCTAssertNil(end)
+        guard case let .episodePage(prefixed, _) = try call(.episodePage(after: nil, limit: 10, scenario: nil, namePrefix: "b", createdAfter: nil, createdBefore: nil), ends)
+        else { return XCTFail("no filtered page") }
+        XCTAssertEqual(prefixed.map(\.name), ["b"])
+        guard case let .stepPage(page, next) = try call(.stepPage(episode: "b", afterIndex: 0, limit: 5), ends) else { return XCTFail("no step page") }
+        XCTAssertEqual(try page.map { try $0.stored().record }, Array(steps[4...5]))
+        XCTAssertNil(next)
+        guard case let .failed(missing) = try call(.stepPage(episode: "nobody", afterIndex: nil, limit: 5), ends) else { return XCTFail("a missing episode paged") }
+        XCTAssertTrue("\(missing)".contains("nobody"), "\(missing)")
         close(ends.toServer)
         XCTAssertEqual(ends.done.wait(timeout: .now() + 10), .success, "the server did not end at end of input")
         close(ends.fromServer)

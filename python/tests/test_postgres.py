@@ -7,7 +7,11 @@ itself (scripts/pg-temp.sh: initdb in a temporary folder, a free loopback port, 
 - recall in one process finds steps another process wrote, with the same hits and scores as SQLite;
 - LISTEN/NOTIFY: `memory watch` sees each committed offload batch;
 - the server restarted mid-run (`pg_ctl restart`): the writer reconnects and goes on, nothing lost;
-- `memory merge` copies SQLite -> PostgreSQL -> SQLite unchanged.
+- `memory merge` copies SQLite -> PostgreSQL -> SQLite unchanged;
+- `worldgpt serve --db postgresql://…` answers the inspection routes as the same store served from SQLite does, and
+  runs a fork through the server into the database (the password kept out of the run's command line);
+- an old-schema database (before `v2-step-counts`) is listed correctly read-only and migrated by the first writer; the
+  per-episode counts then follow inserts and prunes.
 
 Needs the debug build of `worldgpt` and `worldgpt-pg` (`swift build`; WORLDGPT_BIN overrides) and Debian's
 postgresql-15 (scripts/setup.sh installs it). With CI=true a missing server fails instead of skipping.
@@ -25,6 +29,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +61,57 @@ def exported(db: str, out: Path, drop=("createdAt",)) -> dict:
             data = json.dumps(rows, sort_keys=True).encode()
         files[f.name] = data
     return files
+
+
+def timeless(x):
+    """`x` without creation times (a copied step's may differ in its last bit: it passes through Foundation's Date)."""
+    if isinstance(x, dict):
+        return {k: timeless(v) for k, v in x.items() if k not in ("created_at", "timestamp")}
+    if isinstance(x, list):
+        return [timeless(v) for v in x]
+    return x
+
+
+class Served:
+    """A `worldgpt serve` process on a free port; `get`/`post` return the decoded JSON body."""
+
+    def __init__(self, *args: str):
+        self.process = subprocess.Popen([BINARY, "serve", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if "listening on http://" not in line:
+            self.process.kill()
+            raise AssertionError(f"worldgpt serve did not start: {line!r} {self.process.stderr.read()}")
+        self.base = line.split("listening on ")[1].split()[0]
+
+    def request(self, path: str, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, headers={"Content-Type": "application/json"} if data else {})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return json.loads(r.read())
+
+    def get(self, path: str):
+        return self.request(path)
+
+    def post(self, path: str, body):
+        return self.request(path, body)
+
+    def pages(self, path: str, limit: int) -> list:
+        """Every item of a cursor listing, `limit` a page."""
+        items, cursor = [], None
+        sep = "&" if "?" in path else "?"
+        while True:
+            page = self.get(f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""))
+            assert len(page["items"]) <= limit
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+    def close(self):
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.process.stdout.close()
+        self.process.stderr.close()
 
 
 class PostgresStoreTests(unittest.TestCase):
@@ -291,3 +348,111 @@ class PostgresStoreTests(unittest.TestCase):
             worldgpt("memory", "offload-loop", "--db", str(ref), "--episode", n, "--batch", "16", "--dim", "32", "--max-steps", "480")
             self.assertEqual(steps(url, n), steps(str(ref), n), f"episode {n} differs from an uninterrupted SQLite run")
         self.assertEqual(json.loads(worldgpt("memory", "verify", "--db", url, "--json"))["problems"], [])
+
+    def step_counts(self, database: str) -> dict:
+        """Per-episode step counts, counted by PostgreSQL itself (name -> count)."""
+        rows = self.psql("SELECT e.name, count(s.id) FROM episodes e LEFT JOIN steps s ON s.episode_id = e.id GROUP BY e.name ORDER BY 1", database)
+        return {name: int(n) for name, n in (line.split("|") for line in rows.splitlines())}
+
+    def test_serve_over_postgres_answers_as_over_sqlite_and_runs_a_fork(self):
+        url = self.database("served")
+        worldgpt("memory", "merge", url, str(self.tmp / "whole.sqlite"))
+        # A password in the URL (trust authentication ignores it) must reach the store processes and no command line.
+        secret = url.replace("worldgpt@", "worldgpt:s3cret@")
+        pg = Served("--db", secret, "--root", str(self.tmp), "--model", "identity", "--text-encoder", "hashed", "--action-cache", "none")
+        lite = Served("--db", str(self.tmp / "whole.sqlite"), "--root", str(self.tmp))
+        try:
+            counts = self.step_counts("served")
+            self.assertEqual(pg.get("/v1/version")["store_migrations"], ["v1", "v2-step-counts"])
+            self.assertEqual(pg.get("/v1/version")["store_migrations"], lite.get("/v1/version")["store_migrations"])
+            stats = pg.get("/v1/store/stats")
+            self.assertEqual((stats["episodes"], stats["steps"]), (len(counts), sum(counts.values())))
+            self.assertNotIn("s3cret", json.dumps(stats))
+            self.assertEqual(pg.get("/v1/store/verify")["problems"], [])
+
+            episodes = pg.pages("/v1/episodes", 7)
+            self.assertEqual({e["name"]: e["step_count"] for e in episodes}, counts)
+            self.assertEqual(timeless(episodes), timeless(lite.pages("/v1/episodes", 7)))
+            prefix = episodes[3]["name"][:-1]
+            self.assertEqual(timeless(pg.pages("/v1/episodes?prefix=" + urllib.parse.quote(prefix), 2)),
+                             timeless(lite.pages("/v1/episodes?prefix=" + urllib.parse.quote(prefix), 2)))
+            self.assertTrue(all(e["name"].startswith(prefix) for e in pg.pages("/v1/episodes?prefix=" + urllib.parse.quote(prefix), 2)))
+            name = urllib.parse.quote(episodes[1]["name"])
+            steps = pg.pages(f"/v1/episodes/{name}/steps", 4)
+            self.assertEqual(len(steps), counts[episodes[1]["name"]])
+            self.assertEqual(timeless(steps), timeless(lite.pages(f"/v1/episodes/{name}/steps", 4)))
+            for index in (0, len(steps) - 1):
+                self.assertEqual(timeless(pg.get(f"/v1/episodes/{name}/steps/{index}")), timeless(lite.get(f"/v1/episodes/{name}/steps/{index}")))
+                self.assertEqual(pg.get(f"/v1/episodes/{name}/steps/{index}/arrays/input/image"),
+                                 lite.get(f"/v1/episodes/{name}/steps/{index}/arrays/input/image"))
+            search = {"like": f"{episodes[1]['name']}:2", "k": 5}
+            hits = pg.post("/v1/search", search)
+            self.assertEqual(len(hits["items"]), 5)
+            self.assertEqual(hits, lite.post("/v1/search", search))
+            with self.assertRaises(urllib.error.HTTPError) as missing:
+                pg.get("/v1/episodes/no-such-episode/steps")
+            self.assertEqual(missing.exception.code, 404)
+
+            # A run that writes: a fork executed by the server's `worldgpt fork --db postgresql://…`.
+            fork_from = f"{episodes[1]['name']}:1"
+            run = pg.post("/v1/runs", {"kind": "fork", "from": fork_from, "actions": ["push the block", "wait"], "name": "forked"})
+            self.assertNotIn("s3cret", json.dumps(run))
+            deadline = time.time() + 300
+            while run["status"] == "running" and time.time() < deadline:
+                time.sleep(0.5)
+                run = pg.get(f"/v1/runs/{run['id']}")
+            self.assertEqual(run["status"], "succeeded", run.get("error"))
+            after = self.step_counts("served")
+            self.assertEqual(after["forked"], 2)
+            self.assertEqual({e["name"]: e["step_count"] for e in pg.pages("/v1/episodes", 50)}, after)
+            forked = pg.get("/v1/episodes/forked/steps")["items"]
+            self.assertEqual([s["action"] for s in forked], ["push the block", "wait"])
+        finally:
+            pg.close()
+            lite.close()
+
+    def test_old_schema_database_is_listed_then_migrated_to_step_counts(self):
+        url = self.database("oldschema")
+        worldgpt("memory", "merge", url, str(self.tmp / "whole.sqlite"))
+        # Back to the schema of a store written before `v2-step-counts` (v1 only).
+        self.psql("DROP TRIGGER steps_counted_insert ON steps; DROP TRIGGER steps_counted_delete ON steps; "
+                  "DROP TRIGGER steps_counted_move ON steps; DROP FUNCTION worldgpt_steps_counted_insert(), "
+                  "worldgpt_steps_counted_delete(), worldgpt_steps_counted_move(); DROP TABLE episode_step_counts; "
+                  "DELETE FROM worldgpt_migrations WHERE identifier = 'v2-step-counts'", "oldschema")
+        counts = self.step_counts("oldschema")
+        # Read-only opens do not migrate; listings count the steps themselves.
+        self.assertEqual(json.loads(worldgpt("memory", "stats", "--db", url, "--json"))["migrations"], ["v1"])
+        served = Served("--db", url, "--root", str(self.tmp))
+        try:
+            self.assertEqual({e["name"]: e["step_count"] for e in served.pages("/v1/episodes", 5)}, counts)
+        finally:
+            served.close()
+        self.assertEqual(self.psql("SELECT to_regclass('episode_step_counts') IS NULL", "oldschema"), "t")
+        # The first writer migrates: the counts table holds what PostgreSQL counts, and follows inserts and prunes.
+        actions = self.tmp / "extra-actions.txt"
+        actions.write_text("push the block\nwait\nturn left\n")
+        first = sorted(counts)[0]
+        worldgpt("fork", "--model", "identity", *ENCODER, "--db", url, "--from", f"{first}:1", "--actions", str(actions), "--name", "extra")
+        lite_stats = json.loads(worldgpt("memory", "stats", "--db", str(self.tmp / "whole.sqlite"), "--json"))
+        self.assertEqual(json.loads(worldgpt("memory", "stats", "--db", url, "--json"))["migrations"], lite_stats["migrations"])
+        kept = "SELECT e.name, c.steps FROM episode_step_counts c JOIN episodes e ON e.id = c.episode_id ORDER BY 1"
+
+        def table() -> dict:
+            return {name: int(n) for name, n in (line.split("|") for line in self.psql(kept, "oldschema").splitlines())}
+
+        self.assertEqual(table(), {**counts, "extra": 3})
+        self.assertEqual(table(), self.step_counts("oldschema"))
+        worldgpt("memory", "prune", "--db", url, "--keep-last", "3")
+        self.assertEqual(table(), self.step_counts("oldschema"))
+        self.assertTrue(all(n == min(3, counts.get(name, 3)) for name, n in table().items()), table())
+        served = Served("--db", url, "--root", str(self.tmp))
+        try:
+            self.assertEqual({e["name"]: e["step_count"] for e in served.pages("/v1/episodes", 5)}, self.step_counts("oldschema"))
+        finally:
+            served.close()
+        # A schema newer than this build is refused, as the SQLite store refuses one.
+        self.psql("INSERT INTO worldgpt_migrations(identifier) VALUES ('v9-future')", "oldschema")
+        with self.assertRaises(AssertionError) as refused:
+            worldgpt("memory", "stats", "--db", url)
+        self.assertIn("newer than this build knows", str(refused.exception))
+

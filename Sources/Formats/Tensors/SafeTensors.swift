@@ -103,27 +103,107 @@ public enum SafeTensors {
 
     /// The bytes of a safetensors file.
     static func encode(_ tensors: [(name: String, tensor: TensorData)], metadata: [String: String], path: String) throws -> [UInt8] {
+        var out = try header(tensors.map { ($0.name, $0.tensor.dtype, $0.tensor.shape) }, metadata: metadata, path: path)
+        out.reserveCapacity(out.count + tensors.reduce(0) { $0 + $1.tensor.bytes.count })
+        for (_, tensor) in tensors { out += tensor.bytes }
+        return out
+    }
+
+    /// The first bytes of a safetensors file holding `arrays` in the given order: the 8-byte little-endian header
+    /// length and the JSON header, padded with spaces to a multiple of 8 bytes. The one writer of headers (`encode`
+    /// and `StreamWriter` both call it, so both write the same bytes).
+    /// - Throws: `FormatError.invalidValue` for duplicate or reserved names.
+    static func header(_ arrays: [(name: String, dtype: DType, shape: [Int])], metadata: [String: String], path: String) throws -> [UInt8] {
         var header: [String: JSONValue] = [:]
         if !metadata.isEmpty { header["__metadata__"] = .object(metadata.mapValues { .string($0) }) }
         var offset = 0
-        for (name, tensor) in tensors {
+        for (name, dtype, shape) in arrays {
             guard name != "__metadata__", header[name] == nil else {
                 throw FormatError.invalidValue(path: path, reason: "duplicate or reserved tensor name '\(name)'")
             }
+            let byteCount = TensorData.elementCount(shape) * dtype.size
             header[name] = .object([
-                "dtype": .string(codes[tensor.dtype]!),
-                "shape": .array(tensor.shape.map { .number(Double($0)) }),
-                "data_offsets": .array([.number(Double(offset)), .number(Double(offset + tensor.bytes.count))]),
+                "dtype": .string(codes[dtype]!),
+                "shape": .array(shape.map { .number(Double($0)) }),
+                "data_offsets": .array([.number(Double(offset)), .number(Double(offset + byteCount))]),
             ])
-            offset += tensor.bytes.count
+            offset += byteCount
         }
         var json = Array(JSONValue.object(header).serialized().utf8)
         while json.count % 8 != 0 { json.append(0x20) }
         var out = [UInt8]()
-        out.reserveCapacity(8 + json.count + offset)
         out.appendLE(UInt64(json.count))
         out += json
-        for (_, tensor) in tensors { out += tensor.bytes }
         return out
+    }
+}
+
+extension SafeTensors {
+    /// A safetensors file written array after array without holding its bytes: the header (names, shapes, offsets)
+    /// is fixed at creation, then the caller appends exactly the declared bytes in the declared order, and `finish`
+    /// replaces the target atomically (`AtomicFile.Writer`). The bytes equal `SafeTensors.write` of the same arrays.
+    ///
+    /// For files of hundreds of megabytes (packed samples): no second copy of the data in memory, and the writes go
+    /// through one reused buffer. Thread-confined.
+    public final class StreamWriter {
+        private let file: AtomicFile.Writer
+        private let path: String
+        private let expected: Int
+        private var written = 0
+
+        /// Creates the temporary file and writes the header.
+        /// - Throws: `FormatError.invalidValue` for duplicate or reserved names, `FormatError.io` when the file cannot
+        ///   be created or written.
+        public init(url: URL, arrays: [(name: String, dtype: DType, shape: [Int])], metadata: [String: String] = [:]) throws {
+            path = url.path
+            let head = try SafeTensors.header(arrays, metadata: metadata, path: url.path)
+            expected = arrays.reduce(0) { $0 + TensorData.elementCount($1.shape) * $1.dtype.size }
+            do {
+                file = try AtomicFile.Writer(url: url)
+                try head.withUnsafeBytes { try file.append($0) }
+            } catch let error as FormatError {
+                throw error
+            } catch {
+                throw FormatError.io(path: url.path, reason: describeIOError(error))
+            }
+        }
+
+        /// Appends raw array bytes (little-endian elements).
+        /// - Throws: `FormatError.io` when writing fails.
+        public func append(_ bytes: UnsafeRawBufferPointer) throws {
+            precondition(written + bytes.count <= expected, "\(path): more bytes appended than the header declares")
+            do { try file.append(bytes) } catch { throw FormatError.io(path: path, reason: describeIOError(error)) }
+            written += bytes.count
+        }
+
+        /// Appends float32 elements.
+        public func append(floats: [Float]) throws {
+            try floats.withUnsafeBytes { try append($0) }  // x86-64 and arm64 are little-endian
+        }
+
+        /// Appends int64 elements.
+        public func append(int64s: [Int64]) throws {
+            try int64s.withUnsafeBytes { try append($0) }
+        }
+
+        /// Appends `count` zero bytes.
+        public func appendZeros(_ count: Int) throws {
+            var left = count
+            while left > 0 {
+                let n = min(left, Self.zeros.count)
+                try Self.zeros.withUnsafeBytes { try append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                left -= n
+            }
+        }
+
+        private static let zeros = [UInt8](repeating: 0, count: 64 << 10)
+
+        /// Flushes, syncs and renames the file into place.
+        /// - Precondition: every declared byte was appended.
+        /// - Throws: `FormatError.io` when a step fails (the temporary file is removed).
+        public func finish() throws {
+            precondition(written == expected, "\(path): \(written) of the \(expected) declared bytes appended")
+            do { try file.commit() } catch { throw FormatError.io(path: path, reason: describeIOError(error)) }
+        }
     }
 }

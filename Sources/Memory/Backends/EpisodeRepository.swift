@@ -43,6 +43,12 @@ public protocol EpisodeRepository: AnyObject {
     func prune(before date: Date, dryRun: Bool) throws -> Int
     /// The applied migration identifiers.
     func appliedMigrations() throws -> [String]
+    /// Episodes with id greater than `after`, by id, at most `limit` (1…10,000), matching `filter`: one page of an
+    /// inspector's listing, whose cost does not grow with the store's step count (`episode_step_counts`).
+    func episodes(after: Int64?, limit: Int, filter: EpisodeFilter) throws -> Page<EpisodeSummary>
+    /// The steps of `episode` with index greater than `afterIndex`, by index, at most `limit` (1…10,000); the cursor
+    /// is a step index.
+    func steps(episode: String, afterIndex: Int?, limit: Int) throws -> Page<StoredStep>
 }
 
 extension EpisodeRepository {

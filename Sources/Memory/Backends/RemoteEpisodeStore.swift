@@ -179,4 +179,17 @@ public final class RemoteEpisodeStore: EpisodeRepository {
         guard case let .strings(list) = reply else { throw unexpected(reply) }
         return list
     }
+
+    public func episodes(after: Int64?, limit: Int, filter: EpisodeFilter) throws -> Page<EpisodeSummary> {
+        let reply = try call(.episodePage(after: after, limit: limit, scenario: filter.scenario, namePrefix: filter.namePrefix,
+                                          createdAfter: filter.createdAfter, createdBefore: filter.createdBefore))
+        guard case let .episodePage(items, nextCursor) = reply else { throw unexpected(reply) }
+        return Page(items: items, nextCursor: nextCursor)
+    }
+
+    public func steps(episode: String, afterIndex: Int?, limit: Int) throws -> Page<StoredStep> {
+        let reply = try call(.stepPage(episode: episode, afterIndex: afterIndex, limit: limit))
+        guard case let .stepPage(items, nextCursor) = reply else { throw unexpected(reply) }
+        return Page(items: try items.map { try $0.stored() }, nextCursor: nextCursor)
+    }
 }

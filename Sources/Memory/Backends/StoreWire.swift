@@ -79,6 +79,8 @@ public enum StoreRequest: Codable, Sendable {
     case pruneKeepLast(keepLast: Int, dryRun: Bool)
     case pruneBefore(seconds: Double, dryRun: Bool)
     case migrations
+    case episodePage(after: Int64?, limit: Int, scenario: String?, namePrefix: String?, createdAfter: Double?, createdBefore: Double?)
+    case stepPage(episode: String, afterIndex: Int?, limit: Int)
 }
 
 /// The answer to one `StoreRequest`.
@@ -92,6 +94,8 @@ public enum StoreReply: Codable, Sendable {
     case stats(StoreStats)
     case verify(VerifyReport)
     case strings([String])
+    case episodePage(items: [EpisodeSummary], nextCursor: Int64?)
+    case stepPage(items: [WireStoredStep], nextCursor: Int64?)
     case failed(StoreError)
 }
 
@@ -204,6 +208,13 @@ public enum StoreServer {
         case let .pruneKeepLast(keepLast, dryRun): return .count(try store.prune(keepLast: keepLast, dryRun: dryRun))
         case let .pruneBefore(seconds, dryRun): return .count(try store.prune(before: Date(timeIntervalSince1970: seconds), dryRun: dryRun))
         case .migrations: return .strings(try store.appliedMigrations())
+        case let .episodePage(after, limit, scenario, namePrefix, createdAfter, createdBefore):
+            let filter = EpisodeFilter(scenario: scenario, namePrefix: namePrefix, createdAfter: createdAfter, createdBefore: createdBefore)
+            let page = try store.episodes(after: after, limit: limit, filter: filter)
+            return .episodePage(items: page.items, nextCursor: page.nextCursor)
+        case let .stepPage(episode, afterIndex, limit):
+            let page = try store.steps(episode: episode, afterIndex: afterIndex, limit: limit)
+            return .stepPage(items: page.items.map(WireStoredStep.init), nextCursor: page.nextCursor)
         }
     }
 }

@@ -30,6 +30,12 @@ public struct Page<Item: Sendable>: Sendable {
     public var items: [Item]
     /// Pass this as `after` to get the next page; nil when this page is the last.
     public var nextCursor: Int64?
+
+    /// A page (each backend fills it its own way).
+    public init(items: [Item], nextCursor: Int64?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
 }
 
 extension EpisodeStore {

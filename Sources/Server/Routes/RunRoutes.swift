@@ -31,7 +31,7 @@ extension ServerState {
 
     /// The CLI arguments of a run (its inputs are written into `folder`).
     func runArguments(_ run: RunRequest, folder: URL) throws -> [String] {
-        let store = configuration.store.path
+        let store = configuration.store.argument
         let trace = folder.appendingPathComponent("trace.jsonl").path
         func data() throws -> String {
             guard let data = run.data else { throw ServeError.badRequest("a \(run.kind.rawValue) run needs `data` (a dataset YAML or SimWorld folder inside the root)") }
@@ -75,7 +75,7 @@ extension ServerState {
             let body = try await Wire.decode(RunRequest.self, from: request, limit: self.configuration.maxBodyBytes)
             let key = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value
             let binary = try self.worldgptBinary()
-            let writes: URL? = body.kind == .rollout || body.kind == .fork ? self.configuration.store : nil
+            let writes: ServedStore? = body.kind == .rollout || body.kind == .fork ? self.configuration.store : nil
             let (info, created) = try await self.runs.start(kind: body.kind, key: key, binary: binary, writes: writes) { folder in
                 try self.runArguments(body, folder: folder)
             }
@@ -121,13 +121,13 @@ extension ServerState {
             if let split = body.split { arguments += ["--split", split] }
             if let action = body.action { arguments += ["--action", action] }
             if let episode = body.episode {
-                if let run = await self.runs.activeWriter(of: self.configuration.store) {
+                if let run = await self.runs.activeWriter(of: self.configuration.store.key) {
                     throw ServeError.conflict("run \(run) is writing the store; predict without `episode`, or wait")
                 }
-                arguments += ["--db", self.configuration.store.path, "--episode", episode]
+                arguments += ["--db", self.configuration.store.argument, "--episode", episode]
             }
             arguments += self.configuration.runtimeArguments
-            let output = try await ChildProcess.run(try self.worldgptBinary(), arguments)
+            let output = try await ChildProcess.run(try self.worldgptBinary(), arguments, environment: self.configuration.store.environment)
             guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
                   let trace = try? JSONDecoder().decode(TraceLine.self, from: Data(line.utf8)) else {
                 throw ServeError.childFailed(command: "worldgpt predict", status: 0, stderr: "no JSON line in its output: \(output.suffix(500))")
@@ -165,11 +165,13 @@ extension ServerState {
 /// Runs a child process to its end and returns its standard output.
 enum ChildProcess {
     /// - Throws: `ServeError.childFailed` with the end of its standard error when it exits non-zero.
-    static func run(_ binary: URL, _ arguments: [String]) async throws -> String {
+    /// - Parameter environment: variables added to this process's environment for the child.
+    static func run(_ binary: URL, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
             let process = Process()
             process.executableURL = binary
             process.arguments = arguments
+            if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
             process.standardInput = FileHandle.nullDevice
             let out = Pipe(), err = Pipe()
             process.standardOutput = out

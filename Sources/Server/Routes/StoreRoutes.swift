@@ -1,6 +1,7 @@
 // The memory routes: stats, verify, episodes and their steps (cursor pages), a step's evidence and arrays, search,
-// export and prune. Each request opens the store itself (an EpisodeStore is confined to one thread), read-only
-// unless it writes, so the routes see the last commit of a rollout that is writing.
+// export and prune, over any `EpisodeRepository` (an SQLite file or a PostgreSQL database: StoreAccess.swift). Each
+// request reads through its own store (stores are confined to one thread), read-only unless it writes, so the routes
+// see the last commit of a rollout that is writing.
 import Agent
 import Formats
 import Foundation
@@ -8,56 +9,28 @@ import Hummingbird
 import Memory
 
 extension ServerState {
-    /// The store a request names with `?store=PATH` (inside the root), or the server's `--db`.
-    func storeURL(_ request: Request) throws -> URL {
-        guard let named = request.query("store") else { return configuration.store }
-        let url = try paths.resolve(named)
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else { throw ServeError.notFound("store `\(named)`") }
-        guard !isFolder.boolValue else { throw ServeError.badRequest("store `\(named)` is a folder, not an episode store") }
-        return url
-    }
-
-    func openForReading(_ request: Request) throws -> EpisodeStore {
-        let url = try storeURL(request)
-        do {
-            return try EpisodeStore(url: url, readOnly: true)
-        } catch let error as StoreError where request.query("store") != nil {
-            // A file the request named that does not open as an episode store is the request's mistake.
-            throw ServeError.badRequest("`\(request.query("store") ?? "")` is not a readable episode store: \(error.description)")
-        }
-    }
-
-    /// The store opened for writing, refused with 409 while one of this server's runs writes it.
-    func openForWriting(_ request: Request) async throws -> EpisodeStore {
-        let url = try storeURL(request)
-        if let run = await runs.activeWriter(of: url) {
-            throw ServeError.conflict("run \(run) is writing \(url.lastPathComponent); wait for it or cancel it (POST /v1/runs/\(run)/cancel)")
-        }
-        return try EpisodeStore(url: url)
-    }
-
     func addStoreRoutes(to router: Router<ServeContext>) {
         let v1 = router.group("v1")
         v1.get("health") { _, _ in try Wire.json(Health(status: "ok")) }
         v1.get("version") { request, _ in
-            let store = try self.openForReading(request)
+            let migrations = try self.reading(request) { try $0.appliedMigrations() }
             return try Wire.json(VersionInfo(server: APIVersion.server, api: APIVersion.api, storeFormat: EpisodeStore.formatName,
-                                             storeMigrations: try store.appliedMigrations()))
+                                             storeMigrations: migrations))
         }
-        v1.get("store/stats") { request, _ in try Wire.json(try self.openForReading(request).stats()) }
-        v1.get("store/verify") { request, _ in try Wire.json(try self.openForReading(request).verify()) }
+        v1.get("store/stats") { request, _ in try Wire.json(try self.reading(request) { try $0.stats() }) }
+        v1.get("store/verify") { request, _ in try Wire.json(try self.reading(request) { try $0.verify() }) }
 
         v1.get("episodes") { request, _ in
             let filter = EpisodeFilter(
                 scenario: request.query("scenario"), namePrefix: request.query("prefix"),
                 createdAfter: try Self.time(request, "created_after"), createdBefore: try Self.time(request, "created_before"))
-            let page = try self.openForReading(request).episodes(after: try Self.cursor(request), limit: try request.queryInt("limit") ?? 50, filter: filter)
+            let after = try Self.cursor(request), limit = try request.queryInt("limit") ?? 50
+            let page = try self.reading(request) { try $0.episodes(after: after, limit: limit, filter: filter) }
             return try Wire.json(EpisodeList(items: page.items, nextCursor: page.nextCursor.map(String.init)))
         }
         v1.get("episodes/:episode/steps") { request, context in
-            let page = try self.openForReading(request).steps(
-                episode: try context.parameter("episode"), afterIndex: try Self.cursor(request).map(Int.init), limit: try request.queryInt("limit") ?? 100)
+            let episode = try context.parameter("episode"), after = try Self.cursor(request).map(Int.init), limit = try request.queryInt("limit") ?? 100
+            let page = try self.reading(request) { try $0.steps(episode: episode, afterIndex: after, limit: limit) }
             return try Wire.json(StepList(items: page.items.map(StepSummary.init), nextCursor: page.nextCursor.map(String.init)))
         }
         v1.get("episodes/:episode/steps/:index") { request, context in
@@ -84,21 +57,21 @@ extension ServerState {
         v1.post("export") { request, _ in
             let body = try await Wire.decode(ExportRequest.self, from: request, limit: self.configuration.maxBodyBytes)
             let out = try self.paths.resolve(body.out)
-            let n = try self.openForReading(request).export(to: out)
+            let n = try self.reading(request) { try $0.export(to: out) }
             return try Wire.json(ExportResult(steps: n, out: out.path))
         }
         v1.post("prune") { request, _ in
             let body = try await Wire.decode(PruneRequest.self, from: request, limit: self.configuration.maxBodyBytes)
             guard (body.keepLast == nil) != (body.before == nil) else { throw ServeError.badRequest("give exactly one of keep_last or before") }
             let dryRun = body.dryRun ?? false
-            let store = dryRun ? try self.openForReading(request) : try await self.openForWriting(request)
-            let n: Int
+            let prune: (any EpisodeRepository) throws -> Int
             if let keepLast = body.keepLast {
-                n = try store.prune(keepLast: keepLast, dryRun: dryRun)
+                prune = { try $0.prune(keepLast: keepLast, dryRun: dryRun) }
             } else {
                 guard let date = Self.date(body.before ?? "") else { throw ServeError.badRequest("`before` must be an ISO 8601 date (2026-11-25 or 2026-11-25T10:00:00Z)") }
-                n = try store.prune(before: date, dryRun: dryRun)
+                prune = { try $0.prune(before: date, dryRun: dryRun) }
             }
+            let n = dryRun ? try self.reading(request, prune) : try await self.writing(request, prune)
             return try Wire.json(PruneResult(steps: n, dryRun: dryRun))
         }
     }
@@ -106,7 +79,7 @@ extension ServerState {
     func step(_ request: Request, _ context: ServeContext) throws -> StoredStep {
         let episode = try context.parameter("episode"), indexText = try context.parameter("index")
         guard let index = Int(indexText) else { throw ServeError.badRequest("step index must be an integer (got `\(indexText)`)") }
-        guard let step = try openForReading(request).steps(StepReference(episode: episode, index: index)).first else {
+        guard let step = try reading(request, { try $0.steps(StepReference(episode: episode, index: index)) }).first else {
             throw ServeError.notFound("step \(episode):\(index)")
         }
         return step
@@ -124,11 +97,14 @@ extension ServerState {
     }
 
     func search(_ body: SearchRequest, request: Request) throws -> SearchResult {
+        try reading(request) { try search(body, store: $0) }
+    }
+
+    func search(_ body: SearchRequest, store: any EpisodeRepository) throws -> SearchResult {
         let given = [body.like != nil, body.text != nil, body.vector != nil].filter { $0 }.count
         guard given == 1 else { throw ServeError.badRequest("give exactly one of like (EPISODE:STEP), text or vector") }
         let k = body.k ?? 5
         guard (1...1000).contains(k) else { throw ServeError.badRequest("k must be in 1...1000 (got \(k))") }
-        let store = try openForReading(request)
         var weights = RecallWeights(state: body.stateWeight ?? 1, action: body.actionWeight ?? 0, recency: body.recencyWeight ?? 0, halfLife: body.halfLife ?? 50)
         let query: RecallQuery
         if let like = body.like {

@@ -63,7 +63,7 @@ actor RunManager {
         var info: RunInfo
         var process: Process?
         var folder: URL
-        var writes: URL?
+        var writes: String?
     }
 
     private var entries: [String: Entry] = [:]
@@ -71,8 +71,13 @@ actor RunManager {
     private var byKey: [String: String] = [:]
     private var counter = 0
     let folder: URL
+    /// Variables added to every run's environment (`PGPASSWORD` of a PostgreSQL store, kept out of command lines).
+    let environment: [String: String]
 
-    init(folder: URL) { self.folder = folder }
+    init(folder: URL, environment: [String: String] = [:]) {
+        self.folder = folder
+        self.environment = environment
+    }
 
     /// The run folder's trace file.
     func traceURL(_ id: String) throws -> URL {
@@ -88,25 +93,25 @@ actor RunManager {
 
     func list() -> [RunInfo] { order.compactMap { try? info($0) } }
 
-    /// The id of a running run that writes `store`, if any.
-    func activeWriter(of store: URL) -> String? {
-        order.first { id in entries[id]?.info.status == .running && entries[id]?.writes?.path == store.path }
+    /// The id of a running run that writes `store` (a `ServedStore.key`), if any.
+    func activeWriter(of store: String) -> String? {
+        order.first { id in entries[id]?.info.status == .running && entries[id]?.writes == store }
     }
 
     /// Starts a run (or, with a known idempotency key, returns it; a failed or cancelled one is started again and
     /// resumes from what its store already holds).
     /// - Parameters:
     ///   - command: builds the CLI arguments from the run's folder (where it may write inputs such as an action file).
-    ///   - writes: the store the run writes, refused with 409 while another run writes it.
-    func start(kind: RunKind, key: String?, binary: URL, writes: URL?, command: (URL) throws -> [String]) throws -> (RunInfo, created: Bool) {
+    ///   - writes: the store the run writes (its `ServedStore.key`), refused with 409 while another run writes it.
+    func start(kind: RunKind, key: String?, binary: URL, writes: ServedStore?, command: (URL) throws -> [String]) throws -> (RunInfo, created: Bool) {
         if let key, let id = byKey[key], let entry = entries[id] {
             if entry.info.kind != kind { throw ServeError.conflict("idempotency key `\(key)` belongs to run \(id), a \(entry.info.kind.rawValue)") }
             if entry.info.status == .running || entry.info.status == .succeeded { return (try info(id), false) }
             try launch(id, binary: binary)
             return (try info(id), false)
         }
-        if let writes, let other = activeWriter(of: writes) {
-            throw ServeError.conflict("run \(other) is writing \(writes.lastPathComponent); wait for it or cancel it (POST /v1/runs/\(other)/cancel)")
+        if let writes, let other = activeWriter(of: writes.key) {
+            throw ServeError.conflict("run \(other) is writing \(writes.name); wait for it or cancel it (POST /v1/runs/\(other)/cancel)")
         }
         counter += 1
         let id = String(format: "run-%04d", counter)
@@ -121,7 +126,7 @@ actor RunManager {
         entries[id] = Entry(
             info: RunInfo(id: id, kind: kind, status: .running, createdAt: Date().timeIntervalSince1970, command: ["worldgpt"] + arguments,
                           traceLines: 0, idempotencyKey: key, attempts: 0),
-            process: nil, folder: runFolder, writes: writes)
+            process: nil, folder: runFolder, writes: writes?.key)
         order.append(id)
         if let key { byKey[key] = id }
         try launch(id, binary: binary)
@@ -136,6 +141,7 @@ actor RunManager {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["--default-signal=TERM,INT", binary.path] + Array(entry.info.command.dropFirst())
         process.currentDirectoryURL = entry.folder
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let log = entry.folder.appendingPathComponent("log.txt")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         guard let handle = try? FileHandle(forWritingTo: log) else { throw ServeError.notConfigured("cannot write \(log.path)") }
