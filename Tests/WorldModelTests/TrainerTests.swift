@@ -281,12 +281,28 @@ final class TrainingRecipeTests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.url.appendingPathComponent("selection.json"))) as! [String: Any]
         let candidates = json["candidates"] as! [[String: Double]]
         XCTAssertEqual(candidates.map { Int($0["step"]!) }, [0, 20, 40, 60])
-        let best = candidates.max { $0["cosine"]! < $1["cosine"]! }!
+        // The rule, worked out from the recorded scores: the best trained checkpoint if it beats the base alone (step
+        // 0) by more than the margin, else the base.
+        let trained = candidates.dropFirst().max { $0["cosine"]! < $1["cosine"]! }!
+        let best = trained["cosine"]! > candidates[0]["cosine"]! + 0.05 ? trained : candidates[0]
         XCTAssertEqual(json["selected_step"] as? Int, Int(best["step"]!))
         XCTAssertEqual(summary.selectedStep, Int(best["step"]!))
         // final/ scores on the held-out episodes what the selection recorded for it.
         let final = try NativeWorldModel.load(from: dir.url.appendingPathComponent("final"))
         trainer.model.store.values = final.store.values
         XCTAssertEqual(try trainer.heldOutScore(), best["cosine"]!, accuracy: 1e-9)
+    }
+
+    func testACheckpointMustBeatTheBaseAloneByTheMargin() throws {
+        var selection = CheckpointSelection()
+        try selection.consider(step: 0, score: 80.00, values: [])
+        try selection.consider(step: 100, score: 80.03, values: [1])
+        XCTAssertEqual(selection.best?.step, 0, "0.03 above the base is within the held-out noise")
+        try selection.consider(step: 200, score: 80.07, values: [2])
+        XCTAssertEqual(selection.best?.step, 200)
+        try selection.consider(step: 300, score: 80.08, values: [3])
+        XCTAssertEqual(selection.best?.step, 300, "between trained checkpoints the better one wins")
+        XCTAssertEqual(selection.best?.values, [3])
+        XCTAssertThrowsError(try selection.consider(step: 400, score: .nan, values: []))
     }
 }
