@@ -95,10 +95,10 @@ public struct AblationTable: Equatable, Sendable {
     }
 
     /// The summary columns after the step columns: `17–N` (the steps beyond the runtime's 16-step window) for rollouts
-    /// longer than 16 steps, then the mean over all steps.
+    /// longer than 32 steps (up to 32 it is the last step column already), then the mean over all steps.
     public var summaryColumns: [ClosedRange<Int>] {
         let n = max(steps, 1)
-        return n > 16 ? [17...n, 1...n] : [1...n]
+        return n > 32 ? [17...n, 1...n] : [1...n]
     }
 
     /// A column's heading: `step 3`, `4–8`, `17–64`; the last summary column is `mean`.
