@@ -10,7 +10,8 @@ import WorldModel
 public enum ToldActionYardstick {
     /// One row of the report: mean cosine ×100 on the test split's unimodal modes, per modality and over them.
     public struct Row: Equatable, Sendable {
-        /// `identity`, `ridge`, `told ridge`, `told ridge+knowledge` or (worlds with a switch) `told switch ridge`.
+        /// `identity`, `ridge`, `told ridge`, `told ridge+knowledge`; worlds with a switch: `ridge+memory`,
+        /// `ridge+recall`, `told switch ridge`.
         public var name: String
         /// Per modality.
         public var cosine: [Modality: Double]
@@ -26,7 +27,9 @@ public enum ToldActionYardstick {
     /// scenario's KB transitions of the same true action) on `world`'s test split, fitted on its train split. In a
     /// world with a hidden switch, also `told switch ridge`: the one-hot of the action the dynamics ran (the named
     /// action after the switch), so `told switch ridge − told ridge` is what knowing the switch gives a linear
-    /// model; every row then also reports the steps after every switch (`late`).
+    /// model; every row then also reports the steps after every switch (`late`). With `textEncoder`, a switched world
+    /// also gets `ridge+memory` (the previous step as the ridge's memory item) and `ridge+recall` (the episode's most
+    /// recent earlier step with the same true action instead: a perfect same-action recall, told by the generator).
     /// - Throws: `WorldModelError` from fitting or evaluation; the encoder's errors.
     public static func measure(_ world: GeneratedWorld, textEncoder: (any Embedder)?) throws -> [Row] {
         let modes = world.config.modalities.map { TaskMode(inputs: [$0], targets: [$0]) }
@@ -78,6 +81,30 @@ public enum ToldActionYardstick {
                 }
             }
             rows.append(try row("ridge", try RidgeModel.train(samples: heard(train), modes: modes, features: RidgeFeatureSet()), heard(test)))
+            if switched {
+                // The window against a told recall, both read by the ridge's one memory item (its change and action):
+                // `ridge+memory` gets the previous step, `ridge+recall` the episode's most recent earlier step with the
+                // same named action (the generator's id: a perfect similarity recall over the episode, however far back).
+                func remembered(_ split: Split, recall: Bool) -> [EvaluationSample] {
+                    let sims = world.transitions(in: split), plain = heard(samples(split))
+                    var byEpisode: [Int: [Int: Int]] = [:]  // episode → step → index in the split
+                    for (i, t) in sims.enumerated() { byEpisode[t.episode, default: [:]][t.step] = i }
+                    return plain.enumerated().map { i, sample in
+                        let sim = sims[i], steps = byEpisode[sim.episode] ?? [:]
+                        let source = recall
+                            ? (0..<sim.step).reversed().first { steps[$0].map { sims[$0].action == sim.action } ?? false }
+                            : (sim.step > 0 ? sim.step - 1 : nil)
+                        guard let step = source, let j = steps[step] else { return sample }
+                        let t = plain[j].transition
+                        return EvaluationSample(transition: sample.transition,
+                                                memory: [MemoryItem(state0: t.state0, action: t.action, state1: t.state1, stepsAgo: sim.step - step)])
+                    }
+                }
+                for (name, recall) in [("ridge+memory", false), ("ridge+recall", true)] {
+                    let model = try RidgeModel.train(samples: remembered(.train, recall: recall), modes: modes, features: RidgeFeatureSet(memory: true))
+                    rows.append(try row(name, model, remembered(.test, recall: recall)))
+                }
+            }
         }
         rows.append(try row("told ridge", try RidgeModel.train(samples: train, modes: modes, features: RidgeFeatureSet()), test))
         rows.append(try row("told ridge+knowledge", try RidgeModel.train(samples: train, modes: modes, features: RidgeFeatureSet(knowledge: true)), test))
