@@ -16,7 +16,7 @@ struct AblationOptions: ParsableArguments {
     var reflector: String?
     @Option(name: .long, help: "ablation: episodes of the sequences split to roll out (default: all).")
     var episodes: Int?
-    @Option(name: .long, help: "ablation: rollout steps per episode.")
+    @Option(name: .long, help: "ablation: rollout steps per episode (at most the episodes' length; long-horizon worlds: 64, and the table then adds steps 17–64, beyond the runtime's 16-step window).")
     var steps = 7
     @Option(name: .long, help: "ablation: recent steps given as memory in the memory variants.")
     var history = 3
@@ -24,7 +24,7 @@ struct AblationOptions: ParsableArguments {
     var budget: Int?
     @Option(name: .long, help: "ablation: the runtime filter's settings (JSON: threshold, duplicate_cosine, mmr_lambda, budget); --budget overrides its budget.")
     var filter: String?
-    @Option(name: .long, help: "ablation: folder for ablation.csv and ablation.svg; with --shard: for the shard's scores file (default: the current folder).")
+    @Option(name: .long, help: "ablation: folder for ablation.csv (every step), ablation.md (the printed table) and ablation.svg (one line per variant); with --shard: for the shard's scores file (default: the current folder).")
     var reportDir: String?
     @Option(name: .long, help: "ablation: the dataset YAML whose episodes are rolled out (default: --data itself, or its sequences split when a folder).")
     var sequences: String?
@@ -122,7 +122,7 @@ enum AblationReport {
         try report(AblationTable(merging: parts), source: parts[0].source, reportDir: reportDir)
     }
 
-    /// Prints the table with its headline differences and writes ablation.csv and ablation.svg.
+    /// Prints the table with its headline differences and writes ablation.csv, ablation.md and ablation.svg.
     static func report(_ table: AblationTable, source: String, reportDir: String?) throws {
         print("Ablation: cosine ×100 to the true next state, mean over modalities (\(table.episodes) episodes of \(source))")
         print(table.text())
@@ -141,10 +141,21 @@ enum AblationReport {
                 }
             }
         }
+        // Long rollouts: the steps beyond the runtime's 16-step window, where only what memory recalls from earlier in
+        // the episode can help.
+        if table.steps > 16 {
+            let late = 17...table.steps
+            for (with, without) in [("+memory", "base"), ("+all", "base"), ("ridge+memory", "ridge")] {
+                if let m = table.mean(with, steps: late), let b = table.mean(without, steps: late) {
+                    print(String(format: "%@ vs %@ over steps 17–%d: %+.2f points", with, without, late.upperBound, m - b))
+                }
+            }
+        }
         let dir = URL(fileURLWithPath: reportDir ?? ".")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try AtomicFile.write(Data(table.csv().utf8), to: dir.appendingPathComponent("ablation.csv"))
+        try AtomicFile.write(Data(table.markdown().utf8), to: dir.appendingPathComponent("ablation.md"))
         try AtomicFile.write(Data(table.svg().utf8), to: dir.appendingPathComponent("ablation.svg"))
-        print("wrote \(dir.appendingPathComponent("ablation.csv").path) and ablation.svg")
+        print("wrote \(dir.appendingPathComponent("ablation.csv").path), ablation.md and ablation.svg")
     }
 }

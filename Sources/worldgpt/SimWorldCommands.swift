@@ -26,6 +26,12 @@ extension SimWorldCommand {
                 reversed and scaled actuators, couplings); hidden state never shows in a single observation. The oracles printed at the end are \
                 cosine ×100 on `test`: (a) true dynamics, (b) without the scenario, (c) without history, \
                 (e) state+action only, (d) identity. See docs/simworld.md.
+
+                Long horizons: --switch rewire|reverse with --steps 64 gives every episode one hidden switch at a random \
+                step in 2…16 (switch_first/switch_last in the config): from then on some named controls act as other \
+                controls (rewire) or reversed (reverse), so what an action did long ago, not in the last few steps, \
+                says what it does now. The switch is generator-only (world.json); (f) prints what knowing it is worth. \
+                Example: worldgpt simworld generate --config examples/simworld-plant-long.yaml --out /tmp/long
                 """)
 
         @Option(name: .long, help: "Output folder (created; existing files with the same names are overwritten).")
@@ -49,6 +55,12 @@ extension SimWorldCommand {
         @Option(name: .long, help: "Random seed; the same seed gives byte-identical output (default 1).")
         var seed: UInt64?
 
+        @Option(name: .long, help: "Hidden switch once per episode: none (default), rewire (controls act as other controls from then on) or reverse (controls act reversed); needs --steps above switch_last (15), e.g. 64.")
+        var `switch`: String?
+
+        @Option(name: .long, help: "With --switch: how many controls it touches (0 = all; default 0).")
+        var switchControls: Int?
+
         @Flag(name: .long, help: "Also render mp4/wav/jpg/txt media and take embeddings from the media encoders.")
         var media = false
 
@@ -63,6 +75,13 @@ extension SimWorldCommand {
             if let steps { worldConfig.steps = steps }
             if let seed { worldConfig.seed = seed }
             if media { worldConfig.media = true }
+            if let name = self.switch {
+                guard let kind = SwitchKind(rawValue: name) else {
+                    throw ValidationError("--switch \(name): unknown (known: \(SwitchKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                worldConfig.switchKind = kind
+            }
+            if let switchControls { worldConfig.switchControls = switchControls }
             try worldConfig.validate()
             let reporter = SimWorldProgressLine(enabled: !quiet)
             let started = Date()
@@ -85,7 +104,9 @@ extension SimWorldCommand {
                 cosine ×100 on its test split's unimodal modes for identity, ridge (the action sentence's embedding, \
                 as the runtime sees it), told ridge (a one-hot of the true action meaning instead) and told \
                 ridge+knowledge (plus the mean change of the same scenario's kb transitions of the same true \
-                action). Action identities exist only here: the runtime and training never read them.
+                action). Action identities exist only here: the runtime and training never read them. A world with a \
+                hidden switch adds told switch ridge (a one-hot of the action the dynamics ran, i.e. told the switch) \
+                and a column over the steps after every switch.
                 """)
 
         @Option(name: .long, help: "A flat YAML world config (see examples/simworld-*.yaml).")
@@ -103,10 +124,15 @@ extension SimWorldCommand {
             let rows = try ToldActionYardstick.measure(world, textEncoder: CachedEmbedder(cache: encoderOptions.cache(for: encoder)))
             let modalities = worldConfig.modalities
             print("test split, unimodal modes, cosine ×100 (actions embedded by \(encoder.name) for `ridge`)")
-            print("variant".padding(toLength: 22, withPad: " ", startingAt: 0) + (modalities.map(\.rawValue) + ["mean"]).map { $0.leftPadded(9) }.joined())
+            let late = worldConfig.switchKind == .none ? [] : ["\(worldConfig.switchLast + 2)–\(worldConfig.steps)"]
+            print("variant".padding(toLength: 22, withPad: " ", startingAt: 0) + (modalities.map(\.rawValue) + ["mean"] + late).map { $0.leftPadded(9) }.joined())
             for row in rows {
-                let cells = modalities.map { m in row.cosine[m].map { String(format: "%.2f", $0) } ?? "-" } + [String(format: "%.2f", row.mean)]
+                var cells = modalities.map { m in row.cosine[m].map { String(format: "%.2f", $0) } ?? "-" } + [String(format: "%.2f", row.mean)]
+                if !late.isEmpty { cells.append(row.late.map { String(format: "%.2f", $0) } ?? "-") }
                 print(row.name.padding(toLength: 22, withPad: " ", startingAt: 0) + cells.map { $0.leftPadded(9) }.joined())
+            }
+            if !late.isEmpty {
+                print("told switch ridge: the one-hot of the action the dynamics ran (after the hidden switch), the last column over steps \(late[0])")
             }
         }
     }

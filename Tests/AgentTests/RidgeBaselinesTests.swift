@@ -84,4 +84,25 @@ final class ToldActionYardstickTests: XCTestCase {
         // Without an encoder the sentence row is left out.
         XCTAssertEqual(try ToldActionYardstick.measure(world, textEncoder: nil).map(\.name), ["identity", "told ridge", "told ridge+knowledge"])
     }
+
+    func testBeingToldTheSwitchBeatsBeingToldTheNamedActionAfterTheSwitch() throws {
+        var config = WorldConfig()
+        (config.scenarios, config.episodes, config.steps, config.dimension, config.seed) = (3, 20, 24, 32, 5)
+        config.family = "plant"
+        config.modalities = [.image]
+        config.switchKind = .rewire
+        (config.switchFirst, config.switchLast) = (1, 3)
+        let world = try WorldGenerator(config).generate()
+        let rows = try ToldActionYardstick.measure(world, textEncoder: TableEmbedder())
+        XCTAssertEqual(rows.map(\.name), ["identity", "ridge", "ridge+memory", "ridge+recall", "told ridge", "told ridge+knowledge", "told switch ridge"])
+        let late = Dictionary(uniqueKeysWithValues: rows.map { ($0.name, $0.late) })
+        // After the switch every action is rewired: the one-hot of what ran says what the named action no longer does.
+        XCTAssertGreaterThan(try XCTUnwrap(late["told switch ridge"] ?? nil), try XCTUnwrap(late["told ridge"] ?? nil) + 0.5)
+        XCTAssertGreaterThan(try XCTUnwrap(late["ridge+memory"] ?? nil), try XCTUnwrap(late["identity"] ?? nil))
+        // Without a switch there is neither the late column nor the switch rows.
+        config.switchKind = .none
+        let plain = try ToldActionYardstick.measure(try WorldGenerator(config).generate(), textEncoder: TableEmbedder())
+        XCTAssertEqual(plain.map(\.name), ["identity", "ridge", "told ridge", "told ridge+knowledge"])
+        XCTAssertTrue(plain.allSatisfy { $0.late == nil })
+    }
 }

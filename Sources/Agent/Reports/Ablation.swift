@@ -59,6 +59,15 @@ public struct AblationTable: Equatable, Sendable {
     /// Episodes scored.
     public var episodes: Int
 
+    /// A table from its cells (runs build it with `init(merging:)`).
+    public init(variants: [String], steps: Int, modalities: [Modality], cosine: [String: [[Modality: Double]]], episodes: Int) {
+        self.variants = variants
+        self.steps = steps
+        self.modalities = modalities
+        self.cosine = cosine
+        self.episodes = episodes
+    }
+
     /// Mean over modalities at `step` (1-based) for `variant`, nil when nothing was scored.
     public func mean(_ variant: String, step: Int) -> Double? {
         guard let rows = cosine[variant], step >= 1, step <= rows.count, !rows[step - 1].isEmpty else { return nil }
@@ -71,19 +80,62 @@ public struct AblationTable: Equatable, Sendable {
         return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
     }
 
-    /// A terminal table: one row per variant, one column per step (mean over modalities), then the mean.
+    /// The step columns of the printed tables: every step up to 16 steps; for longer rollouts steps 1, 2, 3, then
+    /// 4–8, 9–16 and blocks of 16 (17–32, 33–48, …), so a 64-step table stays readable (the CSV keeps every step).
+    public static func columns(steps: Int) -> [ClosedRange<Int>] {
+        let n = max(steps, 1)
+        guard n > 16 else { return (1...n).map { $0...$0 } }
+        var result: [ClosedRange<Int>] = [1...1, 2...2, 3...3, 4...8, 9...16]
+        var start = 17
+        while start <= n {
+            result.append(start...min(start + 15, n))
+            start += 16
+        }
+        return result
+    }
+
+    /// The summary columns after the step columns: `17–N` (the steps beyond the runtime's 16-step window) for rollouts
+    /// longer than 32 steps (up to 32 it is the last step column already), then the mean over all steps.
+    public var summaryColumns: [ClosedRange<Int>] {
+        let n = max(steps, 1)
+        return n > 32 ? [17...n, 1...n] : [1...n]
+    }
+
+    /// A column's heading: `step 3`, `4–8`, `17–64`; the last summary column is `mean`.
+    static func heading(_ range: ClosedRange<Int>, isMean: Bool) -> String {
+        if isMean { return "mean" }
+        return range.count == 1 ? "step \(range.lowerBound)" : "\(range.lowerBound)–\(range.upperBound)"
+    }
+
+    /// The headings and cells of the printed tables (mean over modalities and the column's steps).
+    private func grid() -> (headings: [String], rows: [(variant: String, cells: [String])]) {
+        let stepColumns = Self.columns(steps: self.steps), summary = summaryColumns
+        let columns = stepColumns + summary
+        let headings = stepColumns.map { Self.heading($0, isMean: false) }
+            + summary.enumerated().map { Self.heading($1, isMean: $0 == summary.count - 1) }
+        let rows = variants.map { v in (v, columns.map { range in mean(v, steps: range).map { String(format: "%.2f", $0) } ?? "-" }) }
+        return (headings, rows)
+    }
+
+    /// A terminal table: one row per variant, one column per step (longer rollouts: per block of steps, see
+    /// `columns(steps:)`), then the mean (and `17–N` beyond 16 steps), all means over modalities.
     public func text() -> String {
-        var lines: [String] = []
+        let (headings, rows) = grid()
         let nameWidth = max(12, variants.map(\.count).max() ?? 0)
-        let header = ["variant".padding(toLength: nameWidth, withPad: " ", startingAt: 0)] + (1...max(steps, 1)).map { "step \($0)".leftPadded(8) } + ["mean".leftPadded(8)]
-        lines.append(header.joined(separator: " "))
-        for v in variants {
-            var row = [v.padding(toLength: nameWidth, withPad: " ", startingAt: 0)]
-            for s in 1...max(steps, 1) { row.append((mean(v, step: s).map { String(format: "%.2f", $0) } ?? "-").leftPadded(8)) }
-            row.append((mean(v, steps: 1...max(steps, 1)).map { String(format: "%.2f", $0) } ?? "-").leftPadded(8))
-            lines.append(row.joined(separator: " "))
+        var lines = [(["variant".padding(toLength: nameWidth, withPad: " ", startingAt: 0)] + headings.map { $0.leftPadded(8) }).joined(separator: " ")]
+        for (v, cells) in rows {
+            lines.append(([v.padding(toLength: nameWidth, withPad: " ", startingAt: 0)] + cells.map { $0.leftPadded(8) }).joined(separator: " "))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The same table in Markdown (written as `ablation.md`).
+    public func markdown() -> String {
+        let (headings, rows) = grid()
+        var out = "| variant | " + headings.joined(separator: " | ") + " |\n"
+        out += "|---|" + String(repeating: "---:|", count: headings.count) + "\n"
+        for (v, cells) in rows { out += "| \(v) | " + cells.joined(separator: " | ") + " |\n" }
+        return out
     }
 
     /// CSV: `variant,step,modality,cosine` with one row per cell, plus `mean` rows over modalities.
@@ -99,13 +151,16 @@ public struct AblationTable: Equatable, Sendable {
         return out
     }
 
-    /// The SVG chart of mean cosine against rollout step, one line per variant.
+    /// The SVG chart of mean cosine against rollout step, one line per variant. Beyond 16 steps the points are
+    /// joined without markers, the x axis is labelled every 8 steps and a dashed line marks the end of the
+    /// runtime's 16-step window.
     public func svg() -> String {
         LineChart(
             title: "Cosine ×100 to the true next state, by rollout step (\(episodes) episodes)", xLabel: "rollout step",
             yLabel: "cosine ×100",
-            series: variants.map { v in .init(name: v, values: (1...max(steps, 1)).map { mean(v, step: $0) }) }
-        ).svg()
+            series: variants.map { v in .init(name: v, values: (1...max(steps, 1)).map { mean(v, step: $0) }) },
+            markers: steps > 16 ? [.init(after: 16, label: "16-step window")] : []
+        ).svg(width: steps > 16 ? 960 : 720)
     }
 }
 

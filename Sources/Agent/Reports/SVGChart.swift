@@ -25,13 +25,39 @@ public struct LineChart: Sendable {
     public var yLabel: String
     /// The series to draw.
     public var series: [Series]
+    /// Dashed vertical lines between x positions (e.g. the end of a memory window).
+    public var markers: [Marker]
+
+    /// A dashed vertical line drawn between x = `after` and `after + 1`, labelled at the top.
+    public struct Marker: Sendable {
+        /// The line sits half-way between this x position and the next.
+        public var after: Int
+        /// The label.
+        public var label: String
+
+        /// A marker.
+        public init(after: Int, label: String) {
+            self.after = after
+            self.label = label
+        }
+    }
 
     /// A chart.
-    public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
+    public init(title: String, xLabel: String, yLabel: String, series: [Series], markers: [Marker] = []) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
         self.series = series
+        self.markers = markers
+    }
+
+    /// Every how many x positions a tick label is written: every position up to 16, beyond that a power of two
+    /// leaving at most 8 strides (8 for 64 positions).
+    public static func labelStride(count: Int) -> Int {
+        guard count > 16 else { return 1 }
+        var stride = 2
+        while count / stride > 8 { stride *= 2 }
+        return stride
     }
 
     private static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
@@ -62,18 +88,31 @@ public struct LineChart: Sendable {
             out += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(y(v) + 4))\" text-anchor=\"end\">\(fmt(v))</text>\n"
             out += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(y(v)))\" x2=\"\(fmt(left + plotWidth))\" y2=\"\(fmt(y(v)))\" stroke=\"#ddd\"/>\n"
         }
-        for i in 0..<count {
+        // Long series: labels at 1 and every `stride` positions (8, 16, … for 64), markers only on short series.
+        let stride = Self.labelStride(count: count)
+        for i in 0..<count where i == 0 || (i + 1) % stride == 0 {
             out += "<text x=\"\(fmt(x(i)))\" y=\"\(fmt(top + plotHeight + 18))\" text-anchor=\"middle\">\(i + 1)</text>\n"
+        }
+        for marker in markers where marker.after >= 1 && marker.after < count {
+            let mx = (x(marker.after - 1) + x(marker.after)) / 2
+            out += "<line x1=\"\(fmt(mx))\" y1=\"\(fmt(top))\" x2=\"\(fmt(mx))\" y2=\"\(fmt(top + plotHeight))\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n"
+            out += "<text x=\"\(fmt(mx + 4))\" y=\"\(fmt(top + 12))\" fill=\"#555\">\(escape(marker.label))</text>\n"
         }
         out += "<text x=\"\(fmt(left + plotWidth / 2))\" y=\"\(height - 12)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
         out += "<text x=\"16\" y=\"\(fmt(top + plotHeight / 2))\" transform=\"rotate(-90 16 \(fmt(top + plotHeight / 2)))\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+        let long = count > 16
         for (index, s) in series.enumerated() {
             let colour = Self.palette[index % Self.palette.count]
+            // Past the palette, lines are dashed so that two series never look alike.
+            let dash = index >= Self.palette.count ? " stroke-dasharray=\"6 3\"" : ""
+            let width = long ? "1.5" : "2"
             let points = s.values.enumerated().compactMap { i, v in v.map { "\(fmt(x(i))),\(fmt(y($0)))" } }
-            out += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>\n"
-            for (i, v) in s.values.enumerated() { if let v { out += "<circle cx=\"\(fmt(x(i)))\" cy=\"\(fmt(y(v)))\" r=\"3\" fill=\"\(colour)\"/>\n" } }
+            out += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"\(width)\"\(dash) points=\"\(points.joined(separator: " "))\"/>\n"
+            if !long {
+                for (i, v) in s.values.enumerated() { if let v { out += "<circle cx=\"\(fmt(x(i)))\" cy=\"\(fmt(y(v)))\" r=\"3\" fill=\"\(colour)\"/>\n" } }
+            }
             let legendY = top + 18 * Double(index)
-            out += "<line x1=\"\(fmt(left + plotWidth + 15))\" y1=\"\(fmt(legendY))\" x2=\"\(fmt(left + plotWidth + 35))\" y2=\"\(fmt(legendY))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
+            out += "<line x1=\"\(fmt(left + plotWidth + 15))\" y1=\"\(fmt(legendY))\" x2=\"\(fmt(left + plotWidth + 35))\" y2=\"\(fmt(legendY))\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash)/>\n"
             out += "<text x=\"\(fmt(left + plotWidth + 40))\" y=\"\(fmt(legendY + 4))\">\(escape(s.name))</text>\n"
         }
         out += "</svg>\n"

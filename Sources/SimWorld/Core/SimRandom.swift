@@ -73,5 +73,6 @@ enum Purpose {
     static let language: UInt64 = 9
     static let knowledge: UInt64 = 10
     static let absence: UInt64 = 11
+    static let switching: UInt64 = 12
 }
 

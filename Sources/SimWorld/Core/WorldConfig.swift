@@ -79,6 +79,17 @@ public struct WorldConfig: Equatable, Sendable {
     /// scenario under this scenario's label, and a transition whose state1 is a corrupted (unrelated) state.
     public var kbNoise = 0.0
 
+    // MARK: Long horizons (see docs/simworld.md, "Long episodes with a hidden switch")
+    /// A hidden switch every episode undergoes once: `none` (the default), `rewire` (named controls act as other
+    /// named controls from the switch on) or `reverse` (named controls act reversed from the switch on).
+    public var switchKind = SwitchKind.none
+    /// How many of the family's controls the switch touches (0 = all of them).
+    public var switchControls = 0
+    /// The earliest recorded step (0-based) from which an episode acts switched.
+    public var switchFirst = 1
+    /// The latest recorded step (0-based) from which an episode acts switched; must be below `steps`.
+    public var switchLast = 15
+
     // MARK: Splits (fractions of each scenario's episodes)
     /// Share of each scenario's episodes in `train`.
     public var trainFraction = 0.6
@@ -136,6 +147,15 @@ public struct WorldConfig: Equatable, Sendable {
                   "must be in 0..<scenarios (got \(kbOnlyScenarios); at least one scenario must be trained on)")
         try check(kbNoise.isFinite && kbNoise >= 0 && kbNoise <= 0.5, "kb_noise", "must be in 0...0.5 (got \(kbNoise))")
         try check(kbNoise == 0 || scenarios >= 2, "kb_noise", "needs at least two scenarios (noise borrows from other scenarios)")
+        try check(switchControls >= 0, "switch_controls", "must be ≥ 0 (0 = every control; got \(switchControls))")
+        try check(switchFirst >= 0 && switchFirst <= switchLast, "switch_first",
+                  "must be in 0...switch_last (got \(switchFirst) with switch_last \(switchLast))")
+        try check(switchKind == .none || switchLast < steps, "switch_last",
+                  "the switch must happen within the recorded steps: switch_last \(switchLast) needs steps ≥ \(switchLast + 1) "
+                      + "(got steps \(steps)); long-horizon worlds use e.g. `steps: 64`")
+        try check(switchKind != .rewire || switchControls != 1, "switch_controls",
+                  "a rewiring swaps at least two controls (got 1); use 0 for all, or `switch: reverse` for one control")
+        try check(!media || switchKind == .none, "switch", "media worlds have no switch")
         try check(!media || family == "spring", "media", "media rendering draws the spring world's objects; family \(family) is synthetic only")
         try check(!media || absentModalityFraction == 0, "absent_modality_fraction", "must be 0 with media (media worlds write every file)")
         for (name, v) in [("spring", spring), ("impulse", impulse), ("gain_min", gainMin), ("gain_max", gainMax),
@@ -176,7 +196,8 @@ extension WorldConfig {
         "hidden", "static_size", "position_scale", "preactivation_scale", "noise", "noise_factors", "modalities",
         "train_fraction", "kb_fraction", "test_fraction", "oracle_samples", "media", "video_frames", "frame_size",
         "audio_seconds", "sample_rate", "family", "units", "sign_flip_probability", "map_depth",
-        "absent_modality_fraction", "heldout_templates", "kb_only_scenarios", "kb_noise",
+        "absent_modality_fraction", "heldout_templates", "kb_only_scenarios", "kb_noise", "switch", "switch_controls",
+        "switch_first", "switch_last",
     ]
 
     /// Loads a configuration from a flat YAML file of `key: value` lines (comments with `#`).
@@ -298,6 +319,16 @@ extension WorldConfig {
         case "heldout_templates": heldoutTemplates = try int()
         case "kb_only_scenarios": kbOnlyScenarios = try int()
         case "kb_noise": kbNoise = try double()
+        case "switch":
+            let name = value.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+            guard let kind = SwitchKind(rawValue: name) else {
+                throw SimWorldError.invalidConfig(
+                    field: key, reason: "unknown switch `\(name)` (known: \(SwitchKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            switchKind = kind
+        case "switch_controls": switchControls = try int()
+        case "switch_first": switchFirst = try int()
+        case "switch_last": switchLast = try int()
         default:
             throw SimWorldError.invalidConfig(field: key, reason: "unknown key (known: \(WorldConfig.keys.joined(separator: ", ")))")
         }
@@ -311,6 +342,7 @@ extension WorldConfig: Codable {
         case staticSize, positionScale, preactivationScale, noise, noiseFactors, modalities, absentModalityFraction
         case heldoutTemplates, kbOnlyScenarios, kbNoise, trainFraction, kbFraction, testFraction, oracleSamples, media
         case videoFrames, frameSize, audioSeconds, sampleRate
+        case switchKind = "switch", switchControls, switchFirst, switchLast
     }
 
     /// Decodes a configuration; missing keys keep their defaults.
@@ -334,10 +366,13 @@ extension WorldConfig: Codable {
         try read(.trainFraction, &trainFraction); try read(.kbFraction, &kbFraction); try read(.testFraction, &testFraction)
         try read(.oracleSamples, &oracleSamples); try read(.media, &media); try read(.videoFrames, &videoFrames)
         try read(.frameSize, &frameSize); try read(.audioSeconds, &audioSeconds); try read(.sampleRate, &sampleRate)
+        try read(.switchKind, &switchKind); try read(.switchControls, &switchControls)
+        try read(.switchFirst, &switchFirst); try read(.switchLast, &switchLast)
     }
 
     /// Encodes every original key, and each zoo key (family, sizes, map depth, absences, held-out templates,
-    /// KB-only scenarios, KB noise) only when it differs from its default, so a spring world's `world.json`
+    /// KB-only scenarios, KB noise; the switch keys when there is a switch) only when it differs from its default,
+    /// so a spring world's `world.json`
     /// is byte-identical to the one written before the zoo existed.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -367,5 +402,20 @@ extension WorldConfig: Codable {
         try optional(heldoutTemplates, defaults.heldoutTemplates, .heldoutTemplates)
         try optional(kbOnlyScenarios, defaults.kbOnlyScenarios, .kbOnlyScenarios)
         try optional(kbNoise, defaults.kbNoise, .kbNoise)
+        if switchKind != .none {
+            try c.encode(switchKind, forKey: .switchKind); try c.encode(switchControls, forKey: .switchControls)
+            try c.encode(switchFirst, forKey: .switchFirst); try c.encode(switchLast, forKey: .switchLast)
+        }
     }
+}
+
+/// The hidden switch of a long-horizon world (`switch:` in the config): what happens to the named controls of every
+/// episode from its switch step on. Generator-only: the step and the new wiring go to `world.json` alone.
+public enum SwitchKind: String, CaseIterable, Codable, Sendable {
+    /// No switch (every world before the long-horizon option).
+    case none
+    /// The named controls touched act as other named controls (a cycle among them): "the panel was re-plugged".
+    case rewire
+    /// The named controls touched act reversed ("more" does what "less" did).
+    case reverse
 }

@@ -28,8 +28,12 @@ public struct SimEpisode: Sendable {
     public let staticAttributes: [Double]
     /// `steps + 1` latent states: states[t] before action t, states[t+1] after.
     public let states: [LatentState]
-    /// The action id of each recorded action (generator-only: `ActionMeaning.id` in the spring family).
+    /// The action id of each recorded action, as its sentence names it (generator-only: `ActionMeaning.id` in the
+    /// spring family).
     public let actions: [Int]
+    /// The hidden switch of a long-horizon world (nil without `switch:`); from its step on, the dynamics run
+    /// `switchEvent.executed(action, at: t)` instead of the named action.
+    public let switchEvent: EpisodeSwitch?
     /// The sentence of each recorded action (a paraphrase of its meaning).
     public let sentences: [String]
     /// Row of `states[0]`'s observation in the world's observation matrices.
@@ -61,6 +65,8 @@ public struct SimTransition: Sendable {
     public let observation0: Int, observation1: Int
     /// The action id (generator-only) and how it was phrased.
     public let action: Int
+    /// The action the dynamics ran: `action`, unless the episode's hidden switch changed it (generator-only).
+    public let executedAction: Int
     /// The action sentence as written in the annotations.
     public let sentence: String
     /// For a noisy `kb` entry, how it was corrupted; nil for every faithful transition.

@@ -16,14 +16,19 @@ public struct OracleFigures: Equatable, Sendable, Codable {
     public var stateActionOnly: Double
     /// (d) Identity: state0's observation as the prediction.
     public var identity: Double
+    /// (f) Only in worlds with a hidden switch: the true dynamics (scenario, hidden state) run with the action the
+    /// sentence names, i.e. everything known but the switch. (a) − (f) is what knowing the switch is worth.
+    public var unswitched: Double?
 
-    /// Figures with all five values.
-    public init(trueDynamics: Double, noScenario: Double, noHistory: Double, stateActionOnly: Double, identity: Double) {
+    /// Figures with all values ((f) only in worlds with a switch).
+    public init(trueDynamics: Double, noScenario: Double, noHistory: Double, stateActionOnly: Double, identity: Double,
+                unswitched: Double? = nil) {
         self.trueDynamics = trueDynamics
         self.noScenario = noScenario
         self.noHistory = noHistory
         self.stateActionOnly = stateActionOnly
         self.identity = identity
+        self.unswitched = unswitched
     }
 }
 
@@ -45,6 +50,21 @@ public struct OracleReport: Equatable, Sendable, Codable {
     public var testTransitions: Int
     /// Monte-Carlo samples used for (c) and (e).
     public var samples: Int
+    /// Only in worlds with a hidden switch: (a) and (f) over the test transitions from step `fromStep` on, where
+    /// every episode has switched.
+    public var late: LateFigures?
+
+    /// (a) true dynamics and (f) unswitched, mean over modalities, on the test steps after every switch.
+    public struct LateFigures: Equatable, Sendable, Codable {
+        /// The first step (1-based) counted: `switch_last + 2`.
+        public var fromStep: Int
+        /// Test transitions counted.
+        public var transitions: Int
+        /// (a) on those steps.
+        public var trueDynamics: Double
+        /// (f) on those steps.
+        public var unswitched: Double
+    }
 
     /// The figures of `modality`, if measured.
     public func figures(_ modality: Modality) -> OracleFigures? { perModality.first { $0.modality == modality }?.figures }
@@ -77,9 +97,13 @@ enum Oracles {
             return episodes[t.episode].states[t.step].velocities
         }
 
-        // Candidates per transition: [true] + scenarios + samples (no history) + samples (neither).
-        let perTransition = 1 + scenarioCount + 2 * samples
-        var sums = [[Double]](repeating: [Double](repeating: 0, count: 5), count: modalities.count)
+        // Candidates per transition: [true] + scenarios + samples (no history) + samples (neither) [+ unswitched].
+        let switched = config.switchKind != .none
+        let perTransition = 1 + scenarioCount + 2 * samples + (switched ? 1 : 0)
+        let lateStep = config.switchLast + 1  // 0-based: every episode acts switched from here on
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: switched ? 6 : 5), count: modalities.count)
+        var lateSums = [[Double]](repeating: [0, 0], count: modalities.count)
+        var lateMeasured = [Int](repeating: 0, count: modalities.count)
         var measured = [Int](repeating: 0, count: modalities.count)  // test targets that record the modality
         let chunk = max(1, (config.media ? 512 : 4096) / perTransition)
         var start = 0
@@ -100,8 +124,9 @@ enum Oracles {
                     slot += 1
                 }
                 put(episode.states[t.step + 1].positions)
-                func next(_ hidden: [Double], _ scenario: Int) {
-                    family.step(observed: s0.positions, hidden: hidden, action: t.action, scenario: scenario,
+                // The oracles know the switch (it is part of the history); only (f) runs the named action.
+                func next(_ hidden: [Double], _ scenario: Int, action: Int? = nil) {
+                    family.step(observed: s0.positions, hidden: hidden, action: action ?? t.executedAction, scenario: scenario,
                                 outObserved: &nextPositions, outHidden: &nextVelocities)
                     put(nextPositions)
                 }
@@ -115,6 +140,7 @@ enum Oracles {
                     let pool = pools[s]
                     next(velocity(pool[rng.index(pool.count)]), s)
                 }
+                if switched { next(s0.velocities, t.scenario, action: t.action) }
             }
             for (mi, modality) in modalities.enumerated() {
                 let d = config.dimension
@@ -155,6 +181,15 @@ enum Oracles {
                     let source = t.observation0 * d
                     for i in 0..<d { identity += Double(observed[source + i]) * Double(observed[target + i]) }
                     sums[mi][4] += identity
+                    if switched {
+                        let unswitched = cosine(from: 1 + scenarioCount + 2 * samples, count: 1)
+                        sums[mi][5] += unswitched
+                        if t.step >= lateStep {
+                            lateSums[mi][0] += cosine(from: 0, count: 1)
+                            lateSums[mi][1] += unswitched
+                            lateMeasured[mi] += 1
+                        }
+                    }
                 }
             }
             start += count
@@ -163,17 +198,28 @@ enum Oracles {
         let n = Double(max(1, test.count))
         // Scale each modality's sums to `test.count` targets (×1 exactly when every target is recorded).
         for mi in 0..<modalities.count where measured[mi] > 0 {
-            for k in 0..<5 { sums[mi][k] *= n / Double(measured[mi]) }
+            for k in 0..<sums[mi].count { sums[mi][k] *= n / Double(measured[mi]) }
         }
         func figures(_ s: [Double]) -> OracleFigures {
             OracleFigures(trueDynamics: round2(100 * s[0] / n), noScenario: round2(100 * s[1] / n),
                           noHistory: round2(100 * s[2] / n), stateActionOnly: round2(100 * s[3] / n),
-                          identity: round2(100 * s[4] / n))
+                          identity: round2(100 * s[4] / n), unswitched: s.count > 5 ? round2(100 * s[5] / n) : nil)
         }
         let entries = modalities.enumerated().map { OracleReport.Entry(modality: $0.element, figures: figures(sums[$0.offset])) }
-        var total = [Double](repeating: 0, count: 5)
-        for s in sums { for k in 0..<5 { total[k] += s[k] / Double(max(1, modalities.count)) } }
-        return OracleReport(perModality: entries, mean: figures(total), testTransitions: test.count, samples: samples)
+        var total = [Double](repeating: 0, count: sums.first?.count ?? 5)
+        for s in sums { for k in 0..<s.count { total[k] += s[k] / Double(max(1, modalities.count)) } }
+        var report = OracleReport(perModality: entries, mean: figures(total), testTransitions: test.count, samples: samples)
+        if switched {
+            // Each modality's mean over the late targets it records, then the mean over modalities.
+            var late = [0.0, 0.0]
+            for mi in 0..<modalities.count where lateMeasured[mi] > 0 {
+                for k in 0..<2 { late[k] += lateSums[mi][k] / Double(lateMeasured[mi]) / Double(modalities.count) }
+            }
+            report.late = OracleReport.LateFigures(
+                fromStep: lateStep + 1, transitions: test.filter { $0.step >= lateStep }.count,
+                trueDynamics: round2(100 * late[0]), unswitched: round2(100 * late[1]))
+        }
+        return report
     }
 
     /// Rounds to two decimals so the figures print and serialise identically everywhere.

@@ -132,10 +132,12 @@ public struct WorldGenerator: Sendable {
                 var states = [state]
                 var actions: [Int] = []
                 var sentences: [String] = []
-                for _ in 0..<config.steps {
+                // Its own random stream: worlds without a switch draw exactly what they drew before.
+                let switchEvent = EpisodeSwitch.draw(config: config, family: family, scenario: scenario, episode: e)
+                for t in 0..<config.steps {
                     let action = rng.index(family.actionCount)
                     let sentence = family.sentence(action: action, templates: templates, rng: &rng)
-                    state = family.step(state, action: action, scenario: scenario)
+                    state = family.step(state, action: switchEvent?.executed(action, at: t) ?? action, scenario: scenario)
                     states.append(state)
                     actions.append(action)
                     sentences.append(sentence)
@@ -144,7 +146,7 @@ public struct WorldGenerator: Sendable {
                 let id = "\(WorldFamilies.scenarioName(scenario))-e" + String(repeating: "0", count: max(0, episodeDigits - number.count)) + number
                 episodes.append(SimEpisode(
                     id: id, scenario: scenario, indexInScenario: e, split: splits[e],
-                    staticAttributes: staticAttributes, states: states, actions: actions, sentences: sentences,
+                    staticAttributes: staticAttributes, states: states, actions: actions, switchEvent: switchEvent, sentences: sentences,
                     firstObservation: episodes.count * (config.steps + 1)))
             }
         }
@@ -182,14 +184,16 @@ public struct WorldGenerator: Sendable {
                 let t = original[source]
                 transitions[kb[k]] = SimTransition(
                     episode: slot.episode, step: slot.step, split: .kb, scenario: slot.scenario, observation0: t.observation0,
-                    observation1: t.observation1, action: t.action, sentence: t.sentence, noise: .wrongScenario(source: source))
+                    observation1: t.observation1, action: t.action, executedAction: t.executedAction, sentence: t.sentence,
+                    noise: .wrongScenario(source: source))
             } else {
                 var other = rng.index(episodes.count)
                 if other == slot.episode { other = (other + 1) % episodes.count }
                 let row = episodes[other].firstObservation + rng.index(perEpisode)
                 transitions[kb[k]] = SimTransition(
                     episode: slot.episode, step: slot.step, split: .kb, scenario: slot.scenario, observation0: slot.observation0,
-                    observation1: row, action: slot.action, sentence: slot.sentence, noise: .corruptedState(row: row))
+                    observation1: row, action: slot.action, executedAction: slot.executedAction, sentence: slot.sentence,
+                    noise: .corruptedState(row: row))
             }
         }
     }
@@ -203,7 +207,8 @@ public struct WorldGenerator: Sendable {
                 result.append(SimTransition(
                     episode: i, step: t, split: episode.split, scenario: episode.scenario,
                     observation0: episode.firstObservation + t, observation1: episode.firstObservation + t + 1,
-                    action: episode.actions[t], sentence: episode.sentences[t], noise: nil))
+                    action: episode.actions[t], executedAction: episode.switchEvent?.executed(episode.actions[t], at: t) ?? episode.actions[t],
+                    sentence: episode.sentences[t], noise: nil))
             }
         }
         return result

@@ -83,11 +83,22 @@ struct GeneratorFacts: Encodable {
     let knowledgeOnlyScenarios: [String]
     let absentModalities: [String: String]
     let kbNoise: [NoiseEntry]
+    /// Worlds with a hidden switch: each episode's switch (by episode id) and how much of it a window could see.
+    let switches: [String: SwitchEntry]?
+    let switchStatistics: SwitchStatistics?
 
-    /// Whether `config` calls for the facts (any family but spring, or any zoo option).
+    /// One episode's switch: from recorded step `step` (0-based) on, named control `c` works `controls[c]`,
+    /// reversed where `reversed[c]`.
+    struct SwitchEntry: Encodable {
+        let step: Int
+        let controls: [Int]
+        let reversed: [Bool]
+    }
+
+    /// Whether `config` calls for the facts (any family but spring, or any zoo or long-horizon option).
     static func needed(_ config: WorldConfig) -> Bool {
         config.family != "spring" || config.absentModalityFraction > 0 || config.kbOnlyScenarios > 0 || config.kbNoise > 0
-            || config.mapDepth != 1
+            || config.mapDepth != 1 || config.switchKind != .none
     }
 
     init(world: GeneratedWorld) {
@@ -121,6 +132,16 @@ struct GeneratorFacts: Encodable {
         for e in world.episodes { if let m = e.absentModality { absent[e.id] = m.rawValue } }
         absentModalities = absent
         kbNoise = noise
+        if world.config.switchKind != .none {
+            var entries: [String: SwitchEntry] = [:]
+            for e in world.episodes {
+                if let s = e.switchEvent { entries[e.id] = SwitchEntry(step: s.step, controls: s.controls, reversed: s.reversed) }
+            }
+            switches = entries
+        } else {
+            switches = nil
+        }
+        switchStatistics = SwitchStatistics(world)
     }
 }
 

@@ -26,6 +26,12 @@ public struct GenerationSummary: Sendable {
         lines.append("  files: \(embeddingFiles) embeddings (.pt)" + (mediaFiles > 0 ? ", \(mediaFiles) media" : ""))
         lines.append("  time: " + String(format: "%.1f s", seconds) + " ("
             + phaseSeconds.map { "\($0.phase) " + String(format: "%.1f s", $0.seconds) }.joined(separator: ", ") + ")")
+        if let stats = SwitchStatistics(world) {
+            lines.append("  switch \(c.switchKind.rawValue) at a step in \(c.switchFirst + 1)…\(c.switchLast + 1) (1-based) of every episode; "
+                + String(format: "sequences from step %d: %.0f%% of actions changed; of those, the control was used since the switch "
+                         + "within 3 steps %.0f%%, within 16 %.0f%%, earlier in the episode %.0f%%",
+                         stats.fromStep, 100 * stats.changed, 100 * stats.seenWithin3, 100 * stats.seenWithin16, 100 * stats.seenEarlier))
+        }
         lines.append("")
         lines.append(WorldWriter.oracleTable(world.oracles))
         return lines.joined(separator: "\n")
@@ -257,6 +263,13 @@ public struct WorldWriter: Sendable {
         lines.append(String(format: "gaps (mean): a−b %.2f, a−c %.2f, a−d %.2f, e−d %.2f",
                             m.trueDynamics - m.noScenario, m.trueDynamics - m.noHistory,
                             m.trueDynamics - m.identity, m.stateActionOnly - m.identity))
+        if let f = m.unswitched {
+            lines.append(String(format: "switch: (f) everything known but the switch %.2f (a−f %.2f)", f, m.trueDynamics - f))
+        }
+        if let late = report.late {
+            lines.append(String(format: "  from step %d on (%d test transitions, every episode switched): (a) %.2f, (f) %.2f, a−f %.2f",
+                                late.fromStep, late.transitions, late.trueDynamics, late.unswitched, late.trueDynamics - late.unswitched))
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -38,9 +38,19 @@ public protocol WorldFamily: Sendable {
     var paraphrasesPerMeaning: Int { get }
     /// The generator-only facts of every scenario (hidden parameters, wiring), for `world.json`.
     func scenarioDocuments() -> [any Encodable & Sendable]
+    /// Actions per named control: action `a` works control `a / actionsPerControl` in way `a % actionsPerControl`,
+    /// and ways `2i` and `2i + 1` are opposites (more/less, release/cull; spring: left/right, up/down). 2 unless a
+    /// family says otherwise. The long-horizon switch rewires and reverses controls through this.
+    var actionsPerControl: Int { get }
 }
 
 extension WorldFamily {
+    /// Two actions per control (more/less) unless the family says otherwise.
+    public var actionsPerControl: Int { 2 }
+
+    /// Number of named controls (actuators, species and the meadow, objects).
+    public var controlCount: Int { actionCount / actionsPerControl }
+
     /// The next latent state after `action` in `scenario`.
     public func step(_ state: LatentState, action: Int, scenario: Int) -> LatentState {
         var next = LatentState(positions: [Double](repeating: 0, count: observedSize),
@@ -138,6 +148,8 @@ public struct SpringFamily: WorldFamily {
     public var actionCount: Int { ActionMeaning.count }
     public var templateCount: Int { 1 }
     public var paraphrasesPerMeaning: Int { ActionTemplates.variantCount }
+    /// Four pushes (left, right, up, down) per object.
+    public var actionsPerControl: Int { Direction.allCases.count }
 
     /// At rest at `p ~ N(0, initialSpread²)`; the warm-up steps set the objects in motion.
     public func initialState(rng: inout SimRandom) -> LatentState {
